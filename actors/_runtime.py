@@ -1,0 +1,68 @@
+"""The shared runtime of one simulated system: who is alive, the trace, the timeout.
+
+Not an actor.  The kernel actor (and only it) registers and unregisters thread actors;
+every thread reads the registry to route IPC.  The lock makes registry updates atomic.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pykka
+
+from protocols.ids import ThreadId
+from protocols.trace import Trace
+
+if TYPE_CHECKING:
+    from actors.thread import L4Thread
+
+__all__ = ["DEFAULT_TIMEOUT", "Runtime", "ThreadFactory"]
+
+DEFAULT_TIMEOUT = 10.0
+"""Seconds of host time a call waits for its reply before it fails with ETIMEOUT."""
+
+ThreadFactory = Callable[["Runtime", ThreadId, ThreadId], "pykka.ActorRef[L4Thread]"]
+
+
+class Runtime:
+    """Registry of live thread actors by full id (version included), trace and timeout."""
+
+    def __init__(self, *, trace: Trace | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+        if not timeout > 0:
+            raise ValueError(f"timeout must be positive, got {timeout!r}")
+        self.trace = trace if trace is not None else Trace()
+        self.timeout = float(timeout)
+        self.kernel: pykka.ActorRef[Any] | None = None
+        self.images: dict[int, ThreadFactory] = {}
+        self._threads: dict[ThreadId, pykka.ActorRef[Any]] = {}
+        self._started: list[pykka.ActorRef[Any]] = []
+        self._lock = threading.Lock()
+
+    def lookup(self, tid: ThreadId) -> pykka.ActorRef[Any] | None:
+        """The actor of thread ``tid``, or None if no such thread (or stale version)."""
+        return self._threads.get(tid)
+
+    def register(self, tid: ThreadId, ref: pykka.ActorRef[Any]) -> None:
+        """Called by the kernel actor when it starts a thread."""
+        with self._lock:
+            assert tid not in self._threads, f"thread {tid} registered twice"
+            self._threads[tid] = ref
+            self._started.append(ref)
+
+    def unregister_task(self, task: int) -> list[pykka.ActorRef[Any]]:
+        """Called by the kernel actor when it deletes a task: forget its threads."""
+        with self._lock:
+            gone = [tid for tid in self._threads if tid.task == task]
+            return [self._threads.pop(tid) for tid in gone]
+
+    def live_threads(self) -> tuple[ThreadId, ...]:
+        """Ids of every registered thread, sorted."""
+        with self._lock:
+            return tuple(sorted(self._threads))
+
+    def all_started(self) -> list[pykka.ActorRef[Any]]:
+        """Every thread actor ever started in this runtime (for shutdown)."""
+        with self._lock:
+            return list(self._started)

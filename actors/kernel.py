@@ -1,0 +1,145 @@
+"""The kernel actor: the task table and ``l4_task_new`` (REFERENCE.md section 2).
+
+A separate, mutable implementation of the rules in ``protocols.kernel`` (tests compare
+the two).  The kernel actor never waits on another actor: it starts thread actors and
+stops them with ``block=False``, so no call graph can loop back into it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pykka
+
+from actors._runtime import Runtime
+from actors.images import EIP_IDLE
+from actors.thread import Observe, Trap
+from protocols import kernel as spec
+from protocols.ids import KERNEL_TASK, NIL_ID, RMGR_TASK, SIGMA0_TASK, ThreadId
+
+__all__ = ["KernelActor"]
+
+
+class KernelActor(pykka.ThreadingActor):
+    """Holds the task table; answers ``Trap`` (system calls) and ``Observe``."""
+
+    use_daemon_thread = True
+
+    def __init__(self, runtime: Runtime, task_count: int) -> None:
+        super().__init__()
+        self.runtime = runtime
+        boot = spec.boot_state(task_count)
+        self.task_count = task_count
+        self.chief = [e.chief for e in boot.tasks]
+        self.active = [e.active for e in boot.tasks]
+        self.version = [e.version for e in boot.tasks]
+        self.mcp = [e.mcp for e in boot.tasks]
+        self.pager = [e.pager for e in boot.tasks]
+        self.eip = [e.eip for e in boot.tasks]
+        self.esp = [e.esp for e in boot.tasks]
+
+    def on_start(self) -> None:
+        """Start sigma0's and RMGR's threads (runs on the kernel's thread)."""
+        for number in (SIGMA0_TASK, RMGR_TASK):
+            self._start_thread(number)
+
+    def on_receive(self, message: Any) -> Any:
+        """System calls and observation (runs on the kernel's thread)."""
+        if type(message) is Trap:
+            request = message.request
+            if isinstance(request, spec.TaskNew):
+                return self.task_new(message.sender.task, request)
+            if isinstance(request, spec.NChief):
+                return spec.step(self.snapshot(), message.sender, request)[1]
+            return spec.TaskNewReply(task=NIL_ID)
+        if type(message) is Observe:
+            return self.snapshot()
+        raise TypeError(f"kernel got a non-system-call {type(message).__name__}")
+
+    # -- l4_task_new ------------------------------------------------------------------
+
+    def task_new(self, caller: int, req: spec.TaskNew) -> spec.TaskNewReply:
+        """``l4_task_new`` by a thread of task ``caller``."""
+        n = req.dest.task
+        if not self._acceptable(req):
+            return spec.TaskNewReply(task=NIL_ID)
+        # Only the chief of dest may create or delete it.
+        if self.chief[n] != caller:
+            return spec.TaskNewReply(task=NIL_ID)
+        if self.active[n]:
+            self._delete(n, heir=caller)
+        if req.pager.is_nil:
+            assert isinstance(req.mcp_or_new_chief, ThreadId)
+            self._set_inactive(n, chief=req.mcp_or_new_chief.task, version=req.dest.version)
+        else:
+            assert isinstance(req.mcp_or_new_chief, int)
+            self.chief[n] = caller
+            self.active[n] = True
+            self.version[n] = req.dest.version
+            self.mcp[n] = min(self.mcp[caller], req.mcp_or_new_chief)
+            self.pager[n] = req.pager
+            self.eip[n] = req.eip
+            self.esp[n] = req.esp
+            self._start_thread(n)
+        return spec.TaskNewReply(task=ThreadId(n, 0, req.dest.version))
+
+    def _acceptable(self, req: spec.TaskNew) -> bool:
+        dest = req.dest
+        if dest.is_nil or dest.lthread != 0 or dest.task >= self.task_count:
+            return False
+        other = req.mcp_or_new_chief
+        if req.pager.is_nil:
+            return (
+                isinstance(other, ThreadId)
+                and not other.is_nil
+                and other.task < self.task_count
+                and other.task != dest.task
+            )
+        return type(other) is int and 0 <= other <= spec.MAX_MCP
+
+    def _delete(self, number: int, heir: int) -> None:
+        """Delete active task ``number`` and its clan; clan members pass to ``heir``."""
+        for member in range(self.task_count):
+            if member != KERNEL_TASK and member != number and self.chief[member] == number:
+                if self.active[member]:
+                    self._delete(member, heir)
+                self._set_inactive(member, chief=heir, version=self.version[member])
+        self._set_inactive(number, chief=self.chief[number], version=self.version[number])
+
+    def _set_inactive(self, number: int, *, chief: int, version: int) -> None:
+        if self.active[number]:
+            for ref in self.runtime.unregister_task(number):
+                ref.stop(block=False)
+        self.chief[number] = chief
+        self.active[number] = False
+        self.version[number] = version
+        self.mcp[number] = 0
+        self.pager[number] = NIL_ID
+        self.eip[number] = 0
+        self.esp[number] = 0
+
+    def _start_thread(self, number: int) -> None:
+        tid = ThreadId(number, 0, self.version[number])
+        image = self.runtime.images.get(self.eip[number]) or self.runtime.images[EIP_IDLE]
+        ref = image(self.runtime, tid, self.pager[number])
+        self.runtime.register(tid, ref)
+
+    # -- observation ------------------------------------------------------------------
+
+    def snapshot(self) -> spec.KernelState:
+        """The task table as a ``protocols.kernel.KernelState`` value."""
+        return spec.KernelState(
+            tasks=tuple(
+                spec.TaskEntry(
+                    number=n,
+                    chief=self.chief[n],
+                    active=self.active[n],
+                    version=self.version[n],
+                    mcp=self.mcp[n],
+                    pager=self.pager[n],
+                    eip=self.eip[n],
+                    esp=self.esp[n],
+                )
+                for n in range(self.task_count)
+            )
+        )

@@ -1,0 +1,183 @@
+"""The RMGR actor: task owners, quotas, and task creation on a client's behalf.
+
+A mutable implementation of ``protocols.rmgr`` (REFERENCE.md section 3); every change of
+a task's chief goes through RMGR's own ``l4_task_new`` system call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from actors.thread import L4Thread, handles
+from protocols import kernel
+from protocols.errors import ErrorCode
+from protocols.ids import FIRST_USER_TASK, KERNEL_TASK, NIL_ID, RMGR_TASK, SIGMA0_TASK, ThreadId
+from protocols.ipc import IpcError
+from protocols.rmgr import (
+    BOOT_MODULE_VERSION,
+    FREE,
+    FreeTask,
+    FreeTaskAll,
+    GetTask,
+    RmgrReply,
+    RmgrState,
+    RmgrTaskNew,
+)
+
+__all__ = ["RmgrActor", "RmgrConfig", "StartModules"]
+
+
+@attrs.frozen(kw_only=True)
+class RmgrConfig:
+    """Harness to RMGR at boot: table size, per-client quota and trusted clients."""
+
+    task_count: int
+    quota: int | None = None
+    trusted: frozenset[int] = frozenset()
+
+
+@attrs.frozen(kw_only=True)
+class StartModules:
+    """Harness to RMGR at boot: start these boot modules (by eip) as tasks 5, 6, ..."""
+
+    eips: tuple[int, ...]
+
+
+class RmgrActor(L4Thread):
+    """RMGR's server thread (task 4, lthread 0)."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.owners: list[int] = []
+        self.versions: list[int] = []
+        self.quota = 0
+        self.trusted: frozenset[int] = frozenset()
+
+    def on_control(self, message: Any) -> Any:
+        """Boot configuration from the harness (runs on RMGR's thread)."""
+        if isinstance(message, RmgrConfig):
+            n = message.task_count
+            self.owners = [KERNEL_TASK if i < FIRST_USER_TASK else FREE for i in range(n)]
+            self.versions = [0] * n
+            self.quota = n if message.quota is None else message.quota
+            self.trusted = message.trusted
+            return None
+        if isinstance(message, StartModules):
+            return tuple(self._start_module(i, eip) for i, eip in enumerate(message.eips))
+        return super().on_control(message)
+
+    def _start_module(self, index: int, eip: int) -> ThreadId:
+        number = FIRST_USER_TASK + index
+        dest = ThreadId(number, 0, BOOT_MODULE_VERSION)
+        reply = self._task_new(dest, kernel.MAX_MCP, eip=eip, pager=ThreadId(SIGMA0_TASK))
+        assert not reply.is_nil, f"RMGR could not start boot module {number}"
+        self.owners[number] = number
+        self.versions[number] = BOOT_MODULE_VERSION
+        return reply
+
+    def _task_new(
+        self,
+        dest: ThreadId,
+        other: int | ThreadId,
+        *,
+        eip: int = 0,
+        esp: int = 0,
+        pager: ThreadId = NIL_ID,
+    ) -> ThreadId:
+        reply = self.syscall(
+            kernel.TaskNew(dest=dest, mcp_or_new_chief=other, esp=esp, eip=eip, pager=pager)
+        )
+        if isinstance(reply, IpcError):
+            return NIL_ID
+        assert isinstance(reply, kernel.TaskNewReply)
+        return reply.task
+
+    def _manages(self, number: int) -> bool:
+        return FIRST_USER_TASK <= number < len(self.owners)
+
+    def _count(self, owner: int) -> int:
+        return sum(1 for o in self.owners if o == owner)
+
+    @handles(GetTask)
+    def get_task(self, sender: ThreadId, msg: GetTask) -> RmgrReply:
+        """Reserve a task for the sender and make the sender its (inactive) chief."""
+        n, caller = msg.number, sender.task
+        if not self._manages(n):
+            return RmgrReply(error=ErrorCode.EINVAL)
+        if self.owners[n] != FREE and self.owners[n] != caller:
+            return RmgrReply(error=ErrorCode.EUSED)
+        if self.owners[n] == FREE and self._count(caller) >= self.quota:
+            return RmgrReply(error=ErrorCode.EQUOTA)
+        got = self._task_new(ThreadId(n, 0, self.versions[n]), ThreadId(caller))
+        if got.is_nil:
+            return RmgrReply(error=ErrorCode.ENOTCHIEF)
+        self.owners[n] = caller
+        return RmgrReply(error=ErrorCode.OK, task=got)
+
+    @handles(FreeTask)
+    def free_task(self, sender: ThreadId, msg: FreeTask) -> RmgrReply:
+        """Take a task back from its owner; RMGR must be its chief again."""
+        n = msg.number
+        if not self._manages(n):
+            return RmgrReply(error=ErrorCode.EINVAL)
+        if self.owners[n] == FREE:
+            return RmgrReply(error=ErrorCode.OK, task=ThreadId(n, 0, self.versions[n]))
+        if self.owners[n] != sender.task:
+            return RmgrReply(error=ErrorCode.ENOTOWNER)
+        if not self._take_back(n):
+            return RmgrReply(error=ErrorCode.ENOTCHIEF)
+        return RmgrReply(error=ErrorCode.OK, task=ThreadId(n, 0, self.versions[n]))
+
+    def _take_back(self, n: int) -> bool:
+        got = self._task_new(ThreadId(n, 0, self.versions[n]), ThreadId(RMGR_TASK))
+        if got.is_nil:
+            return False
+        self.owners[n] = FREE
+        return True
+
+    @handles(FreeTaskAll)
+    def free_task_all(self, sender: ThreadId, msg: FreeTaskAll) -> RmgrReply:
+        """Free every task of ``msg.owner`` (the owner itself or a trusted client)."""
+        owner = msg.owner
+        if owner in (FREE, KERNEL_TASK) or not 0 <= owner < len(self.owners):
+            return RmgrReply(error=ErrorCode.EINVAL)
+        if sender.task != owner and sender.task not in self.trusted:
+            return RmgrReply(error=ErrorCode.ENOTOWNER)
+        held = [n for n, o in enumerate(self.owners) if o == owner]
+        freed = sum(1 for n in held if self._take_back(n))
+        return RmgrReply(error=ErrorCode.OK, count=freed)
+
+    @handles(RmgrTaskNew)
+    def task_new(self, sender: ThreadId, msg: RmgrTaskNew) -> RmgrReply:
+        """Create (pager) or delete (nil pager) a task for the sender; RMGR stays chief."""
+        dest, caller = msg.dest, sender.task
+        if dest.is_nil or dest.lthread != 0 or not self._manages(dest.task):
+            return RmgrReply(error=ErrorCode.EINVAL)
+        owner = self.owners[dest.task]
+        if owner != FREE and owner != caller:
+            return RmgrReply(error=ErrorCode.ENOTOWNER)
+        if owner == FREE and self._count(caller) >= self.quota:
+            return RmgrReply(error=ErrorCode.EQUOTA)
+        if msg.pager.is_nil:
+            other: int | ThreadId = ThreadId(RMGR_TASK)
+        elif type(msg.mcp_or_chief) is int:
+            other = msg.mcp_or_chief
+        else:
+            return RmgrReply(error=ErrorCode.EINVAL)
+        got = self._task_new(dest, other, eip=msg.eip, esp=msg.esp, pager=msg.pager)
+        if got.is_nil:
+            return RmgrReply(error=ErrorCode.ENOTCHIEF)
+        self.owners[dest.task] = caller
+        self.versions[dest.task] = dest.version
+        return RmgrReply(error=ErrorCode.OK, task=got)
+
+    def snapshot(self) -> RmgrState:
+        """RMGR's books as a ``protocols.rmgr.RmgrState`` value."""
+        return RmgrState(
+            owners=tuple(self.owners),
+            versions=tuple(self.versions),
+            quota=self.quota,
+            trusted=self.trusted,
+        )

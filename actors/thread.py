@@ -1,0 +1,165 @@
+"""The base class of every L4 thread, and with it the IPC path.
+
+The IPC path is ``L4Thread.call`` (IPC to another thread) and ``L4Thread.syscall``
+(trap into the kernel).  The runtime, not the sending code, stamps the caller's thread id
+on every message (there is no parameter for it).  Every call has a finite timeout.  A
+nonexistent or dead destination, a timeout, or a message the receiver does not speak
+comes back as an ``IpcError`` value.  Every call and reply is appended to the trace.
+
+Receivers declare what they speak with ``@handles(MessageType)`` on methods
+``(self, sender: ThreadId, message) -> reply``; these run on the receiver's own thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+import attrs
+import pykka
+
+from actors._runtime import Runtime
+from protocols.errors import ErrorCode
+from protocols.ids import NIL_ID, ThreadId
+from protocols.ipc import IpcError
+from protocols.trace import IpcCall, IpcFail, IpcReply, SpaceSwitch, Syscall
+
+__all__ = ["Envelope", "L4Thread", "Observe", "Trap", "handles"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@attrs.frozen
+class Envelope:
+    """What travels through an IPC: the runtime-stamped sender and the typed message."""
+
+    sender: ThreadId
+    message: object
+
+
+@attrs.frozen
+class Trap:
+    """A thread entering the kernel with a system call (stamped like an envelope)."""
+
+    sender: ThreadId
+    request: object
+
+
+@attrs.frozen
+class Observe:
+    """From an observer (test, boot, report), not an L4 thread: return your snapshot."""
+
+
+def handles(*message_types: type) -> Callable[[F], F]:
+    """Mark a method as the handler of ``message_types``."""
+
+    def mark(method: F) -> F:
+        method.__l4_handles__ = message_types  # type: ignore[attr-defined]
+        return method
+
+    return mark
+
+
+class L4Thread(pykka.ThreadingActor):
+    """One L4 thread.  Subclasses add ``@handles`` methods and ``snapshot()``."""
+
+    use_daemon_thread = True
+    """A test that dies never leaves the interpreter waiting for actor threads."""
+
+    _handlers: ClassVar[dict[type, Callable[..., Any]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        table = dict(cls._handlers)
+        for value in vars(cls).values():
+            for message_type in getattr(value, "__l4_handles__", ()):
+                table[message_type] = value
+        cls._handlers = table
+
+    def __init__(self, runtime: Runtime, tid: ThreadId, pager: ThreadId = NIL_ID) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.tid = tid
+        self.pager = pager
+
+    # -- receiving (runs on this actor's thread) -------------------------------------
+
+    def on_receive(self, message: Any) -> Any:
+        """Dispatch an envelope to its handler; unknown messages get ``EUNKNOWN_MESSAGE``."""
+        if type(message) is Envelope:
+            handler = self._handlers.get(type(message.message))
+            if handler is None:
+                return IpcError(
+                    code=ErrorCode.EUNKNOWN_MESSAGE,
+                    dest=self.tid,
+                    request=type(message.message).__name__,
+                )
+            return handler(self, message.sender, message.message)
+        if type(message) is Observe:
+            return self.snapshot()
+        return self.on_control(message)
+
+    def on_control(self, message: Any) -> Any:
+        """Messages from the harness that are not IPC (runs on this actor's thread)."""
+        return IpcError(
+            code=ErrorCode.EUNKNOWN_MESSAGE, dest=self.tid, request=type(message).__name__
+        )
+
+    def snapshot(self) -> object:
+        """This thread's observable state (override in servers)."""
+        return None
+
+    # -- sending (the IPC path; runs on this actor's thread) -------------------------
+
+    def call(self, dest: ThreadId, message: object, timeout: float | None = None) -> Any:
+        """IPC call (send and wait for the reply) to ``dest``; returns reply or ``IpcError``."""
+        rt = self.runtime
+        trace = rt.trace
+        src = self.tid
+        trace.record(IpcCall, src=src, dst=dest, message=message)
+        ref = rt.lookup(dest)
+        if ref is None:
+            return self._fail(dest, ErrorCode.ENOT_EXISTENT, message)
+        if dest.task != src.task:
+            trace.record(SpaceSwitch, src=src.task, dst=dest.task)
+        try:
+            reply = ref.ask(
+                Envelope(src, message), timeout=rt.timeout if timeout is None else timeout
+            )
+        except pykka.Timeout:
+            return self._fail(dest, ErrorCode.ETIMEOUT, message, switched=dest.task != src.task)
+        except pykka.ActorDeadError:
+            return self._fail(
+                dest, ErrorCode.ENOT_EXISTENT, message, switched=dest.task != src.task
+            )
+        trace.record(IpcReply, src=dest, dst=src, message=reply)
+        if dest.task != src.task:
+            trace.record(SpaceSwitch, src=dest.task, dst=src.task)
+        return reply
+
+    def _fail(
+        self, dest: ThreadId, code: ErrorCode, message: object, *, switched: bool = False
+    ) -> IpcError:
+        trace = self.runtime.trace
+        name = type(message).__name__
+        trace.record(IpcFail, src=self.tid, dst=dest, code=code, request=name)
+        if switched:
+            trace.record(SpaceSwitch, src=dest.task, dst=self.tid.task)
+        return IpcError(code=code, dest=dest, request=name)
+
+    def syscall(self, request: object, timeout: float | None = None) -> Any:
+        """Trap into the kernel with ``request``; returns the kernel's reply or ``IpcError``."""
+        rt = self.runtime
+        assert rt.kernel is not None, "no kernel in this runtime"
+        try:
+            reply = rt.kernel.ask(
+                Trap(self.tid, request), timeout=rt.timeout if timeout is None else timeout
+            )
+        except pykka.Timeout:
+            return IpcError(code=ErrorCode.ETIMEOUT, dest=NIL_ID, request=type(request).__name__)
+        except pykka.ActorDeadError:
+            return IpcError(
+                code=ErrorCode.ENOT_EXISTENT, dest=NIL_ID, request=type(request).__name__
+            )
+        rt.trace.record(Syscall, caller=self.tid, request=request, reply=reply)
+        return reply

@@ -1,0 +1,288 @@
+"""The RMGR (resource manager) task protocol and its reference spec.
+
+REFERENCE.md section 3 (``roottask`` ``rmgr.idl`` / ``task.c`` in L4Env).  RMGR keeps an
+owner per task number (free or reserved by an owner task) and a quota per client.  Its
+spec is a pure step over the pair (kernel state, RMGR state), because every RMGR
+operation ends in an ``l4_task_new`` that RMGR itself issues.
+
+Documented assumptions where the sources are silent:
+
+* ``get_task`` may be repeated by the current owner (``task_alloc(..., allow_realloc)``
+  in ``task.c``); it re-transfers the chief right, deleting the task if it was active.
+* ``free_task`` re-news the task inactive with RMGR as chief; this works only if RMGR is
+  the chief again, so a client holding chief rights must hand them back (with
+  ``l4_task_new(id, RMGR, 0, 0, nil)``) before freeing.  Otherwise ``ENOTCHIEF`` and no
+  change.
+* ``task_new`` on a client's behalf accepts a free task (it becomes the caller's) or one
+  the caller owns; RMGR stays chief; a nil pager deletes the task and keeps it inactive
+  with RMGR as chief (``mcp_or_chief`` is then ignored).
+* ``free_task_all(owner)`` is allowed to the owner itself and to clients named trusted
+  at boot (the task server, which reclaims a dead client's tasks).
+* RMGR names a task with the version it last used for that number; versions of new
+  incarnations are chosen by whoever creates them.
+"""
+
+from __future__ import annotations
+
+from typing import Final, TypeAlias
+
+import attrs
+
+from protocols import kernel
+from protocols.errors import ErrorCode
+from protocols.ids import (
+    FIRST_USER_TASK,
+    KERNEL_TASK,
+    NIL_ID,
+    RMGR_TASK,
+    SIGMA0_TASK,
+    ThreadId,
+    task_id,
+)
+
+__all__ = [
+    "FREE",
+    "FreeTask",
+    "FreeTaskAll",
+    "GetTask",
+    "RmgrReply",
+    "RmgrRequest",
+    "RmgrState",
+    "RmgrTaskNew",
+    "BOOT_MODULE_VERSION",
+    "boot_state",
+    "start_modules",
+    "step",
+]
+
+FREE: Final = -1
+"""Owner value of a task number that RMGR can hand out."""
+
+
+@attrs.frozen(kw_only=True)
+class GetTask:
+    """Client to RMGR: reserve task ``number`` and make me its chief (inactive)."""
+
+    number: int
+
+
+@attrs.frozen(kw_only=True)
+class FreeTask:
+    """Owner to RMGR: take task ``number`` back (RMGR must be its chief again)."""
+
+    number: int
+
+
+@attrs.frozen(kw_only=True)
+class FreeTaskAll:
+    """Owner (or a trusted client) to RMGR: free every task that ``owner`` holds."""
+
+    owner: int
+
+
+@attrs.frozen(kw_only=True)
+class RmgrTaskNew:
+    """Client to RMGR: create (pager) or delete (nil pager) ``dest`` for me; RMGR stays chief."""
+
+    dest: ThreadId
+    mcp_or_chief: int | ThreadId = 0
+    esp: int = 0
+    eip: int = 0
+    pager: ThreadId = NIL_ID
+
+
+@attrs.frozen(kw_only=True)
+class RmgrReply:
+    """RMGR to its client: an error code and, on success, the task id concerned."""
+
+    error: ErrorCode
+    task: ThreadId = NIL_ID
+    count: int = 0
+    """For ``FreeTaskAll``: how many tasks were freed."""
+
+
+RmgrRequest: TypeAlias = GetTask | FreeTask | FreeTaskAll | RmgrTaskNew
+
+
+@attrs.frozen(kw_only=True)
+class RmgrState:
+    """RMGR's books: owner per task number, quotas, trusted clients, last versions."""
+
+    owners: tuple[int, ...]
+    """Owner task number per task number, or ``FREE``; 0..4 are owned by the kernel task."""
+    versions: tuple[int, ...]
+    quota: int
+    """How many tasks one client may hold at once."""
+    trusted: frozenset[int] = frozenset()
+
+    def held_by(self, owner: int) -> tuple[int, ...]:
+        """Task numbers owned by ``owner``, sorted."""
+        return tuple(n for n, o in enumerate(self.owners) if o == owner)
+
+
+def boot_state(
+    task_count: int, quota: int | None = None, trusted: frozenset[int] = frozenset()
+) -> RmgrState:
+    """RMGR's books at boot: tasks above 4 free, the boot tasks reserved."""
+    owners = tuple(KERNEL_TASK if n < FIRST_USER_TASK else FREE for n in range(task_count))
+    return RmgrState(
+        owners=owners,
+        versions=(0,) * task_count,
+        quota=task_count if quota is None else quota,
+        trusted=trusted,
+    )
+
+
+def _set(t: tuple[int, ...], i: int, v: int) -> tuple[int, ...]:
+    return (*t[:i], v, *t[i + 1 :])
+
+
+def _rmgr_task_new(
+    ks: kernel.KernelState, dest: ThreadId, chief_or_mcp: int | ThreadId, req: RmgrTaskNew | None
+) -> tuple[kernel.KernelState, ThreadId]:
+    """RMGR traps into the kernel with ``l4_task_new``."""
+    call = kernel.TaskNew(
+        dest=dest,
+        mcp_or_new_chief=chief_or_mcp,
+        esp=req.esp if req else 0,
+        eip=req.eip if req else 0,
+        pager=req.pager if req else NIL_ID,
+    )
+    ks, reply = kernel.step(ks, task_id(RMGR_TASK), call)
+    assert isinstance(reply, kernel.TaskNewReply)
+    return ks, reply.task
+
+
+Step: TypeAlias = tuple[kernel.KernelState, RmgrState, RmgrReply]
+
+
+def _in_range(rs: RmgrState, number: int) -> bool:
+    return FIRST_USER_TASK <= number < len(rs.owners)
+
+
+def _get_task(ks: kernel.KernelState, rs: RmgrState, caller: int, number: int) -> Step:
+    # Only a task number RMGR manages, free or already the caller's, can be handed out.
+    if not _in_range(rs, number):
+        return ks, rs, RmgrReply(error=ErrorCode.EINVAL)
+    owner = rs.owners[number]
+    if owner not in (FREE, caller):
+        return ks, rs, RmgrReply(error=ErrorCode.EUSED)
+    # A new reservation counts against the caller's quota.
+    if owner == FREE and len(rs.held_by(caller)) >= rs.quota:
+        return ks, rs, RmgrReply(error=ErrorCode.EQUOTA)
+    # RMGR transfers the chief right: l4_task_new(num, caller, 0, 0, nil).
+    dest = task_id(number, rs.versions[number])
+    ks2, got = _rmgr_task_new(ks, dest, task_id(caller), None)
+    if got.is_nil:
+        return ks, rs, RmgrReply(error=ErrorCode.ENOTCHIEF)
+    return (
+        ks2,
+        attrs.evolve(rs, owners=_set(rs.owners, number, caller)),
+        RmgrReply(error=ErrorCode.OK, task=got),
+    )
+
+
+def _free_one(
+    ks: kernel.KernelState, rs: RmgrState, number: int
+) -> tuple[kernel.KernelState, RmgrState, bool]:
+    """Re-new ``number`` inactive with RMGR as chief and mark it free, if RMGR is chief."""
+    ks2, got = _rmgr_task_new(ks, task_id(number, rs.versions[number]), task_id(RMGR_TASK), None)
+    if got.is_nil:
+        return ks, rs, False
+    return ks2, attrs.evolve(rs, owners=_set(rs.owners, number, FREE)), True
+
+
+def _free_task(ks: kernel.KernelState, rs: RmgrState, caller: int, number: int) -> Step:
+    # Only the owner may free; freeing a free task is a harmless no-op (task_free()).
+    if not _in_range(rs, number):
+        return ks, rs, RmgrReply(error=ErrorCode.EINVAL)
+    owner = rs.owners[number]
+    if owner == FREE:
+        return ks, rs, RmgrReply(error=ErrorCode.OK, task=task_id(number, rs.versions[number]))
+    if owner != caller:
+        return ks, rs, RmgrReply(error=ErrorCode.ENOTOWNER)
+    ks, rs, ok = _free_one(ks, rs, number)
+    if not ok:
+        return ks, rs, RmgrReply(error=ErrorCode.ENOTCHIEF)
+    return ks, rs, RmgrReply(error=ErrorCode.OK, task=task_id(number, rs.versions[number]))
+
+
+def _free_task_all(ks: kernel.KernelState, rs: RmgrState, caller: int, owner: int) -> Step:
+    # The owner itself or a trusted client; tasks whose chief right RMGR lacks stay put.
+    if owner in (FREE, KERNEL_TASK) or not 0 <= owner < len(rs.owners):
+        return ks, rs, RmgrReply(error=ErrorCode.EINVAL)
+    if caller != owner and caller not in rs.trusted:
+        return ks, rs, RmgrReply(error=ErrorCode.ENOTOWNER)
+    freed = 0
+    for number in rs.held_by(owner):
+        ks, rs, ok = _free_one(ks, rs, number)
+        freed += ok
+    return ks, rs, RmgrReply(error=ErrorCode.OK, count=freed)
+
+
+def _task_new(ks: kernel.KernelState, rs: RmgrState, caller: int, req: RmgrTaskNew) -> Step:
+    # The caller must own dest at RMGR, or dest must be free (it then becomes the caller's).
+    number = req.dest.task
+    if req.dest.is_nil or req.dest.lthread != 0 or not _in_range(rs, number):
+        return ks, rs, RmgrReply(error=ErrorCode.EINVAL)
+    owner = rs.owners[number]
+    if owner not in (FREE, caller):
+        return ks, rs, RmgrReply(error=ErrorCode.ENOTOWNER)
+    if owner == FREE and len(rs.held_by(caller)) >= rs.quota:
+        return ks, rs, RmgrReply(error=ErrorCode.EQUOTA)
+    # RMGR issues l4_task_new and stays chief: a nil pager keeps RMGR as the new chief.
+    chief_or_mcp = task_id(RMGR_TASK) if req.pager.is_nil else req.mcp_or_chief
+    if not req.pager.is_nil and type(chief_or_mcp) is not int:
+        return ks, rs, RmgrReply(error=ErrorCode.EINVAL)
+    ks2, got = _rmgr_task_new(ks, req.dest, chief_or_mcp, req)
+    if got.is_nil:
+        return ks, rs, RmgrReply(error=ErrorCode.ENOTCHIEF)
+    rs2 = attrs.evolve(
+        rs,
+        owners=_set(rs.owners, number, caller),
+        versions=_set(rs.versions, number, req.dest.version),
+    )
+    return ks2, rs2, RmgrReply(error=ErrorCode.OK, task=got)
+
+
+def step(ks: kernel.KernelState, rs: RmgrState, sender: ThreadId, request: RmgrRequest) -> Step:
+    """One RMGR request by ``sender``: new kernel and RMGR states and RMGR's reply."""
+    caller = sender.task
+    if isinstance(request, GetTask):
+        return _get_task(ks, rs, caller, request.number)
+    if isinstance(request, FreeTask):
+        return _free_task(ks, rs, caller, request.number)
+    if isinstance(request, FreeTaskAll):
+        return _free_task_all(ks, rs, caller, request.owner)
+    if isinstance(request, RmgrTaskNew):
+        return _task_new(ks, rs, caller, request)
+    raise TypeError(f"not an RMGR request: {type(request).__name__}")
+
+
+BOOT_MODULE_VERSION: Final = 1
+"""Version of the ids of the tasks RMGR starts at boot (its boot modules)."""
+
+
+def start_modules(
+    ks: kernel.KernelState, rs: RmgrState, eips: tuple[int, ...]
+) -> tuple[kernel.KernelState, RmgrState, tuple[ThreadId, ...]]:
+    """RMGR starts its boot modules as tasks 5, 6, ...: active, RMGR chief, each its own owner."""
+    ids = []
+    for i, eip in enumerate(eips):
+        number = FIRST_USER_TASK + i
+        dest = task_id(number, BOOT_MODULE_VERSION)
+        call = kernel.TaskNew(
+            dest=dest,
+            mcp_or_new_chief=kernel.MAX_MCP,
+            eip=eip,
+            pager=task_id(SIGMA0_TASK),
+        )
+        ks, reply = kernel.step(ks, task_id(RMGR_TASK), call)
+        assert isinstance(reply, kernel.TaskNewReply) and not reply.task.is_nil, reply
+        rs = attrs.evolve(
+            rs,
+            owners=_set(rs.owners, number, number),
+            versions=_set(rs.versions, number, BOOT_MODULE_VERSION),
+        )
+        ids.append(reply.task)
+    return ks, rs, tuple(ids)

@@ -1,0 +1,105 @@
+"""The ``l4sim`` command line.
+
+Every subcommand is a function ``cmd_NAME(args) -> int``; bad arguments give a one-line
+error and exit status 2 (argparse's convention), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from scenarios import __version__
+
+__all__ = ["UsageError", "build_parser", "main"]
+
+
+class UsageError(Exception):
+    """A bad argument or input file detected after parsing: one line, exit status 2."""
+
+
+def _not_yet(issue: int, what: str) -> Callable[[argparse.Namespace], int]:
+    def run(_args: argparse.Namespace) -> int:
+        print(f"l4sim: {what} is not implemented yet (tracked in issue {issue})", file=sys.stderr)
+        return 3
+
+    return run
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    """Boot the modelled system and report what the model can show so far."""
+    from actors import boot
+    from protocols.invariants import check_all
+
+    with boot(task_count=args.tasks) as system:
+        snap = system.snapshot()
+        check_all(snap)
+        active = sum(1 for e in snap.kernel.tasks if e.active)
+        free = sum(1 for o in snap.rmgr.owners if o == -1)
+    print(f"l4sim {__version__}: booted kernel, sigma0 and RMGR with {args.tasks} task numbers")
+    print(f"  active tasks: {active}; task numbers free at RMGR: {free}; invariants hold")
+    print("The cycle cost model and the seed's figures are not implemented yet (issue 4):")
+    print("no figure of REFERENCE.md section 1 is reproduced by this version.")
+    return 0
+
+
+SUBCOMMANDS: tuple[tuple[str, str, int], ...] = (
+    ("run", "run one scenario script", 4),
+    ("profile", "list and show machine profiles", 4),
+    ("trace", "draw a scenario's trace (text, Mermaid, Perfetto)", 5),
+    ("check", "check a recorded trace against the reference specs", 5),
+    ("conform", "run the protocol suite against your implementation", 5),
+    ("explore", "exhaustively explore the ownership spec", 5),
+    ("bench", "measure the speed of the model", 7),
+)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="l4sim",
+        description="The L4 microkernel world of 2006 as an actor system with a cycle "
+        "cost model: reproduce the L4Linux figures, run scenarios, check protocols.",
+    )
+    parser.add_argument("--version", action="version", version=f"l4sim {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    rep = sub.add_parser("reproduce", help="reproduce the seed's figures (the main job)")
+    rep.add_argument(
+        "--tasks",
+        type=_positive_int,
+        default=2048,
+        help="task numbers in the kernel's table (default 2048)",
+    )
+    rep.set_defaults(func=cmd_reproduce)
+    for name, help_text, issue in SUBCOMMANDS:
+        p = sub.add_parser(name, help=f"{help_text} (not yet implemented)")
+        p.set_defaults(func=_not_yet(issue, f"'l4sim {name}'"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``l4sim`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.func(args)
+    except UsageError as exc:
+        print(f"l4sim: error: {exc}", file=sys.stderr)
+        return 2
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
