@@ -12,7 +12,7 @@ Receivers declare what they speak with ``@handles(MessageType)`` on methods
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
 import attrs
@@ -22,7 +22,7 @@ from actors._runtime import Runtime
 from protocols.errors import ErrorCode
 from protocols.ids import NIL_ID, ThreadId
 from protocols.ipc import IpcError
-from protocols.trace import IpcCall, IpcFail, IpcReply, SpaceSwitch, Syscall
+from protocols.trace import IpcCall, IpcFail, IpcReply, SpaceSwitch, Syscall, Touch, Work
 
 __all__ = ["Envelope", "L4Thread", "Observe", "Trap", "handles"]
 
@@ -68,6 +68,9 @@ class L4Thread(pykka.ThreadingActor):
 
     _handlers: ClassVar[dict[type, Callable[..., Any]]] = {}
 
+    WORKING_SETS: ClassVar[Mapping[str, tuple[int, ...]]] = {}
+    """Declared working sets: region name -> virtual page numbers the code touches."""
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         table = dict(cls._handlers)
@@ -108,6 +111,18 @@ class L4Thread(pykka.ThreadingActor):
     def snapshot(self) -> object:
         """This thread's observable state (override in servers)."""
         return None
+
+    # -- what the code does (trace only; never cycles) --------------------------------
+
+    def work(self, unit: str) -> None:
+        """Record that this thread did the named unit of work (priced by the profile)."""
+        self.runtime.trace.record(Work, task=self.tid.task, unit=unit)
+
+    def touch(self, region: str) -> None:
+        """Record that this thread touched the pages of its declared working set ``region``."""
+        pages = self.WORKING_SETS.get(region)
+        assert pages is not None, f"{type(self).__name__} declares no working set {region!r}"
+        self.runtime.trace.record(Touch, task=self.tid.task, region=region, pages=pages)
 
     # -- sending (the IPC path; runs on this actor's thread) -------------------------
 
