@@ -73,7 +73,7 @@ class RmgrActor(L4Thread):
         dest = ThreadId(number, 0, BOOT_MODULE_VERSION)
         reply = self._task_new(dest, kernel.MAX_MCP, eip=eip, pager=ThreadId(SIGMA0_TASK))
         assert not reply.is_nil, f"RMGR could not start boot module {number}"
-        self.owners[number] = number
+        self.owners[number] = RMGR_TASK
         self.versions[number] = BOOT_MODULE_VERSION
         return reply
 
@@ -141,7 +141,7 @@ class RmgrActor(L4Thread):
     def free_task_all(self, sender: ThreadId, msg: FreeTaskAll) -> RmgrReply:
         """Free every task of ``msg.owner`` (the owner itself or a trusted client)."""
         owner = msg.owner
-        if owner in (FREE, KERNEL_TASK) or not 0 <= owner < len(self.owners):
+        if owner in (FREE, KERNEL_TASK, RMGR_TASK) or not 0 <= owner < len(self.owners):
             return RmgrReply(error=ErrorCode.EINVAL)
         if sender.task != owner and sender.task not in self.trusted:
             return RmgrReply(error=ErrorCode.ENOTOWNER)

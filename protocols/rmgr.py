@@ -109,7 +109,9 @@ class RmgrState:
     """RMGR's books: owner per task number, quotas, trusted clients, last versions."""
 
     owners: tuple[int, ...]
-    """Owner task number per task number, or ``FREE``; 0..4 are owned by the kernel task."""
+    """Owner task number per task number, or ``FREE``.
+
+    Tasks 0..4 are owned by the kernel task, RMGR's boot modules by RMGR itself."""
     versions: tuple[int, ...]
     quota: int
     """How many tasks one client may hold at once."""
@@ -209,7 +211,7 @@ def _free_task(ks: kernel.KernelState, rs: RmgrState, caller: int, number: int) 
 
 def _free_task_all(ks: kernel.KernelState, rs: RmgrState, caller: int, owner: int) -> Step:
     # The owner itself or a trusted client; tasks whose chief right RMGR lacks stay put.
-    if owner in (FREE, KERNEL_TASK) or not 0 <= owner < len(rs.owners):
+    if owner in (FREE, KERNEL_TASK, RMGR_TASK) or not 0 <= owner < len(rs.owners):
         return ks, rs, RmgrReply(error=ErrorCode.EINVAL)
     if caller != owner and caller not in rs.trusted:
         return ks, rs, RmgrReply(error=ErrorCode.ENOTOWNER)
@@ -266,7 +268,7 @@ BOOT_MODULE_VERSION: Final = 1
 def start_modules(
     ks: kernel.KernelState, rs: RmgrState, eips: tuple[int, ...]
 ) -> tuple[kernel.KernelState, RmgrState, tuple[ThreadId, ...]]:
-    """RMGR starts its boot modules as tasks 5, 6, ...: active, RMGR chief, each its own owner."""
+    """RMGR starts its boot modules as tasks 5, 6, ...: active, RMGR chief and their owner."""
     ids = []
     for i, eip in enumerate(eips):
         number = FIRST_USER_TASK + i
@@ -281,7 +283,7 @@ def start_modules(
         assert isinstance(reply, kernel.TaskNewReply) and not reply.task.is_nil, reply
         rs = attrs.evolve(
             rs,
-            owners=_set(rs.owners, number, number),
+            owners=_set(rs.owners, number, RMGR_TASK),
             versions=_set(rs.versions, number, BOOT_MODULE_VERSION),
         )
         ids.append(reply.task)

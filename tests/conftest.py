@@ -6,14 +6,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from actors import EIP_CLIENT, System, boot
-
-SMALL_TASKS = 24
-"""A small kernel table keeps tests fast; the rules do not depend on the size."""
+from tests.backends import ActorBackend, Backend, SpecBackend, actor_system
 
 
-@pytest.fixture
-def system() -> Iterator[System]:
-    """A small system with three scripted clients (tasks 5, 6, 7) started by RMGR."""
-    with boot(task_count=SMALL_TASKS, modules=(EIP_CLIENT,) * 3, timeout=5.0) as sys_:
-        yield sys_
+@pytest.fixture(params=["spec", "actors"])
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """The kernel+RMGR rules, run by the reference spec and by the actor system."""
+    if request.param == "spec":
+        yield SpecBackend()
+    else:
+        with actor_system() as system:
+            yield ActorBackend(system)

@@ -1,0 +1,82 @@
+"""Two ways to run the kernel+RMGR rules: the pure spec and the actor system.
+
+Rule tests take a ``backend`` fixture parametrised over both, so every rule is checked
+against the reference spec and the implementation with the same test body.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from actors import EIP_CLIENT, System, boot
+from protocols import kernel, rmgr
+from protocols.ids import RMGR_TASK, ThreadId, task_id
+from protocols.snapshot import SystemSnapshot
+
+CLIENTS = 3
+TASKS = 16
+
+
+class Backend(Protocol):
+    """Issue system calls and RMGR requests as a given thread; observe the result."""
+
+    clients: tuple[ThreadId, ...]
+
+    def syscall(self, caller: ThreadId, request: kernel.TaskNew | kernel.NChief) -> Any: ...
+
+    def rmgr(self, caller: ThreadId, request: rmgr.RmgrRequest) -> Any: ...
+
+    def snapshot(self) -> SystemSnapshot: ...
+
+    def alive(self, tid: ThreadId) -> bool: ...
+
+
+class SpecBackend:
+    """The reference spec: pure steps over (kernel state, RMGR state)."""
+
+    def __init__(self, task_count: int = TASKS, clients: int = CLIENTS, quota: int | None = None):
+        ks = kernel.boot_state(task_count)
+        rs = rmgr.boot_state(task_count, quota=quota)
+        self.ks, self.rs, self.clients = rmgr.start_modules(ks, rs, (EIP_CLIENT,) * clients)
+
+    def syscall(self, caller: ThreadId, request: kernel.TaskNew | kernel.NChief) -> Any:
+        self.ks, reply = kernel.step(self.ks, caller, request)
+        return reply
+
+    def rmgr(self, caller: ThreadId, request: rmgr.RmgrRequest) -> Any:
+        self.ks, self.rs, reply = rmgr.step(self.ks, self.rs, caller, request)
+        return reply
+
+    def snapshot(self) -> SystemSnapshot:
+        return SystemSnapshot(kernel=self.ks, rmgr=self.rs)
+
+    def alive(self, tid: ThreadId) -> bool:
+        entry = self.ks.tasks[tid.task] if tid.task < self.ks.task_count else None
+        return entry is not None and entry.active and entry.version == tid.version
+
+
+class ActorBackend:
+    """The actor system: scripted client threads make the calls themselves."""
+
+    def __init__(self, system: System):
+        self.system = system
+        self.clients = system.modules
+
+    def syscall(self, caller: ThreadId, request: kernel.TaskNew | kernel.NChief) -> Any:
+        return self.system.syscall(caller, request)
+
+    def rmgr(self, caller: ThreadId, request: rmgr.RmgrRequest) -> Any:
+        return self.system.perform(caller, task_id(RMGR_TASK), request)
+
+    def snapshot(self) -> SystemSnapshot:
+        return self.system.snapshot()
+
+    def alive(self, tid: ThreadId) -> bool:
+        return self.system.runtime.lookup(tid) is not None
+
+
+def actor_system(
+    task_count: int = TASKS, clients: int = CLIENTS, quota: int | None = None
+) -> System:
+    """A booted actor system matching ``SpecBackend``'s configuration."""
+    return boot(task_count=task_count, modules=(EIP_CLIENT,) * clients, quota=quota, timeout=5.0)
