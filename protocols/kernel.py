@@ -15,8 +15,9 @@ Documented assumptions where the sources are silent:
   that is **active**; with a pager it must be an int mcp.  (Fiasco does not check the new
   chief; without the check two inactive tasks can be made each other's chief, a cycle no
   running thread can ever break, so both task numbers are lost.  The l4sim ownership
-  machine found that sequence; the kernel here refuses it.)  A mismatch, a nil ``dest`` or a task number
-  outside the table is refused like a non-chief: nil reply, nothing changes.
+  machine found that sequence; the kernel here refuses it.)  A mismatch, a nil ``dest``
+  or a task number outside the table is refused like a non-chief: nil reply, nothing
+  changes.
 * Tasks 0..4 exist at boot with task 0 (the kernel) as chief; sigma0 (2) and RMGR (4)
   are active, 0, 1 and 3 are inactive placeholders no user thread can touch.
 """
