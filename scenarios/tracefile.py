@@ -6,9 +6,9 @@ Format ``l4sim-trace`` version 1:
   ``boot`` holds the boot configuration the checker needs to rebuild the initial state
   (``task_count``, ``quota``, ``modules`` and whatever later versions add);
 * every further line, one event: ``{"event": "IpcCall", "seq": 3, "src": "t5.0v1",
-  "dst": "t4.0v0", "message": {"_type": "GetTask", "number": 10}}``.  Thread ids are
+  "dst": "t4.0v0", "message": {"_type": "rmgr.GetTask", "number": 10}}``.  Thread ids are
   written in their ``repr`` form (``t17.0v3``, ``nil``), error codes by name, and every
-  message or reply as an object tagged with its type name (``_type``), as listed by
+  message or reply as an object tagged with its type name (``_type``: ``module.Class``), as listed by
   ``protocols.registry.message_types``.
 
 ``load`` rejects a file of another format or version, a truncated or garbled line or an
@@ -27,7 +27,7 @@ import cattrs
 
 from protocols.errors import ErrorCode
 from protocols.ids import ThreadId
-from protocols.registry import message_types
+from protocols.registry import message_types, type_name
 from protocols.trace import Event, IpcCall, IpcFail, IpcReply, SpaceSwitch, Syscall, Touch, Work
 
 __all__ = ["FORMAT", "VERSION", "TraceFile", "TraceFileError", "dump", "dumps", "load", "loads"]
@@ -94,7 +94,7 @@ def _unstructure_payload(value: object) -> Any:
         return {TAG: "tuple", "items": [_unstructure_payload(v) for v in value]}
     if isinstance(value, ThreadId):
         return {TAG: "ThreadId", "id": repr(value)}
-    name = type(value).__name__
+    name = type_name(value)
     if message_types().get(name) is not type(value):
         raise TypeError(f"{name} is not a registered protocol type")
     data = _CONV.unstructure(value)

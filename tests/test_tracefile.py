@@ -67,7 +67,7 @@ def good_text() -> str:
         (lambda t: '{"format": "other"}\n', "not an l4sim-trace"),
         (lambda t: t.replace('"version": 1', '"version": 99', 1), "version 99"),
         (lambda t: t[: len(t) // 2], "truncated"),
-        (lambda t: t.replace('"GetTask"', '"StealTask"'), "unknown message type"),
+        (lambda t: t.replace('"rmgr.GetTask"', '"rmgr.StealTask"'), "unknown message type"),
         (lambda t: t.replace('"IpcCall"', '"Teleport"', 1), "unknown event"),
         (lambda t: t.replace('"t9.0v0"', '"t99999.0v0"', 1), "not a thread id"),
         (lambda t: t.replace('"OK"', '"MAYBE"', 1), "line"),
