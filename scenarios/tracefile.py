@@ -8,8 +8,8 @@ Format ``l4sim-trace`` version 1:
 * every further line, one event: ``{"event": "IpcCall", "seq": 3, "src": "t5.0v1",
   "dst": "t4.0v0", "message": {"_type": "rmgr.GetTask", "number": 10}}``.  Thread ids are
   written in their ``repr`` form (``t17.0v3``, ``nil``), error codes by name, and every
-  message or reply as an object tagged with its type name (``_type``: ``module.Class``), as listed by
-  ``protocols.registry.message_types``.
+  message or reply as an object tagged with its type name (``_type``: ``module.Class``),
+  as listed by ``protocols.registry.message_types``.
 
 ``load`` rejects a file of another format or version, a truncated or garbled line or an
 unknown type with ``TraceFileError`` naming the line.
