@@ -53,8 +53,12 @@ class BootConfig:
 class System:
     """A running system.  Use as a context manager: leaving it stops every actor."""
 
-    def __init__(self, config: BootConfig) -> None:
+    def __init__(
+        self, config: BootConfig, *, kernel_class: type[KernelActor] = KernelActor
+    ) -> None:
         self.config = config
+        self.kernel_class = kernel_class
+        """The kernel implementation (conformance checks swap in another one)."""
         self.runtime = Runtime(trace=Trace(enabled=config.trace), timeout=config.timeout)
         self.runtime.images.update(default_images())
         self.runtime.images[EIP_SIGMA0] = factory(Sigma0)
@@ -68,7 +72,7 @@ class System:
     def start(self) -> System:
         """Boot the kernel (which starts sigma0 and RMGR), configure RMGR, start modules."""
         try:
-            self._kernel = KernelActor.start(self.runtime, self.config.task_count)
+            self._kernel = self.kernel_class.start(self.runtime, self.config.task_count)
             self.runtime.kernel = self._kernel
             self.kernel_state()  # waits until the kernel's on_start has started RMGR
             rmgr = self.ref(task_id(RMGR_TASK))

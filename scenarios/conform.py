@@ -1,0 +1,435 @@
+"""The conformance kit: run l4sim's protocol suite against your implementation.
+
+Bring an implementation of a protocol as an importable factory (``module:name``, a class
+or a zero-argument callable returning one) and the kit runs the Hypothesis state machine
+of that protocol with your class in place of l4sim's: after every step every reply must
+equal the reference spec's and every invariant must hold.  From the command line::
+
+    l4sim conform rmgr mypackage.rmgr:MyRmgr
+
+From pytest (a test module of your own)::
+
+    from scenarios.conform import conformance_test
+    TestMyRmgr = conformance_test("rmgr", "mypackage.rmgr:MyRmgr")
+
+What your class must be, per protocol:
+
+``kernel``
+    A subclass of ``actors.kernel.KernelActor`` (or a drop-in with the same constructor
+    ``(runtime, task_count)``) answering ``Trap`` with the kernel's replies and
+    ``Observe`` with a ``protocols.kernel.KernelState``.
+``rmgr``
+    An ``actors.thread.L4Thread`` subclass speaking ``protocols.rmgr`` (configured by
+    ``RmgrConfig`` and ``StartModules`` controls like ``actors.rmgr.RmgrActor``) and
+    answering ``Observe`` with a ``protocols.rmgr.RmgrState``.
+"""
+
+from __future__ import annotations
+
+import collections
+import importlib
+import os
+import sys
+import unittest
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import attrs
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from actors import EIP_CLIENT, EIP_IDLE, BootConfig, System
+from actors.images import factory
+from actors.kernel import KernelActor
+from actors.rmgr import RmgrActor
+from protocols import invariants as inv
+from protocols import kernel, rmgr
+from protocols.ids import RMGR_TASK, SIGMA0_TASK, ThreadId, task_id
+from protocols.kernel import EIP_RMGR
+from protocols.snapshot import SystemSnapshot
+
+__all__ = [
+    "PROTOCOLS",
+    "ConformError",
+    "ConformanceReport",
+    "conformance_test",
+    "kernel_rmgr_machine",
+    "load_factory",
+    "run_conformance",
+]
+
+
+class ConformError(ValueError):
+    """The implementation could not be loaded or does not fit the protocol's contract."""
+
+
+# -- the kernel + RMGR machine -------------------------------------------------------------
+
+TASKS = 12
+CLIENTS = 2
+QUOTA = 4
+NUMBERS = st.integers(0, TASKS + 1)
+VERSIONS = st.integers(0, 3)
+
+
+@attrs.define
+class Stats:
+    """What a run of a machine exercised (shared by every example of one run)."""
+
+    examples: int = 0
+    steps: int = 0
+    rules: collections.Counter[str] = attrs.field(factory=collections.Counter)
+    outcomes: collections.Counter[str] = attrs.field(factory=collections.Counter)
+
+
+class SpecWorld:
+    """The reference spec of the kernel and RMGR, advanced step by step."""
+
+    def __init__(self) -> None:
+        ks = kernel.boot_state(TASKS)
+        rs = rmgr.boot_state(TASKS, quota=QUOTA)
+        self.ks, self.rs, self.clients = rmgr.start_modules(ks, rs, (EIP_CLIENT,) * CLIENTS)
+
+    def syscall(self, caller: ThreadId, request: kernel.TaskNew) -> Any:
+        self.ks, reply = kernel.step(self.ks, caller, request)
+        return reply
+
+    def rmgr(self, caller: ThreadId, request: rmgr.RmgrRequest) -> Any:
+        self.ks, self.rs, reply = rmgr.step(self.ks, self.rs, caller, request)
+        return reply
+
+    def snapshot(self) -> SystemSnapshot:
+        return SystemSnapshot(kernel=self.ks, rmgr=self.rs)
+
+
+class KernelRmgrMachine(RuleBasedStateMachine):
+    """Chiefs and non-chiefs call l4_task_new; clients call RMGR; the spec predicts all.
+
+    Invariants 1 (every task has exactly one chief) and 2 (l4_task_new succeeds only for
+    the chief) are checked after every step, with the actors' state equal to the spec's.
+    """
+
+    kernel_class: ClassVar[type[KernelActor]] = KernelActor
+    rmgr_class: ClassVar[type[RmgrActor]] = RmgrActor
+    stats: ClassVar[Stats] = Stats()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.system: System | None = None
+        self.spec = SpecWorld()
+        type(self).stats.examples += 1
+
+    @initialize()
+    def boot(self) -> None:
+        system = System(
+            BootConfig(task_count=TASKS, modules=(EIP_CLIENT,) * CLIENTS, quota=QUOTA, timeout=5.0),
+            kernel_class=self.kernel_class,
+        )
+        system.runtime.images[EIP_RMGR] = factory(self.rmgr_class)
+        self.system = system.start()
+        assert self.system.modules == self.spec.clients
+
+    def teardown(self) -> None:
+        if self.system is not None:
+            self.system.stop()
+
+    def _count(self, rule_name: str, outcome: str) -> None:
+        stats = type(self).stats
+        stats.steps += 1
+        stats.rules[rule_name] += 1
+        stats.outcomes[outcome] += 1
+
+    def actors(self) -> list[ThreadId]:
+        """Every live scripted client thread (boot modules and their children)."""
+        return [e.id for e in self.spec.ks.tasks if e.active and e.eip == EIP_CLIENT]
+
+    def _caller(self, who: int) -> ThreadId:
+        actors = self.actors()
+        return actors[who % len(actors)]
+
+    @precondition(lambda self: self.system is not None)
+    @rule(
+        who=st.integers(0, 7),
+        aim=NUMBERS,
+        mine=st.booleans(),
+        version=VERSIONS,
+        eip=st.sampled_from([EIP_CLIENT, EIP_IDLE]),
+        mcp=st.integers(0, 255),
+        pager=st.booleans(),
+        new_chief=NUMBERS,
+    )
+    def task_new(
+        self,
+        who: int,
+        aim: int,
+        mine: bool,
+        version: int,
+        eip: int,
+        mcp: int,
+        pager: bool,
+        new_chief: int,
+    ) -> None:
+        """Client ``who`` calls l4_task_new on task ``aim`` (or, if ``mine``, on its own)."""
+        assert self.system is not None
+        caller = self._caller(who)
+        own = [e.number for e in self.spec.ks.tasks if e.chief == caller.task]
+        number = own[aim % len(own)] if mine and own else aim
+        request = kernel.TaskNew(
+            dest=task_id(number, version),
+            mcp_or_new_chief=mcp if pager else task_id(new_chief),
+            eip=eip,
+            pager=task_id(SIGMA0_TASK) if pager else task_id(0),
+        )
+        before = self.spec.ks
+        expected = self.spec.syscall(caller, request)
+        got = self.system.syscall(caller, request)
+        assert got == expected, f"l4_task_new: spec says {expected!r}, got {got!r}"
+        verdict = inv.task_new_succeeds_only_for_the_chief(
+            before, caller, request, got, self.system.kernel_state()
+        )
+        assert verdict is None, verdict
+        self._count("task_new", "task_new refused" if got.task.is_nil else "task_new ok")
+
+    @precondition(lambda self: self.system is not None)
+    @rule(
+        who=st.integers(0, 7),
+        request=st.one_of(
+            st.builds(rmgr.GetTask, number=NUMBERS),
+            st.builds(rmgr.FreeTask, number=NUMBERS),
+            st.builds(rmgr.FreeTaskAll, owner=st.integers(-1, TASKS)),
+            st.builds(
+                rmgr.RmgrTaskNew,
+                dest=st.builds(task_id, NUMBERS, VERSIONS),
+                mcp_or_chief=st.integers(0, 255),
+                eip=st.sampled_from([EIP_CLIENT, EIP_IDLE]),
+                pager=st.sampled_from([task_id(0), task_id(SIGMA0_TASK)]),
+            ),
+        ),
+    )
+    def call_rmgr(self, who: int, request: Any) -> None:
+        """Client ``who`` sends RMGR a request."""
+        assert self.system is not None
+        caller = self._caller(who)
+        expected = self.spec.rmgr(caller, request)
+        got = self.system.perform(caller, task_id(RMGR_TASK), request)
+        assert got == expected, f"{type(request).__name__}: spec says {expected!r}, got {got!r}"
+        self._count("call_rmgr", f"{type(request).__name__} {got.error.name}")
+
+    @invariant()
+    def actors_match_the_spec(self) -> None:
+        """The actors' kernel table, RMGR books and live threads equal the spec's."""
+        if self.system is None:
+            return
+        snap = self.system.snapshot()
+        assert snap.kernel == self.spec.ks, "kernel task table differs from the spec"
+        assert snap.rmgr == self.spec.rs, "RMGR's books differ from the spec"
+        live = set(self.system.runtime.live_threads())
+        assert live == {e.id for e in snap.kernel.tasks if e.active}, "live threads differ"
+
+    @invariant()
+    def every_task_has_exactly_one_chief(self) -> None:
+        """Invariant 1, on the actors' snapshot."""
+        if self.system is not None:
+            detail = inv.every_task_has_exactly_one_chief(self.system.snapshot())
+            assert detail is None, detail
+
+
+def kernel_rmgr_machine(
+    *, kernel_class: type[KernelActor] = KernelActor, rmgr_class: type[RmgrActor] = RmgrActor
+) -> type[KernelRmgrMachine]:
+    """A fresh machine class (with its own stats) running the given implementations."""
+    return type(
+        "KernelRmgrMachine",
+        (KernelRmgrMachine,),
+        {"kernel_class": kernel_class, "rmgr_class": rmgr_class, "stats": Stats()},
+    )
+
+
+# -- the kit -----------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Protocol:
+    """One protocol the kit can check: how to build its machine around an implementation."""
+
+    name: str
+    summary: str
+    base: type
+    machine: Callable[[type], type[KernelRmgrMachine]]
+    invariants: tuple[str, ...]
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    "kernel": Protocol(
+        name="kernel",
+        summary="l4_task_new and the task table (REFERENCE.md section 2)",
+        base=KernelActor,
+        machine=lambda cls: kernel_rmgr_machine(kernel_class=cls),
+        invariants=(
+            "actors_match_the_spec",
+            "every_task_has_exactly_one_chief",
+            "task_new_succeeds_only_for_the_chief",
+        ),
+    ),
+    "rmgr": Protocol(
+        name="rmgr",
+        summary="the RMGR task protocol (REFERENCE.md section 3)",
+        base=RmgrActor,
+        machine=lambda cls: kernel_rmgr_machine(rmgr_class=cls),
+        invariants=(
+            "actors_match_the_spec",
+            "every_task_has_exactly_one_chief",
+            "task_new_succeeds_only_for_the_chief",
+        ),
+    ),
+}
+
+
+def load_factory(target: str) -> type:
+    """Import ``module:name``; call it if it is a factory function; return the class."""
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConformError(f"expected module:factory, got {target!r}")
+    if os.getcwd() not in sys.path:  # like pytest and uvicorn: import from where you stand
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConformError(f"cannot import {module_name}: {exc}") from None
+    obj: Any = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ConformError(f"{module_name} has no {attr}") from None
+    if not isinstance(obj, type) and callable(obj):
+        obj = obj()
+    if not isinstance(obj, type):
+        raise ConformError(f"{target} is not a class nor a factory returning one")
+    return obj
+
+
+@attrs.frozen(kw_only=True)
+class ConformanceReport:
+    """The verdict of the kit on one implementation."""
+
+    protocol: str
+    implementation: str
+    ok: bool
+    examples: int
+    steps: int
+    rules: tuple[tuple[str, int], ...]
+    outcomes: tuple[tuple[str, int], ...]
+    invariants: tuple[str, ...]
+    counterexample: str | None = None
+    failure: str | None = None
+
+    def render(self) -> str:
+        """The report as printed by ``l4sim conform``."""
+        verdict = "CONFORMS" if self.ok else "DOES NOT CONFORM"
+        lines = [
+            f"{self.implementation} as {self.protocol}: {verdict}",
+            f"  {self.examples} examples, {self.steps} steps",
+            "  spec rules exercised: "
+            + ", ".join(f"{name} x{count}" for name, count in self.rules),
+        ]
+        held = "held" if self.ok else "checked"
+        lines.append(f"  invariants {held} after every step: " + ", ".join(self.invariants))
+        if self.outcomes:
+            lines.append("  outcomes: " + ", ".join(f"{k} x{v}" for k, v in self.outcomes))
+        if not self.ok:
+            lines.append(f"  failure: {self.failure}")
+            if self.counterexample:
+                lines.append("  shrunk counterexample:")
+                lines += [f"    {line}" for line in self.counterexample.splitlines()]
+        return "\n".join(lines)
+
+
+def _program(notes: list[str], invariants: tuple[str, ...]) -> str | None:
+    """The shrunk steps Hypothesis noted, without the invariant checks between them."""
+    lines = "\n".join(notes).splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("state = ")]
+    if not starts:
+        return None
+    calls = tuple(f"state.{name}()" for name in invariants)
+    program = []
+    for line in lines[starts[-1] :]:
+        if line.strip() in calls:
+            continue
+        program.append(line)
+        if line.startswith("state.teardown()"):
+            break
+    return "\n".join(program)
+
+
+def run_conformance(
+    protocol: str,
+    implementation: type | str,
+    *,
+    max_examples: int = 60,
+    steps: int = 30,
+    derandomize: bool = True,
+) -> ConformanceReport:
+    """Run the protocol's machine with ``implementation`` in place of l4sim's."""
+    proto = PROTOCOLS.get(protocol)
+    if proto is None:
+        raise ConformError(f"unknown protocol {protocol!r} (one of {', '.join(PROTOCOLS)})")
+    cls = load_factory(implementation) if isinstance(implementation, str) else implementation
+    if not issubclass(cls, proto.base):
+        raise ConformError(f"{cls.__name__} is not a {proto.base.__name__} (see the kit's docs)")
+    machine = proto.machine(cls)
+    failure: str | None = None
+    counterexample: str | None = None
+    try:
+        run_state_machine_as_test(
+            machine,
+            settings=settings(
+                max_examples=max_examples,
+                stateful_step_count=steps,
+                deadline=None,
+                derandomize=derandomize,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+                report_multiple_bugs=False,
+                phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),
+            ),
+        )
+    except Exception as exc:  # the machine failed: the implementation does not conform
+        failure = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        counterexample = _program(getattr(exc, "__notes__", []), proto.invariants)
+    stats = machine.stats
+    return ConformanceReport(
+        protocol=protocol,
+        implementation=implementation if isinstance(implementation, str) else cls.__qualname__,
+        ok=failure is None,
+        examples=stats.examples,
+        steps=stats.steps,
+        rules=tuple(sorted(stats.rules.items())),
+        outcomes=tuple(sorted(stats.outcomes.items())),
+        invariants=proto.invariants,
+        counterexample=counterexample,
+        failure=failure,
+    )
+
+
+def conformance_test(
+    protocol: str, implementation: type | str, **settings_: Any
+) -> type[unittest.TestCase]:
+    """A test case class for pytest/unittest that fails unless the implementation conforms."""
+
+    class ConformanceTest(unittest.TestCase):
+        def test_conforms(self) -> None:
+            report = run_conformance(protocol, implementation, **settings_)
+            if not report.ok:
+                self.fail(report.render())
+
+    ConformanceTest.__name__ = f"Conformance_{protocol}"
+    return ConformanceTest

@@ -1,0 +1,78 @@
+"""scenarios.conform and ``l4sim conform``: the kit passes ours, catches broken ones."""
+
+from __future__ import annotations
+
+import pytest
+
+from actors.kernel import KernelActor
+from actors.rmgr import RmgrActor
+from scenarios.cli import main
+from scenarios.conform import ConformError, conformance_test, load_factory, run_conformance
+from tests.mutants_kernel_rmgr import LenientFree, NoChiefCheck
+
+QUICK = {"max_examples": 25, "steps": 25}
+
+
+@pytest.mark.parametrize(("protocol", "cls"), [("kernel", KernelActor), ("rmgr", RmgrActor)])
+def test_the_shipped_implementations_conform(protocol: str, cls: type) -> None:
+    report = run_conformance(protocol, cls, **QUICK)
+    assert report.ok, report.render()
+    assert report.examples >= 1 and report.steps > 0
+    assert {name for name, _ in report.rules} == {"task_new", "call_rmgr"}
+
+
+@pytest.mark.parametrize(("protocol", "mutant"), [("kernel", NoChiefCheck), ("rmgr", LenientFree)])
+def test_mutants_do_not_conform_and_get_a_shrunk_counterexample(
+    protocol: str, mutant: type
+) -> None:
+    report = run_conformance(protocol, mutant, **QUICK)
+    assert not report.ok
+    assert report.counterexample is not None
+    program = report.counterexample
+    assert "state = " in program and "state.teardown()" in program
+    assert len(program.splitlines()) < 25  # shrunk to a short program
+    assert "DOES NOT CONFORM" in report.render()
+
+
+def test_the_pytest_entry_point_fails_for_a_mutant() -> None:
+    case = conformance_test("kernel", NoChiefCheck, **QUICK)("test_conforms")
+    result = case.defaultTestResult()
+    case.run(result)
+    assert len(result.failures) == 1 and "DOES NOT CONFORM" in result.failures[0][1]
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("nocolon", "module:factory"),
+        ("no.such.module:X", "cannot import"),
+        ("tests.mutants_kernel_rmgr:Missing", "has no Missing"),
+        ("tests.mutants_kernel_rmgr:ErrorCode.OK", "not a class"),
+    ],
+)
+def test_bad_factories_are_clear_errors(target: str, message: str) -> None:
+    with pytest.raises(ConformError, match=message):
+        load_factory(target)
+
+
+def test_a_factory_function_is_called() -> None:
+    assert load_factory("tests.mutants_kernel_rmgr:no_chief_check") is NoChiefCheck
+
+
+def test_cli_conform(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["conform", "rmgr", "actors.rmgr:RmgrActor", "--examples", "5"]) == 0
+    assert "CONFORMS" in capsys.readouterr().out
+    assert (
+        main(["conform", "kernel", "tests.mutants_kernel_rmgr:NoChiefCheck", "--examples", "25"])
+        == 1
+    )
+    out = capsys.readouterr().out
+    assert "DOES NOT CONFORM" in out and "shrunk counterexample" in out
+
+
+def test_cli_conform_bad_input_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["conform", "kernel", "actors.rmgr:RmgrActor"]) == 2
+    assert "is not a KernelActor" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["conform", "nonsense", "actors.rmgr:RmgrActor"])
+    assert exit_.value.code == 2
