@@ -194,7 +194,9 @@ FIGURES: Final[tuple[FigureSpec, ...]] = (
     FigureSpec(key="scale_boot_s", label="boot, every task number in use", unit="s"),
     FigureSpec(key="scale_ipc_all_s", label="one IPC from each of those tasks", unit="s"),
     FigureSpec(key="scale_shutdown_s", label="shutdown of that system", unit="s"),
-    FigureSpec(key="scale_rss_per_actor_kib", label="RSS per thread actor", unit="KiB"),
+    FigureSpec(
+        key="scale_rss_per_actor_kib", label="RSS per thread actor (first boot)", unit="KiB"
+    ),
     FigureSpec(key="peak_rss_mib", label="peak RSS of the bench process", unit="MiB"),
     FigureSpec(
         key="getpid_native_per_s", label="getpid calls/s, native Linux", unit="1/s", planned="3"
@@ -401,7 +403,12 @@ def _rss_kib() -> int | None:
 
 
 def _scale_once(tasks: int, timeout: float) -> tuple[float, float, float, int, float | None]:
-    """Boot, one IPC from each module to the next, shutdown; times, actors, RSS growth."""
+    """Boot, one IPC from each module to the next, shutdown; times, actors, RSS per actor.
+
+    RSS per actor is the growth of the resident set over the boot.  It means something on
+    the first (cold) boot only: later boots reuse the memory (thread stacks) earlier ones
+    freed, which the host C library keeps rather than hands back.
+    """
     n = tasks - FIRST_USER_TASK
     config = BootConfig(task_count=tasks, modules=(EIP_BENCH_PEER,) * n, timeout=timeout)
     gc.collect()
@@ -430,12 +437,12 @@ def _scale_once(tasks: int, timeout: float) -> tuple[float, float, float, int, f
 def probe_scale(p: BenchParams, rec: Recorder) -> None:
     """Every task number RMGR can hand out runs a thread actor; one IPC from each."""
     _scale_once(FIRST_USER_TASK + 4, p.timeout)  # warm-up
-    for _ in range(p.repeat):
+    for rep in range(p.repeat):
         boot_s, ipc_s, stop_s, actors, per_actor = _scale_once(p.scale_tasks, p.timeout)
         rec.add("scale_boot_s", boot_s)
         rec.add("scale_ipc_all_s", ipc_s)
         rec.add("scale_shutdown_s", stop_s)
-        if per_actor is not None:
+        if per_actor is not None and rep == 0:  # the cold boot (see _scale_once)
             rec.add("scale_rss_per_actor_kib", per_actor)
         rec.info["scale_actors"] = actors
 
