@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -36,12 +39,40 @@ def test_threads_started_inside_thread_affinity_keep_it() -> None:
     assert os.sched_getaffinity(0) == before
 
 
+PIN_CHILD = """
+import os, threading
+from scenarios import host
+ready, done = threading.Event(), threading.Event()
+seen = []
+def early():  # a thread started before pinning
+    ready.set()
+    done.wait(10)
+    seen.append(os.sched_getaffinity(0))
+t = threading.Thread(target=early)
+t.start()
+ready.wait(10)
+cpu = host.pin_to_one_cpu()
+done.set()
+t.join(10)
+assert host.pin_to_one_cpu() == cpu == host.pinned_cpu()
+assert cpu in host.allowed_cpus()
+print(cpu, sorted(os.sched_getaffinity(0)), sorted(seen[0]))
+"""
+
+
 @linux_only
-def test_pinning_puts_every_thread_on_one_allowed_cpu() -> None:
-    cpu = host.pin_to_one_cpu()  # the suite's conftest has usually done it already
-    assert cpu in host.allowed_cpus()
-    assert host.pinned_cpu() == cpu and host.pin_to_one_cpu() == cpu
-    assert os.sched_getaffinity(0) == {cpu}
+def test_pinning_puts_every_thread_of_the_process_on_one_allowed_cpu() -> None:
+    # in a child process, so that this test does not pin the suite
+    done = subprocess.run(
+        [sys.executable, "-c", PIN_CHILD],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    cpu, main_thread, early_thread = done.stdout.split(" ", 2)
+    assert main_thread.strip() == f"[{cpu}]" and early_thread.strip() == f"[{cpu}]"
 
 
 def test_host_info_names_cpu_python_and_pykka() -> None:
