@@ -8,9 +8,14 @@ measured side by side in that repetition.
 
 Figures are declared in ``FIGURES``; a figure is reported when a probe in ``PROBES``
 recorded samples for it, else it is listed as "not available in this build" with the
-issue that will provide it.  To add a figure: give its ``FigureSpec`` no ``planned``
-issue, write a probe ``(params, recorder) -> None`` that calls ``recorder.add(key,
-value)`` once per repetition, and append the probe to ``PROBES``.
+issue that will provide it (``FigureSpec.planned``).  Those hooks are declared already:
+``getpid_native_per_s``, ``getpid_l4linux_per_s``, ``fork_exit_per_s`` (one figure per
+strategy, recorded as ``fork_exit_per_s[STRATEGY]``), ``ownership_steps_per_s``,
+``priced_events_per_s``, ``pricing_vs_recording`` and ``reproduce_s``.  To provide one:
+write a probe ``(params, recorder) -> None`` that does its own warm-up and then calls
+``recorder.add(key, value)`` once per repetition (``params.repeat``; a ratio from values
+measured in that same repetition), add it to ``PROBES`` before ``probe_memory``, and drop
+the spec's ``planned``.
 
 This module is measuring apparatus: it reads the host clock; the model never does.
 """
@@ -267,15 +272,17 @@ class Recorder:
         self.info: dict[str, int] = {}
 
     def add(self, key: str, value: float) -> None:
-        """One sample of figure ``key`` (a key of ``FIGURES``)."""
-        assert key in _SPECS, f"unknown bench figure {key!r}"
+        """One sample of figure ``key``: a key of ``FIGURES``, or ``KEY[variant]`` for one
+        variant of it (``fork_exit_per_s[allocate_chief]``: one figure per strategy)."""
+        assert _base_key(key) in _SPECS, f"unknown bench figure {key!r}"
         self.samples.setdefault(key, []).append(float(value))
 
 
 @attrs.frozen(kw_only=True)
 class Figure:
-    """A measured figure: its spec and samples; median, lowest and highest."""
+    """A measured figure: its key (the spec's, or ``KEY[variant]``), spec and samples."""
 
+    key: str
     spec: FigureSpec
     samples: tuple[float, ...]
 
@@ -314,6 +321,13 @@ class BenchReport:
 
 
 _SPECS: Final = {spec.key: spec for spec in FIGURES}
+
+
+def _base_key(key: str) -> str:
+    """``fork_exit_per_s[classic]`` -> ``fork_exit_per_s``."""
+    return key.split("[", 1)[0] if key.endswith("]") else key
+
+
 Probe = Callable[[BenchParams, Recorder], None]
 
 
@@ -462,11 +476,13 @@ def run_bench(params: BenchParams, probes: tuple[Probe, ...] = PROBES) -> BenchR
     for probe in probes:
         probe(params, rec)
     figures = tuple(
-        Figure(spec=spec, samples=tuple(rec.samples[spec.key]))
+        Figure(key=key, spec=spec, samples=tuple(rec.samples[key]))
         for spec in FIGURES
-        if spec.key in rec.samples
+        for key in sorted(rec.samples)
+        if _base_key(key) == spec.key
     )
-    missing = tuple(spec for spec in FIGURES if spec.key not in rec.samples)
+    measured = {fig.spec.key for fig in figures}
+    missing = tuple(spec for spec in FIGURES if spec.key not in measured)
     return BenchReport(
         host=host_info(),
         params=params,
@@ -504,7 +520,7 @@ def format_report(report: BenchReport, command: str = "l4sim bench") -> str:
         if fig.spec.target is not None:
             target = f"{fig.spec.target.text} {'met' if fig.target_met else 'MISSED'}"
         lines.append(
-            f"{fig.spec.key:<24} {_fmt(fig.median):>9} {_fmt(fig.low):>9} {_fmt(fig.high):>9}"
+            f"{fig.key:<24} {_fmt(fig.median):>9} {_fmt(fig.low):>9} {_fmt(fig.high):>9}"
             f"  {fig.spec.unit:<4} {target:<7} {fig.spec.label}"
         )
     if report.missing:
@@ -522,7 +538,7 @@ def report_json(report: BenchReport) -> dict[str, Any]:
         "params": attrs.asdict(report.params),
         "actors": report.actors,
         "figures": {
-            fig.spec.key: {
+            fig.key: {
                 "label": fig.spec.label,
                 "unit": fig.spec.unit,
                 "median": fig.median,

@@ -22,6 +22,7 @@ from scenarios.bench import (
     BenchParams,
     CallLoop,
     Ping,
+    Recorder,
     bench_system,
     format_report,
     run_bench,
@@ -112,3 +113,20 @@ def test_the_readme_shows_a_bench_table_with_every_figure() -> None:
     table = section.split("    $ l4sim bench\n", 1)[1].split("\n\n``", 1)[0]
     for spec in FIGURES:
         assert f" {spec.key} " in table
+
+
+def test_a_probe_can_report_one_figure_per_variant() -> None:
+    def probe(params: BenchParams, rec: Recorder) -> None:
+        for _ in range(params.repeat):
+            rec.add("fork_exit_per_s[classic]", 10.0)
+            rec.add("fork_exit_per_s[allocate_chief]", 20.0)
+
+    report = run_bench(SMOKE, probes=(probe,))
+    assert [(f.key, f.median) for f in report.figures] == [
+        ("fork_exit_per_s[allocate_chief]", 20.0),
+        ("fork_exit_per_s[classic]", 10.0),
+    ]
+    assert "fork_exit_per_s" not in {spec.key for spec in report.missing}
+    assert "fork_exit_per_s[classic]" in format_report(report)
+    with pytest.raises(AssertionError, match="unknown bench figure"):
+        Recorder().add("no_such_figure", 1.0)
