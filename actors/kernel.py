@@ -94,6 +94,7 @@ class KernelActor(pykka.ThreadingActor):
                 and not other.is_nil
                 and other.task < self.task_count
                 and other.task != dest.task
+                and self.active[other.task]
             )
         return type(other) is int and 0 <= other <= spec.MAX_MCP
 

@@ -60,6 +60,8 @@ class System:
         self.runtime.images[EIP_SIGMA0] = factory(Sigma0)
         self.runtime.images[EIP_RMGR] = factory(RmgrActor)
         self.modules: tuple[ThreadId, ...] = ()
+        self.boot_mark = 0
+        """Trace position right after boot: events from here on are the run proper."""
         self._kernel: pykka.ActorRef[Any] | None = None
         self._stopped = False
 
@@ -76,6 +78,7 @@ class System:
             )
             modules = rmgr.ask(StartModules(eips=self.config.modules), timeout=self.config.timeout)
             self.modules = cast(tuple[ThreadId, ...], modules)
+            self.boot_mark = self.runtime.trace.mark()
         except BaseException:
             self.stop()
             raise
@@ -107,6 +110,14 @@ class System:
     def syscall(self, actor: ThreadId, request: object) -> Any:
         """Make client thread ``actor`` trap into the kernel with ``request``."""
         return self.perform(actor, KERNEL, request)
+
+    def boot_record(self) -> dict[str, Any]:
+        """The boot configuration as plain data, for trace files and conformance checks."""
+        return {
+            "task_count": self.config.task_count,
+            "quota": self.config.quota,
+            "modules": list(self.config.modules),
+        }
 
     # -- observing --------------------------------------------------------------------
 

@@ -74,7 +74,13 @@ class L4Thread(pykka.ThreadingActor):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         table = dict(cls._handlers)
-        for value in vars(cls).values():
+        own = vars(cls)
+        # A subclass that overrides a handler method (decorated or not) replaces it.
+        for message_type, handler in table.items():
+            override = own.get(handler.__name__)
+            if callable(override):
+                table[message_type] = override
+        for value in own.values():
             for message_type in getattr(value, "__l4_handles__", ()):
                 table[message_type] = value
         cls._handlers = table

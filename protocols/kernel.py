@@ -11,9 +11,13 @@ Documented assumptions where the sources are silent:
 * Deleting an active task deletes, recursively, every task it is chief of (its clan);
   every task of the deleted clan becomes inactive **with the caller of
   ``l4_task_new`` as its chief**, so no task number is stranded with a dead chief.
-* With a nil pager, ``mcp_or_new_chief`` must be a non-nil thread id of another task;
-  with a pager it must be an int mcp.  A mismatch, a nil ``dest`` or a task number
-  outside the table is refused like a non-chief: nil reply, nothing changes.
+* With a nil pager, ``mcp_or_new_chief`` must be a non-nil thread id of another task
+  that is **active**; with a pager it must be an int mcp.  (Fiasco does not check the new
+  chief; without the check two inactive tasks can be made each other's chief, a cycle no
+  running thread can ever break, so both task numbers are lost.  The l4sim ownership
+  machine found that sequence; the kernel here refuses it.)  A mismatch, a nil ``dest``
+  or a task number outside the table is refused like a non-chief: nil reply, nothing
+  changes.
 * Tasks 0..4 exist at boot with task 0 (the kernel) as chief; sigma0 (2) and RMGR (4)
   are active, 0, 1 and 3 are inactive placeholders no user thread can touch.
 """
@@ -183,6 +187,7 @@ def _valid(state: KernelState, caller: int, req: TaskNew) -> bool:
             and not other.is_nil
             and other.task < state.task_count
             and other.task != req.dest.task
+            and state.tasks[other.task].active
         )
     return type(req.mcp_or_new_chief) is int and 0 <= req.mcp_or_new_chief <= MAX_MCP
 

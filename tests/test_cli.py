@@ -40,3 +40,15 @@ def test_bad_arguments_exit_2_with_a_one_line_error(
 def test_reproduce_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["reproduce", "--tasks", "64"]) == 0
     assert "invariants hold" in capsys.readouterr().out
+
+
+def test_explore_proves_a_small_bound(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explore", "--tasks", "2", "--clients", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "states" in out and "proved for this bound" in out
+
+
+def test_explore_rejects_a_bad_bound(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["explore", "--tasks", "0"])
+    assert exit_.value.code == 2

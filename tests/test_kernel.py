@@ -172,6 +172,18 @@ def test_malformed_calls_are_refused_like_a_non_chief(
     assert backend.snapshot() == before
 
 
+def test_an_inactive_task_cannot_become_a_chief(backend: Backend) -> None:
+    """Regression (found by the kernel+RMGR machine): handing two inactive tasks to each
+    other made a chief cycle that no running thread could ever break."""
+    a, b, _ = backend.clients
+    got(backend, a, 8)
+    got(backend, b, 9)
+    before = backend.snapshot()
+    assert backend.syscall(a, hand(task_id(8), task_id(9))).task == NIL_ID
+    assert backend.syscall(b, hand(task_id(9), task_id(8))).task == NIL_ID
+    assert backend.snapshot() == before
+
+
 def test_nobody_but_the_kernel_task_is_chief_of_the_boot_tasks(backend: Backend) -> None:
     a = backend.clients[0]
     before = backend.snapshot()

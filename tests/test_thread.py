@@ -134,3 +134,16 @@ def test_trace_can_be_switched_off() -> None:
     with boot(task_count=8, modules=(EIP_CLIENT,), trace=False) as system:
         system.perform(system.modules[0], task_id(RMGR_TASK), Unknown())
         assert len(system.trace) == 0
+
+
+class LoudEcho(Echo):
+    """Overrides a handler without re-declaring what it handles."""
+
+    def ping(self, sender: ThreadId, msg: Ping) -> ThreadId:
+        return sender.next_version()
+
+
+def test_a_subclass_overriding_a_handler_replaces_it() -> None:
+    assert LoudEcho._handlers[Ping] is LoudEcho.ping
+    assert Echo._handlers[Ping] is Echo.ping
+    assert LoudEcho._handlers[Block] is Echo.block
