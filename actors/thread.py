@@ -135,27 +135,26 @@ class L4Thread(pykka.ThreadingActor):
     def call(self, dest: ThreadId, message: object, timeout: float | None = None) -> Any:
         """IPC call (send and wait for the reply) to ``dest``; returns reply or ``IpcError``."""
         rt = self.runtime
-        trace = rt.trace
+        record = rt.trace.record
         src = self.tid
-        trace.record(IpcCall, src=src, dst=dest, message=message)
+        switched = dest.task != src.task
+        record(IpcCall, src=src, dst=dest, message=message)
         ref = rt.lookup(dest)
         if ref is None:
             return self._fail(dest, ErrorCode.ENOT_EXISTENT, message)
-        if dest.task != src.task:
-            trace.record(SpaceSwitch, src=src.task, dst=dest.task)
+        if switched:
+            record(SpaceSwitch, src=src.task, dst=dest.task)
         try:
             reply = ref.ask(
                 Envelope(src, message), timeout=rt.timeout if timeout is None else timeout
             )
         except pykka.Timeout:
-            return self._fail(dest, ErrorCode.ETIMEOUT, message, switched=dest.task != src.task)
+            return self._fail(dest, ErrorCode.ETIMEOUT, message, switched=switched)
         except pykka.ActorDeadError:
-            return self._fail(
-                dest, ErrorCode.ENOT_EXISTENT, message, switched=dest.task != src.task
-            )
-        trace.record(IpcReply, src=dest, dst=src, message=reply)
-        if dest.task != src.task:
-            trace.record(SpaceSwitch, src=dest.task, dst=src.task)
+            return self._fail(dest, ErrorCode.ENOT_EXISTENT, message, switched=switched)
+        record(IpcReply, src=dest, dst=src, message=reply)
+        if switched:
+            record(SpaceSwitch, src=dest.task, dst=src.task)
         return reply
 
     def _fail(

@@ -105,36 +105,50 @@ class Trace:
     """An append-only, thread-safe list of events; ``record`` stamps the sequence number.
 
     ``enabled=False`` makes ``record`` a no-op (for speed runs that price nothing).
+
+    Recording is on every IPC's path, so it is cheap: ``record`` appends the kind and
+    its fields in one atomic ``list.append`` (no lock; the index is the ``seq``), and
+    the typed event is built when the trace is read.  A wrong field name therefore
+    raises when the trace is read, not when the event is recorded.
     """
 
     def __init__(self, *, enabled: bool = True) -> None:
-        self._events: list[Event] = []
+        self._raw: list[tuple[type[Event], dict[str, object]]] = []
+        self._built: list[Event] = []
         self._lock = threading.Lock()
+        """Serialises readers building events; writers never take it."""
         self.enabled = enabled
 
     def record(self, kind: type[Event], /, **fields: object) -> None:
         """Append ``kind(seq=<next>, **fields)``; thread-safe."""
-        if not self.enabled:
-            return
+        if self.enabled:
+            self._raw.append((kind, fields))
+
+    def _build(self, end: int) -> list[Event]:
+        """Build the events up to index ``end`` (exclusive); returns the built list."""
         with self._lock:
-            self._events.append(kind(seq=len(self._events), **fields))  # type: ignore[arg-type]
+            built, raw = self._built, self._raw
+            for seq in range(len(built), end):
+                kind, fields = raw[seq]
+                built.append(kind(seq=seq, **fields))  # type: ignore[arg-type]
+            return built
 
     def __len__(self) -> int:
-        return len(self._events)
+        return len(self._raw)
 
     def __iter__(self) -> Iterator[Event]:
         return iter(self.events())
 
     def events(self) -> tuple[Event, ...]:
         """A snapshot of the events so far."""
-        with self._lock:
-            return tuple(self._events)
+        end = len(self._raw)
+        return tuple(self._build(end)[:end])
 
     def mark(self) -> int:
         """The current length: pass it to ``since`` to get the events recorded after now."""
-        return len(self._events)
+        return len(self._raw)
 
     def since(self, mark: int) -> tuple[Event, ...]:
         """The events recorded after ``mark``."""
-        with self._lock:
-            return tuple(self._events[mark:])
+        end = len(self._raw)
+        return tuple(self._build(end)[mark:end])

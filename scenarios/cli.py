@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from scenarios import __version__
+from scenarios.host import pin_requested, pin_to_one_cpu
 
 __all__ = ["UsageError", "build_parser", "main"]
 
@@ -41,6 +42,35 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     print(f"  active tasks: {active}; task numbers free at RMGR: {free}; invariants hold")
     print("The cycle cost model and the seed's figures are not implemented yet (issue 4):")
     print("no figure of REFERENCE.md section 1 is reproduced by this version.")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Measure the speed of the model itself and print the figures."""
+    import json
+
+    import attrs
+
+    from scenarios.bench import QUICK, BenchParams, format_report, report_json, run_bench
+
+    overrides = {
+        name: value
+        for name, value in (
+            ("repeat", args.repeat),
+            ("calls", args.calls),
+            ("scale_tasks", args.tasks),
+        )
+        if value is not None
+    }
+    try:
+        params = attrs.evolve(QUICK if args.quick else BenchParams(), **overrides)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    report = run_bench(params)
+    if args.json:
+        print(json.dumps(report_json(report), indent=2))
+    else:
+        print(format_report(report, "l4sim " + " ".join(args.argv)))
     return 0
 
 
@@ -175,7 +205,6 @@ SUBCOMMANDS: tuple[tuple[str, str, int], ...] = (
     ("run", "run one scenario script", 4),
     ("profile", "list and show machine profiles", 4),
     ("trace", "draw a scenario's trace (text, Mermaid, Perfetto)", 5),
-    ("bench", "measure the speed of the model", 7),
 )
 
 
@@ -197,6 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
         "cost model: reproduce the L4Linux figures, run scenarios, check protocols.",
     )
     parser.add_argument("--version", action="version", version=f"l4sim {__version__}")
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="do not pin the process to one CPU (also: L4SIM_PIN=0); see README, Speed",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     rep = sub.add_parser("reproduce", help="reproduce the seed's figures (the main job)")
@@ -207,6 +242,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="task numbers in the kernel's table (default 2048)",
     )
     rep.set_defaults(func=cmd_reproduce)
+    bench = sub.add_parser(
+        "bench",
+        help="measure the speed of the model",
+        description="Measure the model itself: raw Pykka ask vs l4sim IPC round trips, "
+        "pinning, boot and shutdown with every task number in use, memory.",
+    )
+    bench.add_argument("--json", action="store_true", help="print the figures as JSON")
+    bench.add_argument(
+        "--repeat", type=_positive_int, help="timed repetitions after the warm-up (default 5)"
+    )
+    bench.add_argument("--calls", type=_positive_int, help="round trips per repetition (2000)")
+    bench.add_argument(
+        "--tasks", type=_positive_int, help="task numbers of the scale system (default 2048)"
+    )
+    bench.add_argument(
+        "--quick", action="store_true", help="tiny numbers: checks the bench runs (CI smoke)"
+    )
+    bench.set_defaults(func=cmd_bench)
     chk = sub.add_parser(
         "check",
         help="check a recorded trace file against the reference specs",
@@ -279,6 +332,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``l4sim`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = tuple(sys.argv[1:] if argv is None else argv)
+    if args.pin and pin_requested():
+        pin_to_one_cpu()
     try:
         result: int = args.func(args)
     except UsageError as exc:
