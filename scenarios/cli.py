@@ -45,14 +45,73 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 SUBCOMMANDS: tuple[tuple[str, str, int], ...] = (
-    ("run", "run one scenario script", 4),
-    ("profile", "list and show machine profiles", 4),
     ("trace", "draw a scenario's trace (text, Mermaid, Perfetto)", 5),
     ("check", "check a recorded trace against the reference specs", 5),
     ("conform", "run the protocol suite against your implementation", 5),
     ("explore", "exhaustively explore the ownership spec", 5),
     ("bench", "measure the speed of the model", 7),
 )
+
+
+SCENARIOS: tuple[str, ...] = ("getpid", "read", "fork", "mitigations", "boot")
+"""Scenario scripts ``scenarios/NAME.py`` that ``l4sim run NAME`` runs."""
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run scenario ``args.scenario`` with its own arguments."""
+    import importlib
+
+    module = importlib.import_module(f"scenarios.{args.scenario}")
+    result: int = module.main(args.rest)
+    return result
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    """``l4sim profile list`` / ``l4sim profile show [NAME|FILE] [--json]``."""
+    import json
+
+    from scenarios.profile import ProfileError, available_profiles, load_profile
+
+    if args.action == "list":
+        for name in available_profiles():
+            print(f"{name:<16}{load_profile(name).description}")
+        return 0
+    try:
+        profile = load_profile(args.name, args.overrides)
+    except ProfileError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        print(json.dumps(profile.to_json(), sort_keys=True))
+        return 0
+    print(f"{profile.name}: {profile.description}")
+    for key, c in profile.constants:
+        print(f"  {key:<24}{c.value!s:>9}  {c.provenance:<11}{c.note}")
+    return 0
+
+
+def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = sub.add_parser(
+        "run",
+        help="run one scenario script",
+        description="Run a scenario script; its options follow its name (l4sim run getpid --help).",
+    )
+    run.add_argument("scenario", choices=SCENARIOS)
+    run.add_argument("rest", nargs=argparse.REMAINDER, help="the scenario's own options")
+    run.set_defaults(func=cmd_run)
+
+
+def _add_profile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from scenarios.profile import DEFAULT_PROFILE
+
+    prof = sub.add_parser("profile", help="list and show machine profiles")
+    psub = prof.add_subparsers(dest="action", metavar="ACTION")
+    psub.required = True
+    psub.add_parser("list", help="the shipped profiles")
+    show = psub.add_parser("show", help="every constant of a profile with its provenance")
+    show.add_argument("name", nargs="?", default=DEFAULT_PROFILE, metavar="NAME|FILE")
+    show.add_argument("--json", action="store_true", help="print one JSON object")
+    show.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    prof.set_defaults(func=cmd_profile)
 
 
 def _positive_int(text: str) -> int:
@@ -83,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="task numbers in the kernel's table (default 2048)",
     )
     rep.set_defaults(func=cmd_reproduce)
+    _add_run(sub)
+    _add_profile(sub)
     for name, help_text, issue in SUBCOMMANDS:
         p = sub.add_parser(name, help=f"{help_text} (not yet implemented)")
         p.set_defaults(func=_not_yet(issue, f"'l4sim {name}'"))

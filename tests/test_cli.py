@@ -1,0 +1,57 @@
+"""The command line: profiles, scenario runs, one-line errors with exit status 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scenarios.cli import main
+
+
+def test_profile_list_names_the_default(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["profile", "list"]) == 0
+    assert "duron800" in capsys.readouterr().out
+
+
+def test_profile_show_json_has_every_constant_with_provenance(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["profile", "show", "--json", "--set", "tlb.tagged=true"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["constants"]["tlb.tagged"] == {
+        "value": True,
+        "provenance": "override",
+        "note": "--set tlb.tagged=true (was False)",
+    }
+    assert data["constants"]["cpu.mhz"]["provenance"] == "published"
+
+
+def test_profile_show_text_lists_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["profile", "show", "duron800"]) == 0
+    out = capsys.readouterr().out
+    assert "tlb.miss_cycles" in out and "calibrated" in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["profile", "show", "no-such-machine"],
+        ["profile", "show", "--set", "tlb.nope=1"],
+        ["run", "getpid", "--mode", "native", "--set", "timer.hz=fast"],
+        ["run", "getpid", "--mode", "native", "--profile", "/nonexistent.toml"],
+    ],
+)
+def test_bad_profile_input_is_one_line_and_exit_2(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error" in err
+
+
+def test_run_getpid_native_prints_one_json_object(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "getpid", "--mode", "native", "-n", "100", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) >= {"cycles_per_call", "tlb_misses_per_call", "breakdown"}
+    assert data["calls"] == 100
