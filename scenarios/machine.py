@@ -22,6 +22,11 @@ How each event is priced (every number is a profile constant):
   ``tlb.global_kernel`` is set.
 - ``Work``: ``work.<unit>`` cycles, category ``work.<first part of the unit name>``.
 
+The CPU runs one address space at a time: an event of a task other than the current one
+(a call, a system call, a touch or work by another user task) first switches to it, as
+the scheduler would (counted as ``sched_switches``); the kernel (task 0) runs in every
+space.
+
 The timer interrupts every ``cpu.mhz * 1e6 / timer.hz`` cycles of simulated time (the
 first tick one period after the start): the handler costs ``timer.tick_cycles`` and
 touches ``timer.kernel_pages`` kernel pages; every ``timer.switch_every``-th tick another
@@ -361,14 +366,22 @@ class _Cpu:
             KERNEL_TASK, range(KERNEL_IPC_BASE_PAGE, KERNEL_IPC_BASE_PAGE + self.p.ipc_pages)
         )
 
+    def run(self, task: int) -> None:
+        """The CPU must be in ``task``'s space to run its code: switch if it is not."""
+        if task != self.cur and task != KERNEL_TASK:
+            self.counts["sched_switches"] += 1
+            self.switch(self.cur, task)
+
     def event(self, e: Event) -> None:
         kind = type(e)
         self.counts[kind.__name__] += 1
         if kind is Touch:
             assert isinstance(e, Touch)
+            self.run(e.task)
             self.touch(e.task, e.pages)
         elif kind is Work:
             assert isinstance(e, Work)
+            self.run(e.task)
             cost = self.work.get(e.unit)
             if cost is None:
                 raise PricingError(f"the profile has no cost for work unit {e.unit!r}")
@@ -376,9 +389,15 @@ class _Cpu:
         elif kind is SpaceSwitch:
             assert isinstance(e, SpaceSwitch)
             self.switch(self.cur, e.dst)
-        elif kind is IpcCall or kind is IpcReply or kind is IpcFail:
+        elif kind is IpcCall or kind is IpcFail:
+            assert isinstance(e, IpcCall | IpcFail)
+            self.run(e.src.task)
+            self.ipc()
+        elif kind is IpcReply:
             self.ipc()
         elif kind is Syscall:
+            assert isinstance(e, Syscall)
+            self.run(e.caller.task)
             self.charge("trap", self.p.trap)
         else:
             raise AssertionError(f"unknown trace event {kind.__name__}")

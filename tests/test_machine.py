@@ -243,3 +243,11 @@ def test_breakdown_sums_to_the_total() -> None:
     trace = [*round_trip((1, 2, 3), (7, 8, 9)), Work(seq=0, task=SERVER, unit="linux.getpid")]
     cost = price(trace, load_profile())
     assert sum(v for _, v in cost.breakdown) == cost.cycles
+
+
+def test_code_of_another_task_runs_only_after_a_switch_to_it() -> None:
+    # the trace never says the scheduler switched from app 5 to app 9: the model does
+    trace = [touch(APP, 1), touch(9, 2), touch(APP, 1)]
+    cost = price(trace, profile())
+    assert cost.count("sched_switches") == 2
+    assert cost.tlb_misses == 3  # the app's page is flushed by the two switches

@@ -25,7 +25,7 @@ def test_the_kernel_touches_only_its_own_pages_and_the_process_its_loop() -> Non
         world.repeat(world.processes[0], Getpid(), 1)
         touches = [e for e in world.trace.events() if type(e) is Touch]
     assert {(t.task, t.region) for t in touches} == {
-        (FIRST_PID, "loop"),
+        (FIRST_PID, "call"),
         (KERNEL_TASK, "entry"),
         (KERNEL_TASK, "getpid"),
     }
@@ -44,7 +44,7 @@ def test_a_blocking_read_waits_for_its_data() -> None:
         reply = world.repeat(world.processes[0], Read(fd=0, nbytes=512), 1)
         units = [e.unit for e in world.trace.events() if type(e) is Work]
     assert reply == ReadReply(error=ErrorCode.OK, nbytes=512)
-    assert units == ["app.loop", "linux.read", "linux.read.wait"]
+    assert units == ["linux.read", "linux.read.wait"]
 
 
 def test_two_processes_get_their_own_pids() -> None:
