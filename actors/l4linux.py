@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from actors import working_sets
 from actors.images import EIP_PROCESS
 from actors.thread import L4Thread, handles
 from protocols import kernel, rmgr
@@ -72,6 +73,9 @@ class _Proc:
 
 class L4LinuxServer(L4Thread):
     """The L4Linux server thread (a boot module started by RMGR)."""
+
+    WORKING_SETS = working_sets.L4LINUX
+    DISPATCH_WORK = "l4linux.dispatch"
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -256,6 +260,7 @@ class L4LinuxServer(L4Thread):
             return ReadReply(error=ErrorCode.ENOTASK)
         if msg.fd < 0 or msg.nbytes < 0:
             return ReadReply(error=ErrorCode.EINVAL)
+        self.work("wait.read")  # blocked until the data arrives
         return ReadReply(error=ErrorCode.OK, nbytes=msg.nbytes)
 
     # -- observation ------------------------------------------------------------------

@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Final
 import attrs
 import pykka
 
+from actors import working_sets
 from actors._runtime import DEFAULT_TIMEOUT, Runtime
 from actors.thread import L4Thread
 from protocols.errors import ErrorCode
@@ -58,11 +59,8 @@ __all__ = [
 FIRST_PID: Final = 5
 """Task number (and pid) of the first native process, as on L4 (tasks 5, 6, ...)."""
 
-APP_WORKING_SETS: Final[Mapping[str, tuple[int, ...]]] = {
-    "call": (0x08048, 0x0804A, 0xBFFFE),
-}
-"""A benchmark process making a system call: its text page (loop and libc stub), data
-page and stack page; the same pages on native Linux and on L4Linux."""
+APP_WORKING_SETS: Final = working_sets.APP
+"""A benchmark process making a system call: the same pages natively and on L4Linux."""
 
 
 @attrs.frozen(kw_only=True)
@@ -142,7 +140,7 @@ class NativeLinux:
         assert isinstance(request, Read), f"unknown Linux request {request!r}"
         self._touch("read")
         self._work("linux.read")
-        self._work("linux.read.wait")
+        self._work("wait.read")
         return ReadReply(error=ErrorCode.OK, nbytes=request.nbytes)
 
     def exit_child(self, child: int, status: int = 0) -> LinuxReply:

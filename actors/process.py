@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 
+from actors import working_sets
 from actors.client import ClientThread
 from protocols.linux import LinuxRequest
 
@@ -28,6 +29,8 @@ class LinuxCall:
 
 class ProcessThread(ClientThread):
     """lthread 0 of a Linux process's task; runs on its own actor thread."""
+
+    WORKING_SETS = working_sets.APP
 
     def on_control(self, message: Any) -> Any:
         """Handle ``LinuxCall`` from the harness (runs on this process's thread)."""

@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 
+from actors import working_sets
 from actors.thread import L4Thread, handles
 from protocols import kernel
 from protocols.errors import ErrorCode
@@ -50,6 +51,9 @@ class StartModules:
 
 class RmgrActor(L4Thread):
     """RMGR's server thread (task 4, lthread 0)."""
+
+    WORKING_SETS = working_sets.RMGR
+    DISPATCH_WORK = "rmgr.request"
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)

@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 
+from actors import working_sets
 from actors.thread import L4Thread, handles
 from protocols import kernel, rmgr
 from protocols import task_server as spec
@@ -44,6 +45,9 @@ class _Rec:
 
 class TaskServer(L4Thread):
     """The task server's thread (a boot module started by RMGR)."""
+
+    WORKING_SETS = working_sets.TASK_SERVER
+    DISPATCH_WORK = "ts.request"
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)

@@ -212,11 +212,11 @@ def test_unknown_work_unit_is_a_pricing_error() -> None:
 
 
 def test_timer_ticks_at_hz_and_switches_every_nth_tick() -> None:
-    # 1 MHz at 10 Hz: a tick every 100,000 cycles; linux.read.wait set to 100,000
+    # 1 MHz at 10 Hz: a tick every 100,000 cycles; wait.read set to 100,000
     p = profile(
         "cpu.mhz=1",
         "timer.hz=10",
-        "work.linux.read.wait=100000",
+        "work.wait.read=100000",
         "timer.switch_every=2",
         "timer.other_pages=5",
         "timer.kernel_pages=1",
@@ -225,7 +225,7 @@ def test_timer_ticks_at_hz_and_switches_every_nth_tick() -> None:
         "timer.other_cycles=0",
         "switch.cr3_cycles=0",
     )
-    trace = [touch(APP, 1), *[Work(seq=0, task=APP, unit="linux.read.wait")] * 4, touch(APP, 1)]
+    trace = [touch(APP, 1), *[Work(seq=0, task=APP, unit="wait.read")] * 4, touch(APP, 1)]
     cost = price(trace, p)
     assert cost.count("ticks") == 4
     assert cost.count("other_runs") == 2

@@ -44,7 +44,7 @@ def test_a_blocking_read_waits_for_its_data() -> None:
         reply = world.repeat(world.processes[0], Read(fd=0, nbytes=512), 1)
         units = [e.unit for e in world.trace.events() if type(e) is Work]
     assert reply == ReadReply(error=ErrorCode.OK, nbytes=512)
-    assert units == ["linux.read", "linux.read.wait"]
+    assert units == ["linux.read", "wait.read"]
 
 
 def test_two_processes_get_their_own_pids() -> None:
