@@ -28,6 +28,7 @@ from protocols.rmgr import (
     RmgrReply,
     RmgrState,
     RmgrTaskNew,
+    TaskCount,
 )
 
 __all__ = ["RmgrActor", "RmgrConfig", "StartModules"]
@@ -217,6 +218,11 @@ class RmgrActor(L4Thread):
             self.versions[n] = old
             return RmgrReply(error=ErrorCode.ENOTCHIEF)
         return RmgrReply(error=ErrorCode.OK, task=ThreadId(n, 0, self.versions[n]))
+
+    @handles(TaskCount)
+    def task_count(self, sender: ThreadId, msg: TaskCount) -> RmgrReply:
+        """How many task numbers RMGR's table has (changes nothing)."""
+        return RmgrReply(error=ErrorCode.OK, count=len(self.owners))
 
     @handles(FreeClient)
     def free_client(self, sender: ThreadId, msg: FreeClient) -> RmgrReply:

@@ -62,6 +62,7 @@ __all__ = [
     "GetTask",
     "RmgrReply",
     "RmgrRequest",
+    "TaskCount",
     "RmgrState",
     "RmgrTaskNew",
     "BOOT_MODULE_VERSION",
@@ -135,8 +136,17 @@ class FreeClient:
     owner: int
 
 
+@attrs.frozen(kw_only=True)
+class TaskCount:
+    """Task server to RMGR (the seed's cheaper boot): how many task numbers exist?
+
+    Answered with ``RmgrReply(count=...)``: the size of RMGR's table.  Changes nothing.
+    The L4Env RMGR had no such call; the task server learned the count by getting and
+    freeing every task (REFERENCE.md section 4), which ``scenarios/boot.py`` prices."""
+
+
 RmgrRequest: TypeAlias = (
-    GetTask | FreeTask | FreeTaskAll | RmgrTaskNew | AllocateChief | Free2 | FreeClient
+    GetTask | FreeTask | FreeTaskAll | RmgrTaskNew | AllocateChief | Free2 | FreeClient | TaskCount
 )
 
 
@@ -360,6 +370,8 @@ def step(ks: kernel.KernelState, rs: RmgrState, sender: ThreadId, request: RmgrR
         return _free2(ks, rs, caller, request.task)
     if isinstance(request, FreeClient):
         return _free_client(ks, rs, caller, request.owner)
+    if isinstance(request, TaskCount):
+        return ks, rs, RmgrReply(error=ErrorCode.OK, count=len(rs.owners))
     raise TypeError(f"not an RMGR request: {type(request).__name__}")
 
 

@@ -18,10 +18,8 @@ from typing import Final
 
 import attrs
 
-from protocols.linux import Getpid
 from protocols.trace import Event
 from scenarios._common import (
-    ScenarioError,
     add_profile_args,
     emit,
     per,
@@ -32,6 +30,7 @@ from scenarios._common import (
 )
 from scenarios.machine import Cost
 from scenarios.profile import Profile
+from scenarios.traces import MODES, syscall_loop
 
 __all__ = ["CALLS", "MODES", "GetpidRun", "main", "measure", "record", "setup"]
 
@@ -39,7 +38,6 @@ CALLS: Final = 2000
 """Default number of calls: enough for the timer to tick a few times on L4Linux."""
 NATIVE_MISS_CALLS: Final = 100_000
 """The seed counted native TLB misses over 100,000 calls."""
-MODES: Final = ("native", "l4linux")
 
 
 @attrs.frozen(kw_only=True)
@@ -69,15 +67,7 @@ class GetpidRun:
 
 def record(mode: str, calls: int) -> tuple[Event, ...]:
     """Run the actors: one process makes ``calls`` getpid calls; the loop's trace."""
-    assert mode in MODES, f"unknown mode {mode!r}"
-    if mode == "native":
-        from actors.native_linux import NativeSystem
-
-        with NativeSystem() as world:
-            mark = world.trace.mark()
-            world.repeat(world.processes[0], Getpid(), calls)
-            return world.trace.since(mark)
-    raise ScenarioError("--mode l4linux needs the L4Linux server of issue 3 (not merged yet)")
+    return syscall_loop("getpid", mode, calls)
 
 
 def measure(mode: str, calls: int, profile: Profile) -> GetpidRun:
