@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from scenarios.machine import Cost, PricingError, price
 from scenarios.profile import DEFAULT_PROFILE, Profile, ProfileError, load_profile
@@ -75,7 +75,7 @@ def per(cost: Cost, n: int) -> dict[str, float]:
     return {k: round(v / n, 3) for k, v in cost.breakdown}
 
 
-def emit(result: dict[str, object], *, as_json: bool, lines: Sequence[str]) -> None:
+def emit(result: Mapping[str, object], *, as_json: bool, lines: Sequence[str]) -> None:
     """Print ``result`` as one JSON object, or the human-readable ``lines``."""
     if as_json:
         print(json.dumps(result, sort_keys=True))
