@@ -28,20 +28,14 @@ def _not_yet(issue: int, what: str) -> Callable[[argparse.Namespace], int]:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    """Boot the modelled system and report what the model can show so far."""
-    from actors import boot
-    from protocols.invariants import check_all
+    """Reproduce every figure of REFERENCE.md section 1 (see ``scenarios.reproduce``)."""
+    from scenarios._common import ScenarioError
+    from scenarios.reproduce import run
 
-    with boot(task_count=args.tasks) as system:
-        snap = system.snapshot()
-        check_all(snap)
-        active = sum(1 for e in snap.kernel.tasks if e.active)
-        free = sum(1 for o in snap.rmgr.owners if o == -1)
-    print(f"l4sim {__version__}: booted kernel, sigma0 and RMGR with {args.tasks} task numbers")
-    print(f"  active tasks: {active}; task numbers free at RMGR: {free}; invariants hold")
-    print("The cycle cost model and the seed's figures are not implemented yet (issue 4):")
-    print("no figure of REFERENCE.md section 1 is reproduced by this version.")
-    return 0
+    try:
+        return run(args)
+    except ScenarioError as exc:
+        raise UsageError(str(exc)) from None
 
 
 SUBCOMMANDS: tuple[tuple[str, str, int], ...] = (
@@ -134,13 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"l4sim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    rep = sub.add_parser("reproduce", help="reproduce the seed's figures (the main job)")
-    rep.add_argument(
-        "--tasks",
-        type=_positive_int,
-        default=2048,
-        help="task numbers in the kernel's table (default 2048)",
+    from scenarios.reproduce import add_arguments
+
+    rep = sub.add_parser(
+        "reproduce",
+        help="reproduce the seed's figures (the main job)",
+        description="A table of every figure of REFERENCE.md section 1: seed value, model "
+        "value, deviation, tolerance, calibrated or predicted; then the what-ifs. "
+        "Exit status 1 if a row is out of tolerance.",
     )
+    add_arguments(rep)
     rep.set_defaults(func=cmd_reproduce)
     _add_run(sub)
     _add_profile(sub)
