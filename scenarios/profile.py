@@ -108,6 +108,9 @@ class Profile:
                 return c
         raise KeyError(key)
 
+    def __contains__(self, key: object) -> bool:
+        return any(k == key for k, _ in self.constants)
+
     def keys(self) -> tuple[str, ...]:
         """Every key, sorted."""
         return tuple(k for k, _ in self.constants)
