@@ -90,7 +90,11 @@ def measure(managed: int, profile: Profile) -> BootRun:
 
 def setup(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the scenario's arguments."""
-    parser = argparse.ArgumentParser(prog="l4sim run boot", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="l4sim run boot",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--managed", type=positive_int, default=MANAGED)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     add_profile_args(parser)

@@ -95,7 +95,11 @@ def measure(strategy: str, pairs: int, profile: Profile) -> ForkRun:
 
 def setup(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the scenario's arguments."""
-    parser = argparse.ArgumentParser(prog="l4sim run fork", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="l4sim run fork",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--strategy", choices=STRATEGIES, default="classic")
     parser.add_argument("-n", "--pairs", type=positive_int, default=PAIRS)
     parser.add_argument("--json", action="store_true", help="print one JSON object")

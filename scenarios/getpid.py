@@ -77,7 +77,11 @@ def measure(mode: str, calls: int, profile: Profile) -> GetpidRun:
 
 def setup(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the scenario's arguments."""
-    parser = argparse.ArgumentParser(prog="l4sim run getpid", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="l4sim run getpid",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--mode", choices=MODES, default="l4linux")
     parser.add_argument("-n", "--calls", type=positive_int, default=CALLS)
     parser.add_argument("--json", action="store_true", help="print one JSON object")

@@ -101,7 +101,11 @@ def measure(profile: Profile, calls: int = CALLS, pairs: int = PAIRS) -> tuple[M
 
 def setup(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the scenario's arguments."""
-    parser = argparse.ArgumentParser(prog="l4sim run mitigations", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="l4sim run mitigations",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("-n", "--calls", type=positive_int, default=CALLS)
     parser.add_argument("--pairs", type=positive_int, default=PAIRS)
     parser.add_argument("--json", action="store_true", help="print one JSON object")

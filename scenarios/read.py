@@ -80,7 +80,11 @@ def measure(reads: int, profile: Profile) -> ReadRun:
 
 def setup(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the scenario's arguments."""
-    parser = argparse.ArgumentParser(prog="l4sim run read", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="l4sim run read",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("-n", "--reads", type=positive_int, default=READS)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     add_profile_args(parser)
