@@ -72,7 +72,8 @@ class L4Thread(pykka.ThreadingActor):
     """Declared working sets: region name -> virtual page numbers the code touches.
 
     Three region names are touched by the IPC path itself when declared: ``"call"``
-    before this thread sends an IPC (its side of the system-call stub), ``"dispatch"``
+    before this thread sends an IPC and again when it resumes after a reply from another
+    space (its side of the call: stub, stack), ``"dispatch"``
     when it receives one (its server loop) and, for ``work(unit)``, the region named
     like the unit (e.g. ``"linux.getpid"``)."""
 
@@ -168,6 +169,8 @@ class L4Thread(pykka.ThreadingActor):
         trace.record(IpcReply, src=dest, dst=src, message=reply)
         if dest.task != src.task:
             trace.record(SpaceSwitch, src=dest.task, dst=src.task)
+            if "call" in self.WORKING_SETS:
+                self.touch("call")  # the code resumes after the call, in its own space
         return reply
 
     def _fail(

@@ -26,6 +26,7 @@ APP: Final[Mapping[str, tuple[int, ...]]] = {
 
 L4LINUX: Final[Mapping[str, tuple[int, ...]]] = {
     "dispatch": (0xA0010, 0xA7F00),
+    "call": (0xA0010, 0xA7F00),
     "linux.getpid": (0xA0118,),
     "linux.fork": tuple(range(0xA0140, 0xA0148)) + tuple(range(0xA6000, 0xA6008)),
     "linux.exit": (0xA0150, 0xA0151, 0xA6000, 0xA6001),
@@ -34,13 +35,15 @@ L4LINUX: Final[Mapping[str, tuple[int, ...]]] = {
     "linux.read": (0xA0160, 0xA0161, 0xA5000),
 }
 """The L4Linux server (a user task): exception/syscall dispatch (entry code, the server
-thread's stack with the current task), and the code and data of each system call; fork
-copies the parent's page tables and task structure (16 pages)."""
+thread's stack with the current task; the same pages when it calls the task server or
+RMGR), and the code and data of each system call; fork copies the parent's page tables
+and task structure (16 pages)."""
 
 TASK_SERVER: Final[Mapping[str, tuple[int, ...]]] = {
     "dispatch": (0x01000, 0x01010, 0x01F00),
+    "call": (0x01000, 0x01010, 0x01F00),
 }
-"""The task server's request loop: text, task records, stack."""
+"""The task server's request loop: text, task records, stack (also when it calls RMGR)."""
 
 RMGR: Final[Mapping[str, tuple[int, ...]]] = {
     "dispatch": (0x00800, 0x00810, 0x00BF0),
