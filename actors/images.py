@@ -15,12 +15,27 @@ from actors._runtime import Runtime, ThreadFactory
 from actors.thread import L4Thread
 from protocols.ids import ThreadId
 
-__all__ = ["EIP_CLIENT", "EIP_IDLE", "IdleThread", "default_images", "factory"]
+__all__ = [
+    "EIP_CLIENT",
+    "EIP_IDLE",
+    "EIP_L4LINUX",
+    "EIP_PROCESS",
+    "EIP_TASK_SERVER",
+    "IdleThread",
+    "default_images",
+    "factory",
+]
 
 EIP_IDLE: Final = 0x0
 """A task that runs code the model does not simulate: it exists and answers nothing."""
 EIP_CLIENT: Final = 0x1000
 """A scripted client (``actors.client.ClientThread``), driven by tests and scenarios."""
+EIP_TASK_SERVER: Final = 0x2000
+"""The task server (``actors.task_server.TaskServer``), a boot module."""
+EIP_L4LINUX: Final = 0x3000
+"""An L4Linux server (``actors.l4linux.L4LinuxServer``), a boot module."""
+EIP_PROCESS: Final = 0x4000
+"""A Linux user process (``actors.process.ProcessThread``), started by L4Linux."""
 
 
 class IdleThread(L4Thread):
@@ -39,5 +54,14 @@ def factory(cls: type[L4Thread]) -> ThreadFactory:
 def default_images() -> dict[int, ThreadFactory]:
     """The images every system knows."""
     from actors.client import ClientThread
+    from actors.l4linux import L4LinuxServer
+    from actors.process import ProcessThread
+    from actors.task_server import TaskServer
 
-    return {EIP_IDLE: factory(IdleThread), EIP_CLIENT: factory(ClientThread)}
+    return {
+        EIP_IDLE: factory(IdleThread),
+        EIP_CLIENT: factory(ClientThread),
+        EIP_TASK_SERVER: factory(TaskServer),
+        EIP_L4LINUX: factory(L4LinuxServer),
+        EIP_PROCESS: factory(ProcessThread),
+    }

@@ -16,6 +16,7 @@ from actors.images import EIP_IDLE
 from actors.thread import Observe, Trap
 from protocols import kernel as spec
 from protocols.ids import KERNEL_TASK, NIL_ID, RMGR_TASK, SIGMA0_TASK, ThreadId
+from protocols.trace import Work
 
 __all__ = ["KernelActor"]
 
@@ -61,6 +62,7 @@ class KernelActor(pykka.ThreadingActor):
     def task_new(self, caller: int, req: spec.TaskNew) -> spec.TaskNewReply:
         """``l4_task_new`` by a thread of task ``caller``."""
         n = req.dest.task
+        self.runtime.trace.record(Work, task=KERNEL_TASK, unit="kernel.task_new")
         if not self._acceptable(req):
             return spec.TaskNewReply(task=NIL_ID)
         # Only the chief of dest may create or delete it.
@@ -80,6 +82,7 @@ class KernelActor(pykka.ThreadingActor):
             self.pager[n] = req.pager
             self.eip[n] = req.eip
             self.esp[n] = req.esp
+            self.runtime.trace.record(Work, task=KERNEL_TASK, unit="kernel.task_create")
             self._start_thread(n)
         return spec.TaskNewReply(task=ThreadId(n, 0, req.dest.version))
 
@@ -105,6 +108,7 @@ class KernelActor(pykka.ThreadingActor):
                 if self.active[member]:
                     self._delete(member, heir)
                 self._set_inactive(member, chief=heir, version=self.version[member])
+        self.runtime.trace.record(Work, task=KERNEL_TASK, unit="kernel.task_delete")
         self._set_inactive(number, chief=self.chief[number], version=self.version[number])
 
     def _set_inactive(self, number: int, *, chief: int, version: int) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 
+from actors import working_sets
 from actors.thread import L4Thread, handles
 from protocols import kernel
 from protocols.errors import ErrorCode
@@ -18,12 +19,16 @@ from protocols.ipc import IpcError
 from protocols.rmgr import (
     BOOT_MODULE_VERSION,
     FREE,
+    AllocateChief,
+    Free2,
+    FreeClient,
     FreeTask,
     FreeTaskAll,
     GetTask,
     RmgrReply,
     RmgrState,
     RmgrTaskNew,
+    TaskCount,
 )
 
 __all__ = ["RmgrActor", "RmgrConfig", "StartModules"]
@@ -48,12 +53,16 @@ class StartModules:
 class RmgrActor(L4Thread):
     """RMGR's server thread (task 4, lthread 0)."""
 
+    WORKING_SETS = working_sets.RMGR
+    DISPATCH_WORK = "rmgr.request"
+
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.owners: list[int] = []
         self.versions: list[int] = []
         self.quota = 0
         self.trusted: frozenset[int] = frozenset()
+        self.handed: set[int] = set()
 
     def on_control(self, message: Any) -> Any:
         """Boot configuration from the harness (runs on RMGR's thread)."""
@@ -135,6 +144,7 @@ class RmgrActor(L4Thread):
         if got.is_nil:
             return False
         self.owners[n] = FREE
+        self.handed.discard(n)
         return True
 
     @handles(FreeTaskAll)
@@ -173,6 +183,61 @@ class RmgrActor(L4Thread):
         self.versions[dest.task] = dest.version
         return RmgrReply(error=ErrorCode.OK, task=got)
 
+    @handles(AllocateChief)
+    def allocate_chief(self, sender: ThreadId, msg: AllocateChief) -> RmgrReply:
+        """``merged``: hand the sender the lowest free task, new version, as its chief."""
+        caller = sender.task
+        if self._count(caller) >= self.quota:
+            return RmgrReply(error=ErrorCode.EQUOTA)
+        for n in range(FIRST_USER_TASK, len(self.owners)):
+            if self.owners[n] != FREE:
+                continue
+            dest = ThreadId(n, 0, self.versions[n]).next_version()
+            got = self._task_new(dest, ThreadId(caller))
+            if got.is_nil:
+                continue
+            self.owners[n] = caller
+            self.versions[n] = dest.version
+            self.handed.add(n)
+            return RmgrReply(error=ErrorCode.OK, task=got)
+        return RmgrReply(error=ErrorCode.ENOMEM)
+
+    @handles(Free2)
+    def free2(self, sender: ThreadId, msg: Free2) -> RmgrReply:
+        """``merged``: take a task back from its owner, who handed the chief right back."""
+        n = msg.task.task
+        if msg.task.lthread != 0 or not self._manages(n):
+            return RmgrReply(error=ErrorCode.EINVAL)
+        if self.owners[n] == FREE:
+            return RmgrReply(error=ErrorCode.ENOTASK)
+        if self.owners[n] != sender.task:
+            return RmgrReply(error=ErrorCode.ENOTOWNER)
+        old = self.versions[n]
+        self.versions[n] = max(old, msg.task.version)
+        if not self._take_back(n):
+            self.versions[n] = old
+            return RmgrReply(error=ErrorCode.ENOTCHIEF)
+        return RmgrReply(error=ErrorCode.OK, task=ThreadId(n, 0, self.versions[n]))
+
+    @handles(TaskCount)
+    def task_count(self, sender: ThreadId, msg: TaskCount) -> RmgrReply:
+        """How many task numbers RMGR's table has (changes nothing)."""
+        return RmgrReply(error=ErrorCode.OK, count=len(self.owners))
+
+    @handles(FreeClient)
+    def free_client(self, sender: ThreadId, msg: FreeClient) -> RmgrReply:
+        """Delete a client RMGR started (its clan passes to RMGR) and free all it held."""
+        owner = msg.owner
+        if not self._manages(owner) or self.owners[owner] != RMGR_TASK:
+            return RmgrReply(error=ErrorCode.EINVAL)
+        if sender.task != owner and sender.task not in self.trusted:
+            return RmgrReply(error=ErrorCode.ENOTOWNER)
+        if not self._take_back(owner):
+            return RmgrReply(error=ErrorCode.ENOTCHIEF)
+        held = [n for n, o in enumerate(self.owners) if o == owner]
+        freed = 1 + sum(1 for n in held if self._take_back(n))
+        return RmgrReply(error=ErrorCode.OK, count=freed)
+
     def snapshot(self) -> RmgrState:
         """RMGR's books as a ``protocols.rmgr.RmgrState`` value."""
         return RmgrState(
@@ -180,4 +245,5 @@ class RmgrActor(L4Thread):
             versions=tuple(self.versions),
             quota=self.quota,
             trusted=self.trusted,
+            handed=frozenset(self.handed),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import types
 from typing import Any, cast
 
@@ -10,17 +11,23 @@ import pykka
 
 from actors._runtime import DEFAULT_TIMEOUT, Runtime
 from actors.client import KERNEL, Perform
-from actors.images import default_images, factory
+from actors.images import EIP_L4LINUX, EIP_TASK_SERVER, default_images, factory
 from actors.kernel import KernelActor
+from actors.l4linux import LinuxBoot
+from actors.process import LinuxCall
 from actors.rmgr import RmgrActor, RmgrConfig, StartModules
 from actors.sigma0 import Sigma0
+from actors.task_server import TsInit
 from actors.thread import Observe
 from protocols.errors import ErrorCode
 from protocols.ids import FIRST_USER_TASK, RMGR_TASK, TASK_COUNT, ThreadId, task_id
 from protocols.ipc import IpcError
 from protocols.kernel import EIP_RMGR, EIP_SIGMA0, KernelState
+from protocols.l4linux import DEFAULT_CACHE_SIZE, LinuxState, Strategy
+from protocols.linux import ForkReply, LinuxRequest
 from protocols.rmgr import RmgrState
 from protocols.snapshot import SystemSnapshot
+from protocols.task_server import DEFAULT_MANAGED, TsState
 from protocols.trace import Trace
 
 __all__ = ["BootConfig", "System", "boot"]
@@ -41,13 +48,43 @@ class BootConfig:
     """Eips of the boot modules RMGR starts as tasks 5, 6, ... (e.g. ``EIP_CLIENT``)."""
     timeout: float = attrs.field(default=DEFAULT_TIMEOUT, validator=_positive)
     trace: bool = True
+    linux: int = attrs.field(default=0)
+    """How many L4Linux servers to boot (each starts an init process)."""
+    strategy: Strategy = attrs.field(default=Strategy.CLASSIC, converter=Strategy)
+    """How L4Linux manages tasks: ``classic``, ``chief``, ``chief+cache`` or ``merged``."""
+    cache_size: int = DEFAULT_CACHE_SIZE
+    """Tasks each L4Linux caches (``chief+cache`` only)."""
+    task_server: bool | None = None
+    """Boot a task server; by default when L4Linux needs one (every strategy but ``merged``)."""
+    managed: int = DEFAULT_MANAGED
+    """How many task numbers the task server manages (from task 5 on)."""
 
     @task_count.validator
     def _check_count(self, _attr: attrs.Attribute[int], value: int) -> None:
         if type(value) is not int or not FIRST_USER_TASK < value <= TASK_COUNT:
             raise ValueError(f"task_count must be an int in {FIRST_USER_TASK + 1}..{TASK_COUNT}")
-        if len(self.modules) > value - FIRST_USER_TASK:
-            raise ValueError(f"{len(self.modules)} boot modules do not fit in {value} tasks")
+        if len(self.boot_eips) > value - FIRST_USER_TASK:
+            raise ValueError(f"{len(self.boot_eips)} boot modules do not fit in {value} tasks")
+
+    @linux.validator
+    def _check_linux(self, _attr: attrs.Attribute[int], value: int) -> None:
+        if type(value) is not int or value < 0:
+            raise ValueError(f"linux must be a non-negative int, got {value!r}")
+        if self.cache_size < 0 or self.managed < 0:
+            raise ValueError("cache_size and managed must not be negative")
+
+    @property
+    def has_task_server(self) -> bool:
+        """Whether boot starts a task server."""
+        if self.task_server is not None:
+            return self.task_server
+        return self.linux > 0 and self.strategy.uses_task_server
+
+    @property
+    def boot_eips(self) -> tuple[int, ...]:
+        """Every boot module RMGR starts: task server, L4Linux servers, then ``modules``."""
+        ts = (EIP_TASK_SERVER,) if self.has_task_server else ()
+        return (*ts, *(EIP_L4LINUX,) * self.linux, *self.modules)
 
 
 class System:
@@ -66,6 +103,12 @@ class System:
         self.modules: tuple[ThreadId, ...] = ()
         self.boot_mark = 0
         """Trace position right after boot: events from here on are the run proper."""
+        self.task_server: ThreadId | None = None
+        """The task server's thread id, if one was booted."""
+        self.linux: tuple[ThreadId, ...] = ()
+        """The L4Linux servers' thread ids."""
+        self.init_processes: tuple[ThreadId, ...] = ()
+        """Each L4Linux server's init process (pid 1), in the order of ``linux``."""
         self._kernel: pykka.ActorRef[Any] | None = None
         self._stopped = False
 
@@ -76,17 +119,38 @@ class System:
             self.runtime.kernel = self._kernel
             self.kernel_state()  # waits until the kernel's on_start has started RMGR
             rmgr = self.ref(task_id(RMGR_TASK))
+            cfg = self.config
+            ts_count = 1 if cfg.has_task_server else 0
+            trusted = frozenset({FIRST_USER_TASK}) if ts_count else frozenset()
             rmgr.ask(
-                RmgrConfig(task_count=self.config.task_count, quota=self.config.quota),
-                timeout=self.config.timeout,
+                RmgrConfig(task_count=cfg.task_count, quota=cfg.quota, trusted=trusted),
+                timeout=cfg.timeout,
             )
-            modules = rmgr.ask(StartModules(eips=self.config.modules), timeout=self.config.timeout)
-            self.modules = cast(tuple[ThreadId, ...], modules)
+            started = rmgr.ask(StartModules(eips=cfg.boot_eips), timeout=cfg.timeout)
+            started = cast(tuple[ThreadId, ...], started)
+            self.modules = started[ts_count + cfg.linux :]
+            self.linux = started[ts_count : ts_count + cfg.linux]
+            if ts_count:
+                self.task_server = started[0]
+                self.ref(started[0]).ask(TsInit(managed=cfg.managed), timeout=cfg.timeout * 4)
+            self.init_processes = tuple(self._boot_linux(lx) for lx in self.linux)
             self.boot_mark = self.runtime.trace.mark()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _boot_linux(self, server: ThreadId) -> ThreadId:
+        boot_msg = LinuxBoot(
+            strategy=self.config.strategy,
+            task_server=self.task_server or ThreadId(0),
+            cache_size=self.config.cache_size,
+        )
+        reply = self.ref(server).ask(boot_msg, timeout=self.config.timeout * 4)
+        assert isinstance(reply, ForkReply), reply
+        if reply.error is not ErrorCode.OK:
+            raise RuntimeError(f"L4Linux {server} could not start init: {reply.error!r}")
+        return reply.task
 
     # -- driving ----------------------------------------------------------------------
 
@@ -117,11 +181,24 @@ class System:
 
     def boot_record(self) -> dict[str, Any]:
         """The boot configuration as plain data, for trace files and conformance checks."""
-        return {
-            "task_count": self.config.task_count,
-            "quota": self.config.quota,
-            "modules": list(self.config.modules),
-        }
+        record: dict[str, Any] = {}
+        for field in attrs.fields(BootConfig):
+            value = getattr(self.config, field.name)
+            if isinstance(value, enum.Enum):
+                value = value.value
+            elif isinstance(value, tuple):
+                value = list(value)
+            record[field.name] = value
+        return record
+
+    def linux_call(self, process: ThreadId, request: LinuxRequest) -> Any:
+        """Make process ``process`` do the Linux system call ``request`` (IPC to its pager)."""
+        ref = self.runtime.lookup(process)
+        if ref is None:
+            return IpcError(
+                code=ErrorCode.ENOT_EXISTENT, dest=process, request=type(request).__name__
+            )
+        return ref.ask(LinuxCall(request=request), timeout=self.config.timeout * 4)
 
     # -- observing --------------------------------------------------------------------
 
@@ -135,9 +212,35 @@ class System:
         rmgr = self.ref(task_id(RMGR_TASK))
         return cast(RmgrState, rmgr.ask(Observe(), timeout=self.config.timeout))
 
+    def task_server_state(self) -> TsState | None:
+        """The task server's books, or None if there is no (live) task server."""
+        if self.task_server is None:
+            return None
+        ref = self.runtime.lookup(self.task_server)
+        if ref is None:
+            return None
+        return cast(TsState, ref.ask(Observe(), timeout=self.config.timeout))
+
+    def linux_states(self) -> tuple[LinuxState, ...]:
+        """The state of every L4Linux server still alive, in boot order."""
+        states = []
+        for server in self.linux:
+            ref = self.runtime.lookup(server)
+            if ref is not None:
+                try:
+                    states.append(cast(LinuxState, ref.ask(Observe(), timeout=self.config.timeout)))
+                except pykka.ActorDeadError:
+                    continue
+        return tuple(states)
+
     def snapshot(self) -> SystemSnapshot:
         """A read-only snapshot of the whole system for invariant checks."""
-        return SystemSnapshot(kernel=self.kernel_state(), rmgr=self.rmgr_state())
+        return SystemSnapshot(
+            kernel=self.kernel_state(),
+            rmgr=self.rmgr_state(),
+            task_server=self.task_server_state(),
+            linux=self.linux_states(),
+        )
 
     # -- shutdown ---------------------------------------------------------------------
 

@@ -69,7 +69,16 @@ class L4Thread(pykka.ThreadingActor):
     _handlers: ClassVar[dict[type, Callable[..., Any]]] = {}
 
     WORKING_SETS: ClassVar[Mapping[str, tuple[int, ...]]] = {}
-    """Declared working sets: region name -> virtual page numbers the code touches."""
+    """Declared working sets: region name -> virtual page numbers the code touches.
+
+    Three region names are touched by the IPC path itself when declared: ``"call"``
+    before this thread sends an IPC and again when it resumes after a reply from another
+    space (its side of the call: stub, stack), ``"dispatch"``
+    when it receives one (its server loop) and, for ``work(unit)``, the region named
+    like the unit (e.g. ``"linux.getpid"``)."""
+
+    DISPATCH_WORK: ClassVar[str | None] = None
+    """A unit of work recorded each time this thread receives an IPC (its request loop)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -96,6 +105,10 @@ class L4Thread(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> Any:
         """Dispatch an envelope to its handler; unknown messages get ``EUNKNOWN_MESSAGE``."""
         if type(message) is Envelope:
+            if "dispatch" in self.WORKING_SETS:
+                self.touch("dispatch")
+            if self.DISPATCH_WORK is not None:
+                self.work(self.DISPATCH_WORK)
             handler = self._handlers.get(type(message.message))
             if handler is None:
                 return IpcError(
@@ -121,7 +134,11 @@ class L4Thread(pykka.ThreadingActor):
     # -- what the code does (trace only; never cycles) --------------------------------
 
     def work(self, unit: str) -> None:
-        """Record that this thread did the named unit of work (priced by the profile)."""
+        """Record that this thread did the named unit of work (priced by the profile).
+
+        If the thread declares a working set named like the unit, its pages are touched."""
+        if unit in self.WORKING_SETS:
+            self.touch(unit)
         self.runtime.trace.record(Work, task=self.tid.task, unit=unit)
 
     def touch(self, region: str) -> None:
@@ -138,6 +155,9 @@ class L4Thread(pykka.ThreadingActor):
         record = rt.trace.record
         src = self.tid
         switched = dest.task != src.task
+        calls = "call" in self.WORKING_SETS
+        if calls:
+            self.touch("call")
         record(IpcCall, src=src, dst=dest, message=message)
         ref = rt.lookup(dest)
         if ref is None:
@@ -155,6 +175,8 @@ class L4Thread(pykka.ThreadingActor):
         record(IpcReply, src=dest, dst=src, message=reply)
         if switched:
             record(SpaceSwitch, src=dest.task, dst=src.task)
+            if calls:
+                self.touch("call")  # the code resumes after the call, in its own space
         return reply
 
     def _fail(

@@ -9,16 +9,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from protocols import kernel
-from protocols.ids import KERNEL_TASK, ThreadId
+from protocols import kernel, rmgr
+from protocols import task_server as ts
+from protocols.errors import ErrorCode
+from protocols.ids import FIRST_USER_TASK, KERNEL_TASK, RMGR_TASK, ThreadId
+from protocols.l4linux import ProcState
 from protocols.snapshot import SystemSnapshot
 
 __all__ = [
     "STATE_INVARIANTS",
+    "TRANSITION_INVARIANTS",
     "InvariantViolation",
+    "cached_tasks_are_inactive_and_the_cachers",
     "check_all",
+    "check_transition",
     "every_task_has_exactly_one_chief",
+    "every_task_is_in_exactly_one_place",
+    "exit_reclaims_everything",
+    "only_the_owner_kills_or_frees",
+    "place_of",
+    "reused_tasks_get_a_new_version",
     "task_new_succeeds_only_for_the_chief",
+    "the_owner_of_an_allocate_chief_task_is_its_chief",
 ]
 
 
@@ -70,9 +82,159 @@ def task_new_succeeds_only_for_the_chief(
     return None
 
 
+def place_of(snap: SystemSnapshot, number: int) -> str:
+    """Where task ``number`` is, by the servers' books: one place, or ``conflict: ...``."""
+    owner = snap.rmgr.owners[number]
+    tsv = snap.task_server
+    rec = tsv.record(number) if tsv is not None else None
+    if rec is not None and rec.owner != ts.NO_OWNER and (tsv is None or owner != tsv.me):
+        return f"conflict: owned by {rec.owner} at the task server, by {owner} at RMGR"
+    if owner == rmgr.FREE:
+        base = "free at RMGR"
+    elif tsv is not None and owner == tsv.me and number != tsv.me:
+        if rec is None or rec.owner == ts.NO_OWNER:
+            base = "reserved by the task server"
+        else:
+            base = f"owned by {rec.owner}"
+    else:
+        base = f"owned by {owner}"
+    cachers = [lx.me for lx in snap.linux if any(t.task == number for t in lx.cache)]
+    if len(cachers) > 1:
+        return f"conflict: cached by {cachers}"
+    if cachers:
+        if base != f"owned by {cachers[0]}":
+            return f"conflict: cached by {cachers[0]} but {base}"
+        return f"cached by {cachers[0]}"
+    return base
+
+
+def every_task_is_in_exactly_one_place(snap: SystemSnapshot) -> str | None:
+    """Every task number is in one place: free, reserved by the task server, owned, or cached."""
+    ks = snap.kernel
+    running: dict[int, tuple[int, int]] = {}
+    for lx in snap.linux:
+        for proc in lx.processes:
+            if proc.state is not ProcState.RUNNING:
+                continue
+            n = proc.task.task
+            if n in running:
+                return f"task {n} runs process {running[n]} and ({lx.me}, pid {proc.pid})"
+            running[n] = (lx.me, proc.pid)
+    for n in range(FIRST_USER_TASK, ks.task_count):
+        place = place_of(snap, n)
+        if place.startswith("conflict"):
+            return f"task {n}: {place}"
+        if place == "free at RMGR" and (ks.is_active(n) or ks.chief_of(n) != RMGR_TASK):
+            return f"task {n} is free at RMGR but its chief is {ks.chief_of(n)}"
+        if n in running and place != f"owned by {running[n][0]}":
+            return f"task {n} runs a process of {running[n][0]} but is {place}"
+    return None
+
+
+def the_owner_of_an_allocate_chief_task_is_its_chief(snap: SystemSnapshot) -> str | None:
+    """For every task handed out with ``allocate_chief`` the owner is the kernel's chief."""
+    ks = snap.kernel
+    if snap.task_server is not None:
+        for rec in snap.task_server.records:
+            if rec.state is not ts.TaskState.CHIEF:
+                continue
+            # The task server itself: the owner handed the right back for free2.
+            if ks.chief_of(rec.number) not in (rec.owner, snap.task_server.me):
+                return f"task {rec.number} owned by {rec.owner}, chief {ks.chief_of(rec.number)}"
+    for n in sorted(snap.rmgr.handed):
+        owner = snap.rmgr.owners[n]
+        if ks.chief_of(n) not in (owner, RMGR_TASK):
+            return f"task {n} handed to {owner} at RMGR, chief {ks.chief_of(n)}"
+    return None
+
+
+def cached_tasks_are_inactive_and_the_cachers(snap: SystemSnapshot) -> str | None:
+    """A cached task is inactive, the caching client is its chief, and no one else holds it."""
+    ks = snap.kernel
+    for lx in snap.linux:
+        if len(lx.cache) > lx.cache_size:
+            return f"cache of {lx.me} holds {len(lx.cache)} > {lx.cache_size} tasks"
+        for tid in lx.cache:
+            n = tid.task
+            if ks.is_active(n) or ks.chief_of(n) != lx.me:
+                return (
+                    f"task {n} cached by {lx.me}: active={ks.is_active(n)}, chief {ks.chief_of(n)}"
+                )
+            if place_of(snap, n) != f"cached by {lx.me}":
+                return f"task {n} cached by {lx.me} is {place_of(snap, n)}"
+            rec = snap.task_server.record(n) if snap.task_server is not None else None
+            if rec is not None and rec.state is not ts.TaskState.CHIEF:
+                return f"task {n} cached by {lx.me} is {rec.state.value} at the task server"
+    return None
+
+
+def reused_tasks_get_a_new_version(snap: SystemSnapshot) -> str | None:
+    """No process runs under an id its server retired; each runs under the kernel's current id."""
+    ks = snap.kernel
+    for lx in snap.linux:
+        for proc in lx.processes:
+            if proc.state is not ProcState.RUNNING:
+                continue
+            if proc.task in lx.retired:
+                return f"process {proc.pid} of {lx.me} runs under retired id {proc.task}"
+            entry = ks.tasks[proc.task.task]
+            if not entry.active or entry.id != proc.task:
+                return f"process {proc.pid} of {lx.me} is {proc.task}, the kernel has {entry.id}"
+    return None
+
+
+def exit_reclaims_everything(snap: SystemSnapshot) -> str | None:
+    """Every owner of a task (at RMGR, at the task server, or by caching it) is alive."""
+    ks = snap.kernel
+    for n, owner in enumerate(snap.rmgr.owners):
+        if n >= FIRST_USER_TASK and owner != rmgr.FREE and not ks.is_active(owner):
+            return f"task {n} is still held at RMGR by dead task {owner}"
+    if snap.task_server is not None:
+        for rec in snap.task_server.records:
+            if rec.owner != ts.NO_OWNER and not ks.is_active(rec.owner):
+                return f"task {rec.number} still owned by dead task {rec.owner}"
+    for lx in snap.linux:
+        if not ks.is_active(lx.me) and (lx.cache or lx.processes):
+            return f"dead L4Linux {lx.me} still holds tasks"
+    return None
+
+
+def only_the_owner_kills_or_frees(
+    before: SystemSnapshot, sender: ThreadId, request: object, reply: object
+) -> str | None:
+    """Only the owner (or the task itself) kills or frees a task through the task server."""
+    error = getattr(reply, "error", None)
+    if error is not ErrorCode.OK:
+        return None
+    if isinstance(request, ts.Kill | ts.KillRecursive | ts.Free | ts.Free2):
+        tsv = before.task_server
+        rec = tsv.record(request.task.task) if tsv is not None else None
+        self_ok = isinstance(request, ts.Kill | ts.KillRecursive)
+        if rec is None or not (
+            rec.owner == sender.task or (self_ok and sender.task == request.task.task)
+        ):
+            owner = rec.owner if rec is not None else None
+            return f"{type(request).__name__}({request.task}) by {sender} (owner {owner}) succeeded"
+    if isinstance(request, rmgr.FreeTask | rmgr.Free2):
+        number = request.number if isinstance(request, rmgr.FreeTask) else request.task.task
+        owner = before.rmgr.owners[number]
+        if owner not in (rmgr.FREE, sender.task):
+            return f"RMGR {type(request).__name__}({number}) by {sender} (owner {owner}) succeeded"
+    return None
+
+
 STATE_INVARIANTS: tuple[Callable[[SystemSnapshot], str | None], ...] = (
     every_task_has_exactly_one_chief,
+    every_task_is_in_exactly_one_place,
+    the_owner_of_an_allocate_chief_task_is_its_chief,
+    cached_tasks_are_inactive_and_the_cachers,
+    reused_tasks_get_a_new_version,
+    exit_reclaims_everything,
 )
+"""Invariants 1, 3, 4, 5, 6 and 7 of ARCHITECTURE.md: each holds in every snapshot."""
+
+TRANSITION_INVARIANTS = (task_new_succeeds_only_for_the_chief, only_the_owner_kills_or_frees)
+"""Invariants 2 and 8: rules about one request, checked with the state before it."""
 
 
 def check_all(snap: SystemSnapshot) -> None:
@@ -81,3 +243,18 @@ def check_all(snap: SystemSnapshot) -> None:
         detail = invariant(snap)
         if detail is not None:
             raise InvariantViolation(invariant.__name__, detail)
+
+
+def check_transition(
+    before: SystemSnapshot, sender: ThreadId, request: object, reply: object, after: SystemSnapshot
+) -> None:
+    """Raise ``InvariantViolation`` if request ``request`` by ``sender`` broke invariant 2 or 8."""
+    if isinstance(request, kernel.TaskNew):
+        detail = task_new_succeeds_only_for_the_chief(
+            before.kernel, sender, request, reply, after.kernel
+        )
+        if detail is not None:
+            raise InvariantViolation(task_new_succeeds_only_for_the_chief.__name__, detail)
+    detail = only_the_owner_kills_or_frees(before, sender, request, reply)
+    if detail is not None:
+        raise InvariantViolation(only_the_owner_kills_or_frees.__name__, detail)

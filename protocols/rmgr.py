@@ -20,6 +20,18 @@ Documented assumptions where the sources are silent:
   at boot (the task server, which reclaims a dead client's tasks).
 * RMGR names a task with the version it last used for that number; versions of new
   incarnations are chosen by whoever creates them.
+
+Additions for the ``merged`` what-if (the seed: "this could also be included to RMGR")
+and for reclaiming a dead client; additive, the requests above are unchanged:
+
+* ``AllocateChief``: RMGR picks the lowest free task, bumps its version, makes the caller
+  owner and chief (inactive) and records it as handed over (``handed``).
+* ``Free2(task)``: the owner gives back a task; as for ``free_task`` the owner must first
+  hand the chief right back to RMGR.  RMGR keeps the larger of its version and the
+  caller's (a client that restarted the task itself bumped it).
+* ``FreeClient(owner)``: for a client RMGR started at boot (RMGR owns it): RMGR deletes
+  the client's task (so its clan passes to RMGR), frees its number, then frees every task
+  the client held.  Allowed to the client itself and to trusted clients.
 """
 
 from __future__ import annotations
@@ -42,11 +54,15 @@ from protocols.ids import (
 
 __all__ = [
     "FREE",
+    "AllocateChief",
+    "Free2",
+    "FreeClient",
     "FreeTask",
     "FreeTaskAll",
     "GetTask",
     "RmgrReply",
     "RmgrRequest",
+    "TaskCount",
     "RmgrState",
     "RmgrTaskNew",
     "BOOT_MODULE_VERSION",
@@ -101,7 +117,37 @@ class RmgrReply:
     """For ``FreeTaskAll``: how many tasks were freed."""
 
 
-RmgrRequest: TypeAlias = GetTask | FreeTask | FreeTaskAll | RmgrTaskNew
+@attrs.frozen(kw_only=True)
+class AllocateChief:
+    """Client to RMGR (``merged``): give me any free task, with a new version, as its chief."""
+
+
+@attrs.frozen(kw_only=True)
+class Free2:
+    """Owner to RMGR (``merged``): take ``task`` back; I handed its chief right to RMGR."""
+
+    task: ThreadId
+
+
+@attrs.frozen(kw_only=True)
+class FreeClient:
+    """A client (or a trusted client) to RMGR: delete client ``owner`` and free all it held."""
+
+    owner: int
+
+
+@attrs.frozen(kw_only=True)
+class TaskCount:
+    """Task server to RMGR (the seed's cheaper boot): how many task numbers exist?
+
+    Answered with ``RmgrReply(count=...)``: the size of RMGR's table.  Changes nothing.
+    The L4Env RMGR had no such call; the task server learned the count by getting and
+    freeing every task (REFERENCE.md section 4), which ``scenarios/boot.py`` prices."""
+
+
+RmgrRequest: TypeAlias = (
+    GetTask | FreeTask | FreeTaskAll | RmgrTaskNew | AllocateChief | Free2 | FreeClient | TaskCount
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -116,6 +162,8 @@ class RmgrState:
     quota: int
     """How many tasks one client may hold at once."""
     trusted: frozenset[int] = frozenset()
+    handed: frozenset[int] = frozenset()
+    """Task numbers handed out with ``AllocateChief`` (the owner should be the chief)."""
 
     def held_by(self, owner: int) -> tuple[int, ...]:
         """Task numbers owned by ``owner``, sorted."""
@@ -191,7 +239,11 @@ def _free_one(
     ks2, got = _rmgr_task_new(ks, task_id(number, rs.versions[number]), task_id(RMGR_TASK), None)
     if got.is_nil:
         return ks, rs, False
-    return ks2, attrs.evolve(rs, owners=_set(rs.owners, number, FREE)), True
+    return (
+        ks2,
+        attrs.evolve(rs, owners=_set(rs.owners, number, FREE), handed=rs.handed - {number}),
+        True,
+    )
 
 
 def _free_task(ks: kernel.KernelState, rs: RmgrState, caller: int, number: int) -> Step:
@@ -247,6 +299,62 @@ def _task_new(ks: kernel.KernelState, rs: RmgrState, caller: int, req: RmgrTaskN
     return ks2, rs2, RmgrReply(error=ErrorCode.OK, task=got)
 
 
+def _allocate_chief(ks: kernel.KernelState, rs: RmgrState, caller: int) -> Step:
+    # The lowest free task, within the caller's quota, with its version bumped.
+    if len(rs.held_by(caller)) >= rs.quota:
+        return ks, rs, RmgrReply(error=ErrorCode.EQUOTA)
+    for number in range(FIRST_USER_TASK, len(rs.owners)):
+        if rs.owners[number] != FREE:
+            continue
+        dest = task_id(number, rs.versions[number]).next_version()
+        ks2, got = _rmgr_task_new(ks, dest, task_id(caller), None)
+        if got.is_nil:
+            continue
+        rs2 = attrs.evolve(
+            rs,
+            owners=_set(rs.owners, number, caller),
+            versions=_set(rs.versions, number, dest.version),
+            handed=rs.handed | {number},
+        )
+        return ks2, rs2, RmgrReply(error=ErrorCode.OK, task=got)
+    return ks, rs, RmgrReply(error=ErrorCode.ENOMEM)
+
+
+def _free2(ks: kernel.KernelState, rs: RmgrState, caller: int, task: ThreadId) -> Step:
+    # The owner only, and only once it handed the chief right back to RMGR.
+    number = task.task
+    if task.lthread != 0 or not _in_range(rs, number):
+        return ks, rs, RmgrReply(error=ErrorCode.EINVAL)
+    owner = rs.owners[number]
+    if owner == FREE:
+        return ks, rs, RmgrReply(error=ErrorCode.ENOTASK)
+    if owner != caller:
+        return ks, rs, RmgrReply(error=ErrorCode.ENOTOWNER)
+    version = max(rs.versions[number], task.version)
+    rs2 = attrs.evolve(rs, versions=_set(rs.versions, number, version))
+    ks2, rs2, ok = _free_one(ks, rs2, number)
+    if not ok:
+        return ks, rs, RmgrReply(error=ErrorCode.ENOTCHIEF)
+    return ks2, rs2, RmgrReply(error=ErrorCode.OK, task=task_id(number, version))
+
+
+def _free_client(ks: kernel.KernelState, rs: RmgrState, caller: int, owner: int) -> Step:
+    # Only a client RMGR started (RMGR owns it); the client itself or a trusted one.
+    if not _in_range(rs, owner) or rs.owners[owner] != RMGR_TASK:
+        return ks, rs, RmgrReply(error=ErrorCode.EINVAL)
+    if caller != owner and caller not in rs.trusted:
+        return ks, rs, RmgrReply(error=ErrorCode.ENOTOWNER)
+    # Delete the client first: its clan passes to RMGR, which can then free it all.
+    ks, rs, ok = _free_one(ks, rs, owner)
+    if not ok:
+        return ks, rs, RmgrReply(error=ErrorCode.ENOTCHIEF)
+    freed = 1
+    for number in rs.held_by(owner):
+        ks, rs, ok = _free_one(ks, rs, number)
+        freed += ok
+    return ks, rs, RmgrReply(error=ErrorCode.OK, count=freed)
+
+
 def step(ks: kernel.KernelState, rs: RmgrState, sender: ThreadId, request: RmgrRequest) -> Step:
     """One RMGR request by ``sender``: new kernel and RMGR states and RMGR's reply."""
     caller = sender.task
@@ -258,6 +366,14 @@ def step(ks: kernel.KernelState, rs: RmgrState, sender: ThreadId, request: RmgrR
         return _free_task_all(ks, rs, caller, request.owner)
     if isinstance(request, RmgrTaskNew):
         return _task_new(ks, rs, caller, request)
+    if isinstance(request, AllocateChief):
+        return _allocate_chief(ks, rs, caller)
+    if isinstance(request, Free2):
+        return _free2(ks, rs, caller, request.task)
+    if isinstance(request, FreeClient):
+        return _free_client(ks, rs, caller, request.owner)
+    if isinstance(request, TaskCount):
+        return ks, rs, RmgrReply(error=ErrorCode.OK, count=len(rs.owners))
     raise TypeError(f"not an RMGR request: {type(request).__name__}")
 
 

@@ -5,14 +5,20 @@ from __future__ import annotations
 import attrs
 
 from protocols.kernel import KernelState
+from protocols.l4linux import LinuxState
 from protocols.rmgr import RmgrState
+from protocols.task_server import TsState
 
 __all__ = ["SystemSnapshot"]
 
 
 @attrs.frozen(kw_only=True)
 class SystemSnapshot:
-    """What every server knows at one moment: the kernel's task table and RMGR's books."""
+    """What every server knows at one moment: kernel, RMGR, task server, every L4Linux."""
 
     kernel: KernelState
     rmgr: RmgrState
+    task_server: TsState | None = None
+    """The task server's books (None when the system runs without one)."""
+    linux: tuple[LinuxState, ...] = ()
+    """Every live L4Linux server: its processes and its task cache."""

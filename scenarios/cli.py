@@ -7,6 +7,7 @@ error and exit status 2 (argparse's convention), never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -29,20 +30,14 @@ def _not_yet(issue: int, what: str) -> Callable[[argparse.Namespace], int]:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    """Boot the modelled system and report what the model can show so far."""
-    from actors import boot
-    from protocols.invariants import check_all
+    """Reproduce every figure of REFERENCE.md section 1 (see ``scenarios.reproduce``)."""
+    from scenarios._common import ScenarioError
+    from scenarios.reproduce import run
 
-    with boot(task_count=args.tasks) as system:
-        snap = system.snapshot()
-        check_all(snap)
-        active = sum(1 for e in snap.kernel.tasks if e.active)
-        free = sum(1 for o in snap.rmgr.owners if o == -1)
-    print(f"l4sim {__version__}: booted kernel, sigma0 and RMGR with {args.tasks} task numbers")
-    print(f"  active tasks: {active}; task numbers free at RMGR: {free}; invariants hold")
-    print("The cycle cost model and the seed's figures are not implemented yet (issue 4):")
-    print("no figure of REFERENCE.md section 1 is reproduced by this version.")
-    return 0
+    try:
+        return run(args)
+    except ScenarioError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -202,10 +197,69 @@ def cmd_conform(args: argparse.Namespace) -> int:
 
 
 SUBCOMMANDS: tuple[tuple[str, str, int], ...] = (
-    ("run", "run one scenario script", 4),
-    ("profile", "list and show machine profiles", 4),
     ("trace", "draw a scenario's trace (text, Mermaid, Perfetto)", 5),
 )
+
+
+SCENARIOS: tuple[str, ...] = ("getpid", "read", "fork", "mitigations", "boot")
+"""Scenario scripts ``scenarios/NAME.py`` that ``l4sim run NAME`` runs."""
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run scenario ``args.scenario`` with its own arguments."""
+    import importlib
+
+    module = importlib.import_module(f"scenarios.{args.scenario}")
+    result: int = module.main(args.rest)
+    return result
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    """``l4sim profile list`` / ``l4sim profile show [NAME|FILE] [--json]``."""
+    import json
+
+    from scenarios.profile import ProfileError, available_profiles, load_profile
+
+    if args.action == "list":
+        for name in available_profiles():
+            print(f"{name:<16}{load_profile(name).description}")
+        return 0
+    try:
+        profile = load_profile(args.name, args.overrides)
+    except ProfileError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        print(json.dumps(profile.to_json(), sort_keys=True))
+        return 0
+    print(f"{profile.name}: {profile.description}")
+    for key, c in profile.constants:
+        print(f"  {key:<24}{c.value!s:>9}  {c.provenance:<11}{c.note}")
+    return 0
+
+
+def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = sub.add_parser(
+        "run",
+        help="run one scenario script",
+        description="Run a scenario script; its options follow its name (l4sim run getpid --help).",
+    )
+    run.add_argument("scenario", choices=SCENARIOS)
+    run.add_argument("rest", nargs=argparse.REMAINDER, help="the scenario's own options")
+    run.set_defaults(func=cmd_run)
+
+
+def _add_profile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from scenarios.profile import DEFAULT_PROFILE
+
+    prof = sub.add_parser("profile", help="list and show machine profiles")
+    psub = prof.add_subparsers(dest="action", metavar="ACTION")
+    psub.required = True
+    psub.add_parser("list", help="the shipped profiles")
+    show = psub.add_parser("show", help="every constant of a profile with its provenance")
+    show.add_argument("name", nargs="?", default=DEFAULT_PROFILE, metavar="NAME|FILE")
+    show.add_argument("--json", action="store_true", help="print one JSON object")
+    show.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    prof.set_defaults(func=cmd_profile)
 
 
 def _positive_int(text: str) -> int:
@@ -234,13 +288,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    rep = sub.add_parser("reproduce", help="reproduce the seed's figures (the main job)")
-    rep.add_argument(
-        "--tasks",
-        type=_positive_int,
-        default=2048,
-        help="task numbers in the kernel's table (default 2048)",
+    from scenarios.reproduce import add_arguments
+
+    rep = sub.add_parser(
+        "reproduce",
+        help="reproduce the seed's figures (the main job)",
+        description="A table of every figure of REFERENCE.md section 1: seed value, model "
+        "value, deviation, tolerance, calibrated or predicted; then the what-ifs. "
+        "Exit status 1 if a row is out of tolerance.",
     )
+    add_arguments(rep)
     rep.set_defaults(func=cmd_reproduce)
     bench = sub.add_parser(
         "bench",
@@ -322,6 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     exp.add_argument("--json", action="store_true", help="print one JSON object")
     exp.set_defaults(func=cmd_explore)
+    _add_run(sub)
+    _add_profile(sub)
     for name, help_text, issue in SUBCOMMANDS:
         p = sub.add_parser(name, help=f"{help_text} (not yet implemented)")
         p.set_defaults(func=_not_yet(issue, f"'l4sim {name}'"))
@@ -340,6 +399,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"l4sim: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader (e.g. ``| head``) went away: stop quietly, as Unix tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     return result
 
 

@@ -1,6 +1,8 @@
-"""The l4sim command line: help, version, errors, exit codes."""
+"""The l4sim command line: help, version, profiles, scenario runs, errors, exit codes."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -24,7 +26,14 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.parametrize(
-    "argv", [[], ["frobnicate"], ["reproduce", "--tasks", "x"], ["reproduce", "--tasks", "-3"]]
+    "argv",
+    [
+        [],
+        ["frobnicate"],
+        ["run", "getpid", "-n", "x"],
+        ["explore", "--tasks", "-3"],
+        ["reproduce", "--bogus"],
+    ],
 )
 def test_bad_arguments_exit_2_with_a_one_line_error(
     argv: list[str], capsys: pytest.CaptureFixture[str]
@@ -37,11 +46,6 @@ def test_bad_arguments_exit_2_with_a_one_line_error(
     assert "Traceback" not in "\n".join(err)
 
 
-def test_reproduce_runs(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["reproduce", "--tasks", "64"]) == 0
-    assert "invariants hold" in capsys.readouterr().out
-
-
 def test_explore_proves_a_small_bound(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["explore", "--tasks", "2", "--clients", "1"]) == 0
     out = capsys.readouterr().out
@@ -52,3 +56,51 @@ def test_explore_rejects_a_bad_bound(capsys: pytest.CaptureFixture[str]) -> None
     with pytest.raises(SystemExit) as exit_:
         main(["explore", "--tasks", "0"])
     assert exit_.value.code == 2
+
+
+def test_profile_list_names_the_default(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["profile", "list"]) == 0
+    assert "duron800" in capsys.readouterr().out
+
+
+def test_profile_show_json_has_every_constant_with_provenance(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["profile", "show", "--json", "--set", "tlb.tagged=true"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["constants"]["tlb.tagged"] == {
+        "value": True,
+        "provenance": "override",
+        "note": "--set tlb.tagged=true (was False)",
+    }
+    assert data["constants"]["cpu.mhz"]["provenance"] == "published"
+
+
+def test_profile_show_text_lists_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["profile", "show", "duron800"]) == 0
+    out = capsys.readouterr().out
+    assert "tlb.miss_cycles" in out and "calibrated" in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["profile", "show", "no-such-machine"],
+        ["profile", "show", "--set", "tlb.nope=1"],
+        ["run", "getpid", "--mode", "native", "--set", "timer.hz=fast"],
+        ["run", "getpid", "--mode", "native", "--profile", "/nonexistent.toml"],
+    ],
+)
+def test_bad_profile_input_is_one_line_and_exit_2(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "error" in err
+
+
+def test_run_getpid_native_prints_one_json_object(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "getpid", "--mode", "native", "-n", "100", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) >= {"cycles_per_call", "tlb_misses_per_call", "breakdown"}
+    assert data["calls"] == 100

@@ -1,0 +1,281 @@
+"""The L4Linux server thread: Linux system calls and task management by strategy.
+
+A mutable implementation of ``protocols.l4linux`` (whose docstring defines the four
+strategies and the Linux semantics kept).  Call graph: process -> this server -> task
+server (or RMGR in ``merged``) -> RMGR -> kernel; the server also traps into the kernel
+itself to start and stop the tasks it is chief of.  Every system-call handler records
+the body of the call as a unit of work ``linux.<name>`` for the cost model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from actors import working_sets
+from actors.images import EIP_PROCESS
+from actors.thread import L4Thread, handles
+from protocols import kernel, rmgr
+from protocols import task_server as ts
+from protocols.errors import ErrorCode
+from protocols.ids import NIL_ID, RMGR_TASK, ThreadId, task_id
+from protocols.ipc import IpcError
+from protocols.l4linux import (
+    DEFAULT_CACHE_SIZE,
+    INIT_PID,
+    KILLED_STATUS,
+    LinuxState,
+    Process,
+    ProcState,
+    Strategy,
+)
+from protocols.linux import (
+    Exit,
+    ExitReply,
+    Fork,
+    ForkReply,
+    Getpid,
+    GetpidReply,
+    Kill,
+    KillReply,
+    Read,
+    ReadReply,
+    Wait,
+    WaitReply,
+)
+
+__all__ = ["L4LinuxServer", "LinuxBoot", "LinuxShutdown"]
+
+
+@attrs.frozen(kw_only=True)
+class LinuxBoot:
+    """Harness to an L4Linux server at boot: strategy, task server, cache; start init."""
+
+    strategy: Strategy
+    task_server: ThreadId = NIL_ID
+    cache_size: int = DEFAULT_CACHE_SIZE
+
+
+@attrs.frozen(kw_only=True)
+class LinuxShutdown:
+    """Harness to an L4Linux server: exit as a whole client (the task server reclaims)."""
+
+
+class _Proc:
+    __slots__ = ("parent", "pid", "state", "status", "task")
+
+    def __init__(self, pid: int, task: ThreadId, parent: int) -> None:
+        self.pid, self.task, self.parent = pid, task, parent
+        self.state = ProcState.RUNNING
+        self.status = 0
+
+
+class L4LinuxServer(L4Thread):
+    """The L4Linux server thread (a boot module started by RMGR)."""
+
+    WORKING_SETS = working_sets.L4LINUX
+    DISPATCH_WORK = "l4linux.dispatch"
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.strategy = Strategy.CLASSIC
+        self.ts = NIL_ID
+        self.cache_size = DEFAULT_CACHE_SIZE
+        self.procs: dict[int, _Proc] = {}
+        self.cache: list[ThreadId] = []
+        self.retired: set[ThreadId] = set()
+        self.next_pid = INIT_PID
+
+    # -- harness ----------------------------------------------------------------------
+
+    def on_control(self, message: Any) -> Any:
+        """Boot (start init) and shutdown (runs on the server's thread)."""
+        if isinstance(message, LinuxBoot):
+            self.strategy, self.ts = message.strategy, message.task_server
+            self.cache_size = message.cache_size if message.strategy.caches else 0
+            return self._spawn(parent=0)
+        if isinstance(message, LinuxShutdown):
+            if self.strategy.uses_task_server:
+                return self.call(self.ts, ts.Exit())
+            return self.call(task_id(RMGR_TASK), rmgr.FreeClient(owner=self.tid.task))
+        return super().on_control(message)
+
+    # -- task management by strategy ---------------------------------------------------
+
+    def _ok_task(self, reply: Any) -> ThreadId | ErrorCode:
+        if isinstance(reply, IpcError):
+            return reply.code
+        if reply.error is not ErrorCode.OK:
+            return ErrorCode(reply.error)
+        return ThreadId(reply.task.task, 0, reply.task.version)
+
+    def acquire(self) -> ThreadId | ErrorCode:
+        """Get an inactive task to run a new process in (its id for the new incarnation)."""
+        if self.strategy is Strategy.CLASSIC:
+            return self._ok_task(self.call(self.ts, ts.Allocate()))
+        if self.strategy.caches and self.cache:
+            return self.reuse_id(self.cache.pop())
+        if self.strategy is Strategy.MERGED:
+            return self._ok_task(self.call(task_id(RMGR_TASK), rmgr.AllocateChief()))
+        return self._ok_task(self.call(self.ts, ts.AllocateChief()))
+
+    def reuse_id(self, cached: ThreadId) -> ThreadId:
+        """The id under which a cached task runs again: a new version."""
+        return cached.next_version()
+
+    def start_task(self, task: ThreadId) -> bool:
+        """Start ``task`` with a process image and this server as its pager."""
+        if self.strategy is Strategy.CLASSIC:
+            reply = self.call(self.ts, ts.Create(task=task, eip=EIP_PROCESS, pager=self.tid))
+            return not isinstance(reply, IpcError) and reply.error is ErrorCode.OK
+        return self._task_new(
+            kernel.TaskNew(
+                dest=task, mcp_or_new_chief=kernel.MAX_MCP, eip=EIP_PROCESS, pager=self.tid
+            )
+        )
+
+    def stop_task(self, task: ThreadId) -> None:
+        """Stop a process's task and give it back (or cache it)."""
+        if self.strategy is Strategy.CLASSIC:
+            self.call(self.ts, ts.Kill(task=task, options=ts.KillOption.SYNC))
+            self.call(self.ts, ts.Free(task=task))
+            return
+        # Stop: the task stays inactive and this server stays its chief.
+        self._task_new(kernel.TaskNew(dest=task, mcp_or_new_chief=self.tid.task_id))
+        if self.strategy.caches and len(self.cache) < self.cache_size:
+            self.cache.append(task)
+            return
+        self.give_back(task)
+
+    def give_back(self, task: ThreadId) -> None:
+        """Hand the chief right to the task server (RMGR in merged) and free the task."""
+        if self.strategy is Strategy.MERGED:
+            self._task_new(kernel.TaskNew(dest=task, mcp_or_new_chief=task_id(RMGR_TASK)))
+            self.call(task_id(RMGR_TASK), rmgr.Free2(task=task))
+            return
+        self._task_new(kernel.TaskNew(dest=task, mcp_or_new_chief=self.ts))
+        self.call(self.ts, ts.Free2(task=task))
+
+    def _task_new(self, request: kernel.TaskNew) -> bool:
+        reply = self.syscall(request)
+        return isinstance(reply, kernel.TaskNewReply) and not reply.task.is_nil
+
+    def _spawn(self, parent: int) -> ForkReply:
+        got = self.acquire()
+        if isinstance(got, ErrorCode):
+            return ForkReply(error=got)
+        if not self.start_task(got):
+            return ForkReply(error=ErrorCode.ENOTCHIEF)
+        pid = self.next_pid
+        self.next_pid += 1
+        self.procs[pid] = _Proc(pid, got, parent)
+        return ForkReply(error=ErrorCode.OK, pid=pid, task=got)
+
+    def _end(self, proc: _Proc, status: int) -> None:
+        """A process exits: stop its task, make it a zombie, pass its children to init."""
+        self.stop_task(proc.task)
+        self.retired.add(proc.task)
+        proc.state, proc.status = ProcState.ZOMBIE, status
+        for child in self.procs.values():
+            if child.parent == proc.pid:
+                child.parent = INIT_PID
+
+    def _caller(self, sender: ThreadId) -> _Proc | None:
+        for p in self.procs.values():
+            if p.state is ProcState.RUNNING and p.task == sender.task_id:
+                return p
+        return None
+
+    # -- Linux system calls (run on the server's thread) -------------------------------
+
+    @handles(Getpid)
+    def getpid(self, sender: ThreadId, msg: Getpid) -> GetpidReply:
+        """``sys_getpid``: the caller's pid (0 if it is not my process)."""
+        self.work("linux.getpid")
+        proc = self._caller(sender)
+        return GetpidReply(pid=proc.pid if proc else 0)
+
+    @handles(Fork)
+    def fork(self, sender: ThreadId, msg: Fork) -> ForkReply:
+        """``sys_fork``: a new process in a new task, by this server's strategy."""
+        self.work("linux.fork")
+        proc = self._caller(sender)
+        if proc is None:
+            return ForkReply(error=ErrorCode.ENOTASK)
+        return self._spawn(parent=proc.pid)
+
+    @handles(Exit)
+    def exit(self, sender: ThreadId, msg: Exit) -> ExitReply:
+        """``sys_exit``: stop the caller's task; it stays a zombie until waited for."""
+        self.work("linux.exit")
+        proc = self._caller(sender)
+        if proc is None:
+            return ExitReply(error=ErrorCode.ENOTASK)
+        if proc.pid == INIT_PID:
+            return ExitReply(error=ErrorCode.EINVAL)
+        self._end(proc, msg.status)
+        return ExitReply(error=ErrorCode.OK)
+
+    @handles(Kill)
+    def kill(self, sender: ThreadId, msg: Kill) -> KillReply:
+        """``sys_kill(pid, SIGKILL)``: the victim exits with ``KILLED_STATUS``."""
+        self.work("linux.kill")
+        if self._caller(sender) is None:
+            return KillReply(error=ErrorCode.ENOTASK)
+        victim = self.procs.get(msg.pid)
+        if victim is None:
+            return KillReply(error=ErrorCode.ENOTASK)
+        if victim.pid == INIT_PID:
+            return KillReply(error=ErrorCode.EINVAL)
+        if victim.state is ProcState.RUNNING:
+            self._end(victim, KILLED_STATUS)
+        return KillReply(error=ErrorCode.OK)
+
+    @handles(Wait)
+    def wait(self, sender: ThreadId, msg: Wait) -> WaitReply:
+        """``sys_wait4`` without blocking: reap a zombie child, pid 0 if none exited yet."""
+        self.work("linux.wait")
+        proc = self._caller(sender)
+        if proc is None:
+            return WaitReply(error=ErrorCode.ENOTASK)
+        children = [
+            c
+            for c in sorted(self.procs.values(), key=lambda c: c.pid)
+            if c.parent == proc.pid and msg.pid in (-1, c.pid)
+        ]
+        if not children:
+            return WaitReply(error=ErrorCode.ENOTASK)
+        for child in children:
+            if child.state is ProcState.ZOMBIE:
+                del self.procs[child.pid]
+                return WaitReply(error=ErrorCode.OK, pid=child.pid, status=child.status)
+        return WaitReply(error=ErrorCode.OK, pid=0)
+
+    @handles(Read)
+    def read(self, sender: ThreadId, msg: Read) -> ReadReply:
+        """A blocking ``sys_read``: the model delivers the bytes at once."""
+        self.work("linux.read")
+        if self._caller(sender) is None:
+            return ReadReply(error=ErrorCode.ENOTASK)
+        if msg.fd < 0 or msg.nbytes < 0:
+            return ReadReply(error=ErrorCode.EINVAL)
+        self.work("wait.read")  # blocked until the data arrives
+        return ReadReply(error=ErrorCode.OK, nbytes=msg.nbytes)
+
+    # -- observation ------------------------------------------------------------------
+
+    def snapshot(self) -> LinuxState:
+        """Processes, cache and retired ids as a ``protocols.l4linux.LinuxState``."""
+        return LinuxState(
+            me=self.tid.task,
+            strategy=self.strategy,
+            cache_size=self.cache_size,
+            processes=tuple(
+                Process(pid=p.pid, task=p.task, parent=p.parent, state=p.state, status=p.status)
+                for p in sorted(self.procs.values(), key=lambda p: p.pid)
+            ),
+            cache=tuple(self.cache),
+            retired=frozenset(self.retired),
+            next_pid=self.next_pid,
+        )

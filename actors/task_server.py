@@ -1,0 +1,306 @@
+"""The task server actor: L4Env's ``simple_ts`` (REFERENCE.md section 4).
+
+A mutable implementation of ``protocols.task_server`` (whose module docstring states
+every decision the model makes: reservation at allocate, versions, ``EUSED``, ``free2``,
+kill and reclaim through RMGR).  Its calls go task server -> RMGR -> kernel, and it
+traps into the kernel itself for the chief hand-overs; nothing calls back into it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from actors import working_sets
+from actors.thread import L4Thread, handles
+from protocols import kernel, rmgr
+from protocols import task_server as spec
+from protocols.errors import ErrorCode
+from protocols.ids import FIRST_USER_TASK, RMGR_TASK, ThreadId, task_id
+from protocols.ipc import IpcError
+from protocols.task_server import NO_OWNER, TaskState, TsReply
+
+__all__ = ["TaskServer", "TsInit"]
+
+
+@attrs.frozen(kw_only=True)
+class TsInit:
+    """Harness to the task server at boot: learn ``managed`` task numbers from RMGR."""
+
+    managed: int = spec.DEFAULT_MANAGED
+    by_count: bool = False
+    """Ask RMGR for the count (``TaskCount``) instead of getting and freeing every task."""
+
+
+class _Rec:
+    """One mutable record (owner, id, state) of a managed task number."""
+
+    __slots__ = ("id", "number", "owner", "state")
+
+    def __init__(self, number: int, tid: ThreadId) -> None:
+        self.number = number
+        self.id = tid
+        self.owner = NO_OWNER
+        self.state = TaskState.FREE
+
+
+class TaskServer(L4Thread):
+    """The task server's thread (a boot module started by RMGR)."""
+
+    WORKING_SETS = working_sets.TASK_SERVER
+    DISPATCH_WORK = "ts.request"
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.records: dict[int, _Rec] = {}
+        self.exit_events = 0
+
+    # -- boot -------------------------------------------------------------------------
+
+    def on_control(self, message: Any) -> Any:
+        """``TsInit`` from the harness (runs on the task server's thread)."""
+        if isinstance(message, TsInit):
+            if message.by_count:
+                self._init_by_count(message.managed)
+            else:
+                self._init(message.managed)
+            return tuple(sorted(self.records))
+        return super().on_control(message)
+
+    def _init_by_count(self, managed: int) -> None:
+        """The seed's cheaper alternative: ask RMGR how many tasks exist, once."""
+        got = self._rmgr(rmgr.TaskCount())
+        assert got.error is ErrorCode.OK, got
+        for n in range(FIRST_USER_TASK, min(FIRST_USER_TASK + managed, got.count)):
+            self.records[n] = _Rec(n, task_id(n))
+
+    def _init(self, managed: int) -> None:
+        """Get every managed task from RMGR and give it straight back, to learn it exists."""
+        n = FIRST_USER_TASK
+        while n < FIRST_USER_TASK + managed:
+            got = self._rmgr(rmgr.GetTask(number=n))
+            if got.error is ErrorCode.EINVAL:
+                break  # beyond RMGR's table
+            if got.error is ErrorCode.OK:
+                ok = self._task_new(got.task, RMGR_TASK)
+                assert ok, "the task server is chief right after get_task"
+                freed = self._rmgr(rmgr.FreeTask(number=n))
+                assert freed.error is ErrorCode.OK, freed
+                self.records[n] = _Rec(n, got.task)
+            n += 1
+
+    # -- the calls it makes -----------------------------------------------------------
+
+    def _rmgr(self, request: rmgr.RmgrRequest) -> rmgr.RmgrReply:
+        reply = self.call(task_id(RMGR_TASK), request)
+        if isinstance(reply, IpcError):
+            return rmgr.RmgrReply(error=reply.code)
+        assert isinstance(reply, rmgr.RmgrReply), reply
+        return reply
+
+    def _task_new(self, dest: ThreadId, chief: int) -> bool:
+        reply = self.syscall(kernel.TaskNew(dest=dest, mcp_or_new_chief=task_id(chief)))
+        return isinstance(reply, kernel.TaskNewReply) and not reply.task.is_nil
+
+    # -- checks (mutants override these) ----------------------------------------------
+
+    def may_act(self, rec: _Rec, caller: int, task: ThreadId, *, self_ok: bool) -> bool:
+        """Whether ``caller`` may act on ``rec``: its owner, or (kill) the task itself."""
+        return rec.owner == caller or (self_ok and caller == task.task)
+
+    def _owned(self, caller: int, task: ThreadId, *, self_ok: bool) -> _Rec | TsReply:
+        rec = self.records.get(task.task)
+        if rec is None or task.lthread != 0:
+            return TsReply(error=ErrorCode.EINVAL)
+        if rec.owner == NO_OWNER or rec.id != task:
+            return TsReply(error=ErrorCode.ENOTASK)
+        if not self.may_act(rec, caller, task, self_ok=self_ok):
+            return TsReply(error=ErrorCode.ENOTOWNER)
+        return rec
+
+    # -- requests ---------------------------------------------------------------------
+
+    def _allocate(self, caller: int, chief: bool) -> TsReply:
+        for n in sorted(self.records):
+            rec = self.records[n]
+            if rec.state is not TaskState.FREE:
+                continue
+            got = self._rmgr(rmgr.GetTask(number=n))
+            if got.error is not ErrorCode.OK:
+                continue
+            new = self.next_id(rec)
+            ok = self._task_new(new, caller if chief else RMGR_TASK)
+            assert ok, "the task server is chief right after get_task"
+            rec.id, rec.owner = new, caller
+            rec.state = TaskState.CHIEF if chief else TaskState.ALLOCATED
+            return TsReply(error=ErrorCode.OK, task=new)
+        return TsReply(error=ErrorCode.ENOMEM)
+
+    def next_id(self, rec: _Rec) -> ThreadId:
+        """The id of the task's next incarnation: the version bumped."""
+        return rec.id.next_version()
+
+    @handles(spec.Allocate)
+    def allocate(self, sender: ThreadId, msg: spec.Allocate) -> TsReply:
+        """Reserve a task for the sender; RMGR stays its chief."""
+        return self._allocate(sender.task, chief=False)
+
+    @handles(spec.AllocateChief)
+    def allocate_chief(self, sender: ThreadId, msg: spec.AllocateChief) -> TsReply:
+        """Reserve a task and make the sender its chief (``allocate2``)."""
+        return self._allocate(sender.task, chief=True)
+
+    @handles(spec.Create)
+    def create(self, sender: ThreadId, msg: spec.Create) -> TsReply:
+        """Start an allocated task through RMGR (RMGR stays chief)."""
+        rec = self._owned(sender.task, msg.task, self_ok=False)
+        if isinstance(rec, TsReply):
+            return rec
+        if rec.state is TaskState.RUNNING:
+            return TsReply(error=ErrorCode.EUSED)
+        if rec.state is TaskState.CHIEF:
+            return TsReply(error=ErrorCode.ENOTCHIEF)
+        if msg.pager.is_nil:
+            return TsReply(error=ErrorCode.EINVAL)
+        got = self._rmgr(
+            rmgr.RmgrTaskNew(
+                dest=rec.id, mcp_or_chief=msg.mcp, esp=msg.esp, eip=msg.eip, pager=msg.pager
+            )
+        )
+        if got.error is not ErrorCode.OK:
+            return TsReply(error=got.error)
+        rec.state = TaskState.RUNNING
+        return TsReply(error=ErrorCode.OK, task=rec.id)
+
+    def _stop_task(self, rec: _Rec) -> bool:
+        """Delete a running task (or take a chief-held one back); then RMGR is chief."""
+        if rec.state is TaskState.RUNNING:
+            got = self._rmgr(rmgr.GetTask(number=rec.number))
+            if got.error is not ErrorCode.OK:
+                return False
+            ok = self._task_new(rec.id, RMGR_TASK)
+            assert ok, "the task server is chief right after get_task"
+        elif rec.state is TaskState.CHIEF and not self._task_new(rec.id, RMGR_TASK):
+            return False
+        rec.state = TaskState.ALLOCATED
+        return True
+
+    def _release(self, rec: _Rec) -> None:
+        freed = self._rmgr(rmgr.FreeTask(number=rec.number))
+        assert freed.error is ErrorCode.OK, freed
+        rec.owner, rec.state = NO_OWNER, TaskState.FREE
+
+    @handles(spec.Kill)
+    def kill(self, sender: ThreadId, msg: spec.Kill) -> TsReply:
+        """Stop a task (owner or the task itself); FREE also frees, NOEV: no exit event."""
+        rec = self._owned(sender.task, msg.task, self_ok=True)
+        if isinstance(rec, TsReply):
+            return rec
+        was_running = rec.state is TaskState.RUNNING
+        if not self._stop_task(rec):
+            return TsReply(error=ErrorCode.ENOTCHIEF)
+        if was_running and spec.KillOption.NOEV not in msg.options:
+            self.exit_events += 1
+        if spec.KillOption.FREE in msg.options:
+            self._release(rec)
+        return TsReply(error=ErrorCode.OK, task=rec.id)
+
+    def _free(self, caller: int, task: ThreadId, two: bool) -> TsReply:
+        rec = self.records.get(task.task)
+        if rec is None or task.lthread != 0:
+            return TsReply(error=ErrorCode.EINVAL)
+        stale = rec.id.version > task.version if two else rec.id != task
+        if rec.owner == NO_OWNER or stale:
+            return TsReply(error=ErrorCode.ENOTASK)
+        if not self.may_act(rec, caller, task, self_ok=False):
+            return TsReply(error=ErrorCode.ENOTOWNER)
+        if rec.state is TaskState.RUNNING:
+            return TsReply(error=ErrorCode.EUSED)
+        if rec.state is TaskState.CHIEF:
+            if not two:
+                return TsReply(error=ErrorCode.ENOTCHIEF)
+            if not self._task_new(task, RMGR_TASK):
+                return TsReply(error=ErrorCode.ENOTCHIEF)
+            rec.id, rec.state = task, TaskState.ALLOCATED
+        self._release(rec)
+        return TsReply(error=ErrorCode.OK, task=rec.id)
+
+    @handles(spec.Free)
+    def free(self, sender: ThreadId, msg: spec.Free) -> TsReply:
+        """Give back a task that is not running (owner only)."""
+        return self._free(sender.task, msg.task, two=False)
+
+    @handles(spec.Free2)
+    def free2(self, sender: ThreadId, msg: spec.Free2) -> TsReply:
+        """Give back an ``allocate_chief`` task whose chief right the owner handed back."""
+        return self._free(sender.task, msg.task, two=True)
+
+    def _kill_victim(self, victim: int) -> bool:
+        rec = self.records.get(victim)
+        if rec is None:
+            return self._rmgr(rmgr.FreeClient(owner=victim)).error is ErrorCode.OK
+        if rec.state is not TaskState.RUNNING:
+            return False
+        return self._stop_task(rec)
+
+    def reclaim(self, owner: int) -> None:
+        """Reclaim, recursively, every task ``owner`` owns: delete it if running, free it."""
+        for n in [m for m in sorted(self.records) if self.records[m].owner == owner]:
+            rec = self.records[n]
+            if rec.state is TaskState.RUNNING:
+                if not self._stop_task(rec):
+                    continue
+                self.reclaim(n)
+            elif rec.state is TaskState.CHIEF:
+                got = self._rmgr(rmgr.GetTask(number=n))
+                if got.error is ErrorCode.OK:
+                    ok = self._task_new(rec.id, RMGR_TASK)
+                    assert ok, "the task server is chief right after get_task"
+                elif not self._task_new(rec.id, RMGR_TASK):
+                    continue
+                rec.state = TaskState.ALLOCATED
+            self._release(rec)
+
+    def _kill_recursive(self, caller: int, victim: ThreadId, exiting: bool) -> TsReply:
+        if not exiting:
+            rec = self._owned(caller, victim, self_ok=True)
+            if isinstance(rec, TsReply):
+                return rec
+        if not self._kill_victim(victim.task):
+            return TsReply(error=ErrorCode.ENOTCHIEF)
+        self.reclaim(victim.task)
+        return TsReply(error=ErrorCode.OK, task=victim)
+
+    @handles(spec.KillRecursive)
+    def kill_recursive(self, sender: ThreadId, msg: spec.KillRecursive) -> TsReply:
+        """Stop a task and reclaim everything it owned, recursively."""
+        return self._kill_recursive(sender.task, msg.task, exiting=False)
+
+    @handles(spec.Exit)
+    def exit(self, sender: ThreadId, msg: spec.Exit) -> TsReply:
+        """The sender exits: stop it and reclaim everything it owned."""
+        return self._kill_recursive(sender.task, sender.task_id, exiting=True)
+
+    @handles(spec.Owner)
+    def owner(self, sender: ThreadId, msg: spec.Owner) -> TsReply:
+        """Who owns a task."""
+        rec = self.records.get(msg.task.task)
+        if rec is None:
+            return TsReply(error=ErrorCode.EINVAL)
+        if rec.owner == NO_OWNER:
+            return TsReply(error=ErrorCode.ENOTASK)
+        return TsReply(error=ErrorCode.OK, task=rec.id, owner=rec.owner)
+
+    # -- observation ------------------------------------------------------------------
+
+    def snapshot(self) -> spec.TsState:
+        """The books as a ``protocols.task_server.TsState`` value."""
+        return spec.TsState(
+            me=self.tid.task,
+            records=tuple(
+                spec.TsRecord(number=r.number, id=r.id, owner=r.owner, state=r.state)
+                for r in (self.records[n] for n in sorted(self.records))
+            ),
+            exit_events=self.exit_events,
+        )

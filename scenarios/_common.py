@@ -1,0 +1,96 @@
+"""What every scenario script shares: profile options, JSON output, per-call figures."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+
+from scenarios.machine import Cost, PricingError, price
+from scenarios.profile import DEFAULT_PROFILE, Profile, ProfileError, load_profile
+
+__all__ = [
+    "ScenarioError",
+    "add_profile_args",
+    "emit",
+    "per",
+    "positive_int",
+    "profile_from",
+    "run_main",
+]
+
+
+class ScenarioError(Exception):
+    """A bad argument or profile detected after parsing: one line, exit status 2."""
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer > 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def add_profile_args(parser: argparse.ArgumentParser) -> None:
+    """``--profile NAME|FILE`` and repeatable ``--set KEY=VALUE``."""
+    parser.add_argument(
+        "--profile",
+        default=DEFAULT_PROFILE,
+        metavar="NAME|FILE",
+        help=f"machine profile: a shipped name or a TOML file (default {DEFAULT_PROFILE})",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one profile constant (repeatable), e.g. --set tlb.tagged=true",
+    )
+
+
+def profile_from(args: argparse.Namespace) -> Profile:
+    """The profile the options name; ``ScenarioError`` (one line) if it is bad."""
+    try:
+        return load_profile(args.profile, args.overrides)
+    except ProfileError as exc:
+        raise ScenarioError(str(exc)) from None
+
+
+def priced(events: Iterable[object], profile: Profile) -> Cost:
+    """``price`` with a pricing failure turned into a one-line ``ScenarioError``."""
+    try:
+        return price(events, profile)  # type: ignore[arg-type]
+    except PricingError as exc:
+        raise ScenarioError(str(exc)) from None
+
+
+def per(cost: Cost, n: int) -> dict[str, float]:
+    """Cycles per unit by category (rounded to 0.001 cycle for stable output)."""
+    return {k: round(v / n, 3) for k, v in cost.breakdown}
+
+
+def emit(result: Mapping[str, object], *, as_json: bool, lines: Sequence[str]) -> None:
+    """Print ``result`` as one JSON object, or the human-readable ``lines``."""
+    if as_json:
+        print(json.dumps(result, sort_keys=True))
+    else:
+        for line in lines:
+            print(line)
+
+
+def run_main(main_body: object, argv: Sequence[str] | None, prog: str) -> int:
+    """Run a scenario's body; a ``ScenarioError`` is a one-line error, exit status 2."""
+    assert callable(main_body)
+    try:
+        result = main_body(argv)
+    except ScenarioError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    assert isinstance(result, int)
+    return result

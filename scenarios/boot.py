@@ -1,0 +1,128 @@
+"""boot: the task server's init, "get every task only to count it", against asking once.
+
+The seed (second post): at initialisation the task server "got all available tasks from
+the resource manager (RMGR). However it does all these requests only to get informed
+about how many tasks are in the system. It then returns these tasks to RMGR
+immediately."  The scenario prices that init (per managed task: RMGR ``get_task``,
+``l4_task_new`` back to RMGR, RMGR ``free_task``) against the alternative the seed
+implies: one ``TaskCount`` request to RMGR.  Both are recorded from the actors; the
+ratio is a prediction (no constant is calibrated against it).
+
+Run alone: ``python -m scenarios.boot --managed 64 --json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Final
+
+import attrs
+
+from protocols.task_server import DEFAULT_MANAGED
+from protocols.trace import IpcCall, Syscall
+from scenarios._common import (
+    add_profile_args,
+    emit,
+    per,
+    positive_int,
+    priced,
+    profile_from,
+    run_main,
+)
+from scenarios.machine import Cost
+from scenarios.profile import Profile
+from scenarios.traces import boot_init
+
+__all__ = ["BootRun", "MANAGED", "main", "measure", "setup"]
+
+MANAGED: Final = DEFAULT_MANAGED
+"""Task numbers the task server manages (L4Env's default)."""
+
+
+@attrs.frozen(kw_only=True)
+class BootRun:
+    """The two inits, priced."""
+
+    managed: int
+    every: Cost
+    count: Cost
+    every_ipc: int
+    count_ipc: int
+    every_syscalls: int
+
+    def to_json(self, profile: Profile) -> dict[str, object]:
+        """The scenario's JSON object."""
+        return {
+            "scenario": "boot",
+            "managed": self.managed,
+            "profile": profile.name,
+            "get_every_task": {
+                "cycles": self.every.cycles,
+                "ipc": self.every_ipc,
+                "syscalls": self.every_syscalls,
+                "tlb_misses": self.every.tlb_misses,
+                "breakdown": per(self.every, 1),
+            },
+            "ask_count": {
+                "cycles": self.count.cycles,
+                "ipc": self.count_ipc,
+                "tlb_misses": self.count.tlb_misses,
+                "breakdown": per(self.count, 1),
+            },
+            "saved_cycles": self.every.cycles - self.count.cycles,
+            "ratio": round(self.every.cycles / self.count.cycles, 2),
+        }
+
+
+def measure(managed: int, profile: Profile) -> BootRun:
+    """Record and price both inits of a task server managing ``managed`` tasks."""
+    every, count = boot_init(False, managed), boot_init(True, managed)
+    return BootRun(
+        managed=managed,
+        every=priced(every, profile),
+        count=priced(count, profile),
+        every_ipc=sum(1 for e in every if type(e) is IpcCall),
+        count_ipc=sum(1 for e in count if type(e) is IpcCall),
+        every_syscalls=sum(1 for e in every if type(e) is Syscall),
+    )
+
+
+def setup(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the scenario's arguments."""
+    parser = argparse.ArgumentParser(
+        prog="l4sim run boot",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--managed", type=positive_int, default=MANAGED)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_profile_args(parser)
+    return parser.parse_args(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = setup(argv)
+    profile = profile_from(args)
+    run = measure(args.managed, profile)
+    out = run.to_json(profile)
+    mhz = profile.get_int("cpu.mhz")
+    lines = [
+        f"task server init, {args.managed} managed tasks, profile {profile.name}",
+        f"  get every task:  {run.every.cycles:>10} cycles ({run.every.cycles / mhz:.0f} us), "
+        f"{run.every_ipc} IPC calls, {run.every_syscalls} system calls",
+        f"  ask the count:   {run.count.cycles:>10} cycles ({run.count.cycles / mhz:.1f} us), "
+        f"{run.count_ipc} IPC call",
+        f"  the count is {out['ratio']}x cheaper",
+    ]
+    emit(out, as_json=args.json, lines=lines)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point (``python -m scenarios.boot`` and ``l4sim run boot``)."""
+    return run_main(_main, argv, "l4sim run boot")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,136 @@
+"""fork: N fork+exit pairs of an L4Linux process, by task-management strategy.
+
+Covers the seed's second post (REFERENCE.md section 1): ``fork.chief.speedup`` (~10%,
+``allocate_chief``: L4Linux starts and stops its tasks itself) and ``fork.cache.speedup``
+(~20%, plus a cache of terminated tasks), both against the task-server path
+(``classic``); ``merged`` is the seed's what-if of folding the task server into RMGR.
+Each pair is: init forks, the child exits, init reaps it (``wait``).  The difference
+between strategies is only which IPCs and system calls the protocol makes (counted in
+the trace); Linux's own fork/exit/wait work is the same in all four.
+
+Speedup = cycles(classic) / cycles(strategy) - 1 (the seed's "performance increase").
+
+Run alone: ``python -m scenarios.fork --strategy chief+cache --json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Final
+
+import attrs
+
+from protocols.trace import IpcCall, Syscall
+from scenarios._common import (
+    add_profile_args,
+    emit,
+    per,
+    positive_int,
+    priced,
+    profile_from,
+    run_main,
+)
+from scenarios.l4world import STRATEGIES
+from scenarios.machine import Cost
+from scenarios.profile import Profile
+from scenarios.traces import fork_pairs
+
+__all__ = ["PAIRS", "ForkRun", "main", "measure", "setup", "speedup"]
+
+PAIRS: Final = 100
+"""Fork+exit pairs per run (the cache reaches its steady state after the first)."""
+
+
+@attrs.frozen(kw_only=True)
+class ForkRun:
+    """A priced run of ``pairs`` fork+exit pairs under one strategy."""
+
+    strategy: str
+    pairs: int
+    cost: Cost
+    ipc: int
+    syscalls: int
+
+    @property
+    def cycles_per_fork(self) -> float:
+        """Cycles per fork+exit pair."""
+        return self.cost.cycles / self.pairs
+
+    def to_json(self, profile: Profile, classic: ForkRun | None = None) -> dict[str, object]:
+        """The scenario's JSON object (with the speedup if ``classic`` is given)."""
+        out: dict[str, object] = {
+            "scenario": "fork",
+            "strategy": self.strategy,
+            "pairs": self.pairs,
+            "profile": profile.name,
+            "cycles_per_fork": round(self.cycles_per_fork, 1),
+            "ipc_per_fork": round(self.ipc / self.pairs, 3),
+            "syscalls_per_fork": round(self.syscalls / self.pairs, 3),
+            "tlb_misses_per_fork": round(self.cost.tlb_misses / self.pairs, 3),
+            "cache_misses_per_fork": round(self.cost.cache_misses / self.pairs, 3),
+            "breakdown": per(self.cost, self.pairs),
+        }
+        if classic is not None:
+            out["speedup_vs_classic"] = round(speedup(classic, self), 5)
+        return out
+
+
+def speedup(classic: ForkRun, other: ForkRun) -> float:
+    """The seed's "performance increase" of ``other`` over the task-server path."""
+    return classic.cost.cycles / other.cost.cycles - 1
+
+
+def measure(strategy: str, pairs: int, profile: Profile) -> ForkRun:
+    """Record and price ``pairs`` fork+exit pairs under ``strategy``."""
+    events = fork_pairs(strategy, pairs)
+    return ForkRun(
+        strategy=strategy,
+        pairs=pairs,
+        cost=priced(events, profile),
+        ipc=sum(1 for e in events if type(e) is IpcCall),
+        syscalls=sum(1 for e in events if type(e) is Syscall),
+    )
+
+
+def setup(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the scenario's arguments."""
+    parser = argparse.ArgumentParser(
+        prog="l4sim run fork",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--strategy", choices=STRATEGIES, default="classic")
+    parser.add_argument("-n", "--pairs", type=positive_int, default=PAIRS)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_profile_args(parser)
+    return parser.parse_args(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = setup(argv)
+    profile = profile_from(args)
+    run = measure(args.strategy, args.pairs, profile)
+    classic = run if args.strategy == "classic" else measure("classic", args.pairs, profile)
+    out = run.to_json(profile, classic)
+    lines = [
+        f"fork+exit, strategy {args.strategy}, {args.pairs} pairs, profile {profile.name}",
+        f"  cycles per fork+exit   {out['cycles_per_fork']}",
+        f"  IPC calls per fork     {out['ipc_per_fork']}",
+        f"  system calls per fork  {out['syscalls_per_fork']}",
+        f"  TLB misses per fork    {out['tlb_misses_per_fork']}",
+        f"  speedup vs classic     {float(out['speedup_vs_classic']):+.1%}",  # type: ignore[arg-type]
+        "  breakdown (cycles per fork+exit):",
+        *(f"    {k:<14}{v:>12.1f}" for k, v in per(run.cost, args.pairs).items()),
+    ]
+    emit(out, as_json=args.json, lines=lines)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point (``python -m scenarios.fork`` and ``l4sim run fork``)."""
+    return run_main(_main, argv, "l4sim run fork")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

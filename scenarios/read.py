@@ -1,0 +1,119 @@
+"""read: a blocking ``sys_read()``, and the share of it L4Linux's IPC overhead costs.
+
+Covers ``read.blocking.cycles`` (~2.7 million cycles, REFERENCE.md section 1) and the
+seed's argument that "losing 3,500 cycles for a system call is not a lot" next to it.
+The process reads one page; the Linux server (natively: the kernel) runs ``sys_read``
+and then waits for the data (``wait.read``, the one constant calibrated against the
+seed's figure).  The same loop is priced on L4Linux and natively; the difference is what
+the IPC path costs, and its share of the L4Linux read is the scenario's prediction.
+
+Run alone: ``python -m scenarios.read --json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Final
+
+import attrs
+
+from scenarios._common import (
+    add_profile_args,
+    emit,
+    per,
+    positive_int,
+    priced,
+    profile_from,
+    run_main,
+)
+from scenarios.machine import Cost
+from scenarios.profile import Profile
+from scenarios.traces import syscall_loop
+
+__all__ = ["READS", "ReadRun", "main", "measure", "setup"]
+
+READS: Final = 20
+"""Blocking reads per run: each waits ~1 timer tick, so a few dozen average the timer."""
+
+
+@attrs.frozen(kw_only=True)
+class ReadRun:
+    """The same blocking reads priced on L4Linux and natively."""
+
+    reads: int
+    l4linux: Cost
+    native: Cost
+
+    @property
+    def cycles(self) -> float:
+        """Cycles per blocking read on L4Linux (the seed's figure)."""
+        return self.l4linux.cycles / self.reads
+
+    @property
+    def overhead(self) -> float:
+        """Extra cycles per read on L4Linux over native Linux."""
+        return (self.l4linux.cycles - self.native.cycles) / self.reads
+
+    def to_json(self, profile: Profile) -> dict[str, object]:
+        """The scenario's JSON object."""
+        return {
+            "scenario": "read",
+            "reads": self.reads,
+            "profile": profile.name,
+            "cycles_per_read": round(self.cycles, 1),
+            "native_cycles_per_read": round(self.native.cycles / self.reads, 1),
+            "l4linux_overhead_cycles": round(self.overhead, 1),
+            "l4linux_overhead_share": round(self.overhead / self.cycles, 6),
+            "breakdown": per(self.l4linux, self.reads),
+        }
+
+
+def measure(reads: int, profile: Profile) -> ReadRun:
+    """Record and price ``reads`` blocking reads natively and on L4Linux."""
+    return ReadRun(
+        reads=reads,
+        l4linux=priced(syscall_loop("read", "l4linux", reads), profile),
+        native=priced(syscall_loop("read", "native", reads), profile),
+    )
+
+
+def setup(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the scenario's arguments."""
+    parser = argparse.ArgumentParser(
+        prog="l4sim run read",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-n", "--reads", type=positive_int, default=READS)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_profile_args(parser)
+    return parser.parse_args(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = setup(argv)
+    profile = profile_from(args)
+    run = measure(args.reads, profile)
+    out = run.to_json(profile)
+    share = float(out["l4linux_overhead_share"])  # type: ignore[arg-type]
+    lines = [
+        f"blocking read of a page, {args.reads} reads, profile {profile.name}",
+        f"  cycles per read on L4Linux   {out['cycles_per_read']:>14}",
+        f"  cycles per read natively     {out['native_cycles_per_read']:>14}",
+        f"  L4Linux IPC overhead         {out['l4linux_overhead_cycles']:>14}  "
+        f"({share:.3%} of the read)",
+        "  breakdown on L4Linux (cycles per read):",
+        *(f"    {k:<14}{v:>14.1f}" for k, v in per(run.l4linux, args.reads).items()),
+    ]
+    emit(out, as_json=args.json, lines=lines)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point (``python -m scenarios.read`` and ``l4sim run read``)."""
+    return run_main(_main, argv, "l4sim run read")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

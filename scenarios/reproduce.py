@@ -1,0 +1,645 @@
+"""reproduce: every figure of REFERENCE.md section 1, seed against model, and what-ifs.
+
+Each row's model value comes out of a recorded run of the actors (counted events) priced
+by the machine model with the profile's constants; nothing is typed in but the seed's
+own figures.  A row is **calibrated** when one constant was solved against that very
+figure (``scenarios/calibrate.py`` solves them; the profile's notes say which), so its
+agreement shows only that the model can be fitted; a row is **predicted** when no
+constant was fitted to it.  Tolerances (issue 4): cycles within 5%, L4Linux TLB misses
+within 0.1, native misses per 100k within 25%, speedups within 2 percentage points when
+calibrated and 3 when predicted.
+
+Below the table, the what-ifs the model predicts (nothing calibrated against them):
+tagged TLB, small spaces, colouring, a merged task server, a cheaper boot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Final
+
+import attrs
+
+from scenarios import boot as boot_scenario
+from scenarios import fork as fork_scenario
+from scenarios import read as read_scenario
+from scenarios._common import ScenarioError, add_profile_args, priced, profile_from
+from scenarios.getpid import NATIVE_MISS_CALLS
+from scenarios.l4world import STRATEGIES
+from scenarios.machine import Cost
+from scenarios.profile import Profile, ProfileError
+from scenarios.traces import fork_pairs, syscall_loop
+
+__all__ = [
+    "SIZES",
+    "Measured",
+    "Row",
+    "WhatIf",
+    "main",
+    "measure",
+    "report",
+]
+
+
+@attrs.frozen(kw_only=True)
+class Sizes:
+    """How many calls, reads and fork pairs each recorded run makes."""
+
+    native_calls: int = NATIVE_MISS_CALLS
+    l4linux_calls: int = 2000
+    reads: int = read_scenario.READS
+    pairs: int = fork_scenario.PAIRS
+    managed: int = boot_scenario.MANAGED
+
+
+SIZES: Final = Sizes()
+"""The sizes of ``l4sim reproduce`` (tests pass smaller ones)."""
+
+
+# -- measuring ---------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Measured:
+    """The priced runs every row and what-if is computed from."""
+
+    sizes: Sizes
+    native: Cost
+    l4linux: Cost
+    read: read_scenario.ReadRun
+    forks: tuple[tuple[str, Cost], ...]
+
+    def fork(self, strategy: str) -> float:
+        """Cycles per fork+exit pair under ``strategy``."""
+        return dict(self.forks)[strategy].cycles / self.sizes.pairs
+
+    def speedup(self, strategy: str) -> float:
+        """The seed's "performance increase" of ``strategy`` over ``classic``."""
+        return self.fork("classic") / self.fork(strategy) - 1
+
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_step: str) -> None:
+    return None
+
+
+def measure(profile: Profile, sizes: Sizes = SIZES, progress: Progress = _quiet) -> Measured:
+    """Record (once per process) and price every run the report needs."""
+    progress("native getpid")
+    native = priced(syscall_loop("getpid", "native", sizes.native_calls), profile)
+    progress("L4Linux getpid")
+    l4linux = priced(syscall_loop("getpid", "l4linux", sizes.l4linux_calls), profile)
+    progress("blocking read")
+    read = read_scenario.measure(sizes.reads, profile)
+    forks = []
+    for strategy in STRATEGIES:
+        progress(f"fork {strategy}")
+        forks.append((strategy, priced(fork_pairs(strategy, sizes.pairs), profile)))
+    return Measured(sizes=sizes, native=native, l4linux=l4linux, read=read, forks=tuple(forks))
+
+
+# -- the rows ----------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Spec:
+    """A figure of REFERENCE.md section 1: its seed value and how to check the model."""
+
+    id: str
+    figure: str
+    seed: float
+    unit: str
+    tolerance: float
+    relative: bool
+    calibrated_by: str
+    """The constant solved against this figure; empty for a prediction."""
+    model: Callable[[Measured], float]
+
+
+def _native_cycles(m: Measured) -> float:
+    return m.native.cycles / m.sizes.native_calls
+
+
+def _l4linux_cycles(m: Measured) -> float:
+    return m.l4linux.cycles / m.sizes.l4linux_calls
+
+
+def _native_misses(m: Measured) -> float:
+    return m.native.tlb_misses * 100_000 / m.sizes.native_calls
+
+
+def _l4linux_misses(m: Measured) -> float:
+    return m.l4linux.tlb_misses / m.sizes.l4linux_calls
+
+
+SPECS: Final = (
+    Spec(
+        id="getpid.native.cycles",
+        figure="sys_getpid() natively",
+        seed=260,
+        unit="cycles",
+        tolerance=0.05,
+        relative=True,
+        calibrated_by="cpu.trap_cycles",
+        model=_native_cycles,
+    ),
+    Spec(
+        id="getpid.l4linux.cycles",
+        figure="sys_getpid() on L4Linux (IPC round trip)",
+        seed=3700,
+        unit="cycles",
+        tolerance=0.05,
+        relative=True,
+        calibrated_by="ipc.path_cycles",
+        model=_l4linux_cycles,
+    ),
+    Spec(
+        id="getpid.native.tlb_misses_per_100k",
+        figure="TLB misses in 100,000 native getpid calls",
+        seed=200,
+        unit="misses",
+        tolerance=0.25,
+        relative=True,
+        calibrated_by="timer.other_pages",
+        model=_native_misses,
+    ),
+    Spec(
+        id="getpid.l4linux.tlb_misses_per_call",
+        figure="TLB misses per L4Linux getpid call",
+        seed=6,
+        unit="misses",
+        tolerance=0.1,
+        relative=False,
+        calibrated_by="working-set sizes (actors/working_sets.py)",
+        model=_l4linux_misses,
+    ),
+    Spec(
+        id="read.blocking.cycles",
+        figure="blocking sys_read() on L4Linux",
+        seed=2_700_000,
+        unit="cycles",
+        tolerance=0.05,
+        relative=True,
+        calibrated_by="work.wait.read",
+        model=lambda m: m.read.cycles,
+    ),
+    Spec(
+        id="fork.chief.speedup",
+        figure="fork+exit with allocate_chief vs task server",
+        seed=0.10,
+        unit="speedup",
+        tolerance=0.03,
+        relative=False,
+        calibrated_by="",
+        model=lambda m: m.speedup("chief"),
+    ),
+    Spec(
+        id="fork.cache.speedup",
+        figure="fork+exit with allocate_chief + task cache",
+        seed=0.20,
+        unit="speedup",
+        tolerance=0.02,
+        relative=False,
+        calibrated_by="work.linux.fork",
+        model=lambda m: m.speedup("chief+cache"),
+    ),
+)
+"""Every figure of REFERENCE.md section 1, in its order, with the rules of issue 4."""
+
+
+@attrs.frozen(kw_only=True)
+class Row:
+    """One line of the table."""
+
+    spec: Spec
+    model: float
+
+    @property
+    def deviation(self) -> float:
+        """Relative deviation (cycles, misses per 100k) or absolute (misses, speedups)."""
+        if self.spec.relative:
+            return self.model / self.spec.seed - 1
+        return self.model - self.spec.seed
+
+    @property
+    def ok(self) -> bool:
+        """Within tolerance."""
+        return abs(self.deviation) <= self.spec.tolerance + 1e-12
+
+    @property
+    def kind(self) -> str:
+        """``calibrated`` or ``predicted``."""
+        return "calibrated" if self.spec.calibrated_by else "predicted"
+
+    def tolerance_text(self) -> str:
+        """The tolerance as printed."""
+        s = self.spec
+        if s.relative:
+            return f"{s.tolerance:.0%}"
+        if s.unit == "speedup":
+            return f"±{s.tolerance * 100:.0f} pp"
+        return f"±{s.tolerance:g}"
+
+    def deviation_text(self) -> str:
+        """The deviation as printed."""
+        if self.spec.relative:
+            return f"{self.deviation:+.1%}"
+        if self.spec.unit == "speedup":
+            return f"{self.deviation * 100:+.1f} pp"
+        return f"{self.deviation:+.3f}"
+
+    def to_json(self) -> dict[str, object]:
+        """The row in ``--json``."""
+        s = self.spec
+        return {
+            "id": s.id,
+            "figure": s.figure,
+            "seed": s.seed,
+            "model": round(self.model, 4),
+            "unit": s.unit,
+            "deviation": round(self.deviation, 5),
+            "tolerance": self.tolerance_text(),
+            "kind": self.kind,
+            "calibrated_by": s.calibrated_by or None,
+            "ok": self.ok,
+        }
+
+
+def _value_text(unit: str, value: float) -> str:
+    if unit == "speedup":
+        return f"{value:.1%}"
+    if unit == "share":
+        return f"{value:.2%}"
+    if unit == "misses" and value < 100:
+        return f"{value:.2f}"
+    return f"{value:,.0f}"
+
+
+# -- the what-ifs ------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class WhatIf:
+    """A prediction the seed could only propose (``baseline``: the 2006 value, if any)."""
+
+    id: str
+    what: str
+    model: float
+    unit: str
+    baseline: float | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """The what-if in ``--json``."""
+        return {
+            "id": self.id,
+            "what": self.what,
+            "baseline": None if self.baseline is None else round(self.baseline, 4),
+            "model": round(self.model, 4),
+            "unit": self.unit,
+        }
+
+    def text(self) -> str:
+        """One printed line."""
+        model = _value_text(self.unit, self.model)
+        if self.baseline is None:
+            return f"  {self.what:<62}{model:>10}"
+        base = _value_text(self.unit, self.baseline)
+        return f"  {self.what:<62}{model:>10}  (2006: {base})"
+
+
+MITIGATIONS: Final = (
+    ("tagged", "tagged TLB", ("tlb.tagged=true",)),
+    ("small_spaces", "small address spaces", ("small_spaces=true",)),
+    ("coloring", "cache colouring", ("cache.coloring=true",)),
+    (
+        "all",
+        "all three together",
+        ("tlb.tagged=true", "small_spaces=true", "cache.coloring=true"),
+    ),
+)
+
+
+def whatifs(
+    profile: Profile, m: Measured, sizes: Sizes, progress: Progress = _quiet
+) -> tuple[WhatIf, ...]:
+    """The model's predictions under the seed's proposals."""
+    out: list[WhatIf] = []
+    getpid = syscall_loop("getpid", "l4linux", sizes.l4linux_calls)
+    cache_forks = fork_pairs("chief+cache", sizes.pairs)
+    classic_forks = fork_pairs("classic", sizes.pairs)
+    for key, name, overrides in MITIGATIONS:
+        progress(f"what-if {name}")
+        try:
+            p = profile.with_overrides(overrides)
+        except ProfileError as exc:
+            raise ScenarioError(str(exc)) from None
+        g = priced(getpid, p)
+        out.append(
+            WhatIf(
+                id=f"getpid.l4linux.cycles.{key}",
+                what=f"L4Linux getpid, {name}",
+                baseline=_l4linux_cycles(m),
+                model=g.cycles / sizes.l4linux_calls,
+                unit="cycles",
+            )
+        )
+        out.append(
+            WhatIf(
+                id=f"getpid.l4linux.tlb_misses_per_call.{key}",
+                what=f"L4Linux getpid TLB misses per call, {name}",
+                baseline=_l4linux_misses(m),
+                model=g.tlb_misses / sizes.l4linux_calls,
+                unit="misses",
+            )
+        )
+        out.append(
+            WhatIf(
+                id=f"fork.classic.cycles.{key}",
+                what=f"fork+exit via the task server, {name}",
+                baseline=m.fork("classic"),
+                model=priced(classic_forks, p).cycles / sizes.pairs,
+                unit="cycles",
+            )
+        )
+        out.append(
+            WhatIf(
+                id=f"fork.cache.cycles.{key}",
+                what=f"fork+exit with chief + cache, {name}",
+                baseline=m.fork("chief+cache"),
+                model=priced(cache_forks, p).cycles / sizes.pairs,
+                unit="cycles",
+            )
+        )
+    out.append(
+        WhatIf(
+            id="fork.merged.speedup",
+            what="fork+exit, task server merged into RMGR: speedup vs classic",
+            model=m.speedup("merged"),
+            unit="speedup",
+        )
+    )
+    out.append(
+        WhatIf(
+            id="fork.chief.time_saved",
+            what="fork+exit, allocate_chief: time saved (1 - T/T_classic)",
+            model=1 - m.fork("chief") / m.fork("classic"),
+            unit="speedup",
+        )
+    )
+    out.append(
+        WhatIf(
+            id="fork.cache.time_saved",
+            what="fork+exit, chief + cache: time saved (1 - T/T_classic)",
+            model=1 - m.fork("chief+cache") / m.fork("classic"),
+            unit="speedup",
+        )
+    )
+    out.append(
+        WhatIf(
+            id="read.l4linux_overhead_share",
+            what="blocking read: share that L4Linux's IPC path costs",
+            model=m.read.overhead / m.read.cycles,
+            unit="share",
+        )
+    )
+    progress("what-if cheaper boot")
+    b = boot_scenario.measure(sizes.managed, profile)
+    out.append(
+        WhatIf(
+            id="boot.task_server_init.cycles",
+            what=f"task server init ({sizes.managed} tasks), asking RMGR for the count",
+            baseline=float(b.every.cycles),
+            model=float(b.count.cycles),
+            unit="cycles",
+        )
+    )
+    return tuple(out)
+
+
+# -- the report --------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Report:
+    """The whole reproduce report."""
+
+    profile: Profile
+    rows: tuple[Row, ...]
+    whatif: tuple[WhatIf, ...]
+    measured: Measured
+
+    @property
+    def ok(self) -> bool:
+        """Every row within tolerance."""
+        return all(r.ok for r in self.rows)
+
+    def to_json(self) -> dict[str, object]:
+        """The ``--json`` object."""
+        return {
+            "rows": [r.to_json() for r in self.rows],
+            "whatif": [w.to_json() for w in self.whatif],
+            "profile": self.profile.to_json(),
+            "ok": self.ok,
+        }
+
+    def lines(self) -> list[str]:
+        """The printed table, notes and what-ifs."""
+        p = self.profile
+        out = [
+            f"l4sim reproduce - profile {p.name}: {p.description}",
+            "",
+            f"{'id':<36}{'seed':>11}{'model':>12}{'deviation':>11}{'tolerance':>10}"
+            f"  {'kind':<11}ok",
+        ]
+        for r in self.rows:
+            s = r.spec
+            out.append(
+                f"{s.id:<36}{_value_text(s.unit, s.seed):>11}{_value_text(s.unit, r.model):>12}"
+                f"{r.deviation_text():>11}{r.tolerance_text():>10}  {r.kind:<11}"
+                f"{'ok' if r.ok else 'FAIL'}"
+            )
+        out += ["", "Calibrated rows (the constant solved against the row's own seed figure):"]
+        for r in self.rows:
+            if r.spec.calibrated_by:
+                out.append(f"  {r.spec.id:<36}<- {r.spec.calibrated_by}")
+        out.append("Predicted rows come out of the protocol structure: counted IPCs, system calls,")
+        out.append("switches and pages touched, times constants fitted to other rows.")
+        m = self.measured
+        out += ["", "Where the cycles go (per call / per fork+exit):"]
+        out.append("  " + _breakdown_text("getpid native", m.native, m.sizes.native_calls))
+        out.append("  " + _breakdown_text("getpid L4Linux", m.l4linux, m.sizes.l4linux_calls))
+        for strategy, cost in m.forks:
+            out.append("  " + _breakdown_text(f"fork {strategy}", cost, m.sizes.pairs))
+        out += ["", "What-ifs (predictions; nothing calibrated against them):"]
+        out += _mitigation_table(self.whatif, m)
+        out += [w.text() for w in self.whatif if not w.id.endswith(_MITIGATION_KEYS)]
+        out.append("")
+        verdict = "every row within tolerance" if self.ok else "SOME ROWS OUT OF TOLERANCE"
+        out.append(f"{sum(r.ok for r in self.rows)}/{len(self.rows)} rows ok: {verdict}")
+        return out
+
+
+_MITIGATION_KEYS: Final = tuple(f".{key}" for key, _, _ in MITIGATIONS)
+_MITIGATION_COLUMNS: Final = (
+    ("getpid.l4linux.cycles", "getpid", "cycles"),
+    ("getpid.l4linux.tlb_misses_per_call", "TLB/call", "misses"),
+    ("fork.classic.cycles", "fork classic", "cycles"),
+    ("fork.cache.cycles", "fork chief+cache", "cycles"),
+)
+
+
+def _mitigation_table(whatif: tuple[WhatIf, ...], m: Measured) -> list[str]:
+    by_id = {w.id: w for w in whatif}
+    head = f"  {'L4Linux under':<34}" + "".join(f"{c:>18}" for _, c, _ in _MITIGATION_COLUMNS)
+    first = [by_id[f"{col}.{MITIGATIONS[0][0]}"].baseline for col, _, _ in _MITIGATION_COLUMNS]
+    lines = [head]
+    lines.append(
+        f"  {'nothing (2006)':<34}"
+        + "".join(
+            f"{_value_text(u, b or 0.0):>18}"
+            for (_, _, u), b in zip(_MITIGATION_COLUMNS, first, strict=True)
+        )
+    )
+    for key, name, _ in MITIGATIONS:
+        cells = "".join(
+            f"{_value_text(u, by_id[f'{col}.{key}'].model):>18}"
+            for col, _, u in _MITIGATION_COLUMNS
+        )
+        lines.append(f"  {name:<34}{cells}")
+    lines.append(f"  {'(native Linux getpid)':<34}{_value_text('cycles', _native_cycles(m)):>18}")
+    return lines
+
+
+def _breakdown_text(name: str, cost: Cost, n: int) -> str:
+    parts = ", ".join(f"{k} {v / n:,.0f}" for k, v in cost.breakdown if v / n >= 0.5)
+    return f"{name:<18}{cost.cycles / n:>10,.0f} = {parts}"
+
+
+def report(profile: Profile, sizes: Sizes = SIZES, progress: Progress = _quiet) -> Report:
+    """Measure everything and build the report."""
+    m = measure(profile, sizes, progress)
+    rows = tuple(Row(spec=s, model=s.model(m)) for s in SPECS)
+    return Report(
+        profile=profile, rows=rows, whatif=whatifs(profile, m, sizes, progress), measured=m
+    )
+
+
+# -- plots -------------------------------------------------------------------------------
+
+
+def write_plots(rep: Report, out: Path) -> tuple[Path, ...]:
+    """Cycles by category for the fork strategies, getpid by mitigation; PNG and SVG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    matplotlib.rcParams["svg.hashsalt"] = "l4sim"  # fixed ids: the same SVG every run
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    m = rep.measured
+    categories = sorted({k for _, c in m.forks for k, _ in c.breakdown})
+    fig, ax = plt.subplots(figsize=(8, 5))
+    bottoms = [0.0] * len(m.forks)
+    colours = plt.get_cmap("tab20").colors  # type: ignore[attr-defined]
+    for i, cat in enumerate(categories):
+        values = [c.category(cat) / m.sizes.pairs for _, c in m.forks]
+        ax.bar([s for s, _ in m.forks], values, bottom=bottoms, label=cat, color=colours[i % 20])
+        bottoms = [b + v for b, v in zip(bottoms, values, strict=True)]
+    ax.set_ylabel("cycles per fork+exit")
+    ax.set_title(f"fork+exit by task strategy ({rep.profile.name})")
+    ax.legend(fontsize="small", ncol=2)
+    fig.tight_layout()
+    written += _save(fig, out / "fork_breakdown")
+    plt.close(fig)
+
+    getpid = [w for w in rep.whatif if w.id.startswith("getpid.l4linux.cycles.")]
+    names = ["2006", *(w.what.removeprefix("L4Linux getpid, ") for w in getpid)]
+    values = [getpid[0].baseline or 0.0, *(w.model for w in getpid)] if getpid else []
+    fig, ax = plt.subplots(figsize=(8, 5))
+    ax.bar(names[: len(values)], values)
+    ax.axhline(_native_cycles(m), color="black", linestyle="--", label="native Linux")
+    ax.set_ylabel("cycles per getpid")
+    ax.set_title(f"L4Linux getpid by mitigation ({rep.profile.name})")
+    ax.tick_params(axis="x", labelrotation=15, labelsize="small")
+    ax.legend()
+    fig.tight_layout()
+    written += _save(fig, out / "getpid_mitigations")
+    plt.close(fig)
+    return tuple(written)
+
+
+def _save(fig: object, stem: Path) -> list[Path]:
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+    for path in paths:
+        # SVG without a date and with fixed ids, so two runs write the same file.
+        meta = {"Date": None} if path.suffix == ".svg" else {"Software": None}
+        fig.savefig(path, metadata=meta)  # type: ignore[attr-defined]
+    return paths
+
+
+# -- command line ------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``l4sim reproduce``."""
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--out", type=Path, metavar="DIR", help="also write plots (PNG, SVG) and the JSON"
+    )
+    add_profile_args(parser)
+
+
+def _progress_to_terminal() -> Progress:
+    if not sys.stderr.isatty():
+        return _quiet
+    steps = [0]
+
+    def show(step: str) -> None:
+        steps[0] += 1
+        print(f"\r\033[K[{steps[0]:>2}] {step}...", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
+def run(args: argparse.Namespace) -> int:
+    """``l4sim reproduce``: print the report; exit 1 if a row is out of tolerance."""
+    profile = profile_from(args)
+    progress = _progress_to_terminal()
+    rep = report(profile, progress=progress)
+    if progress is not _quiet:
+        print("\r\033[K", end="", file=sys.stderr, flush=True)
+    data = rep.to_json()
+    if args.json:
+        print(json.dumps(data, sort_keys=True))
+    else:
+        print("\n".join(rep.lines()))
+    if args.out is not None:
+        written = write_plots(rep, args.out)
+        (args.out / "reproduce.json").write_text(json.dumps(data, sort_keys=True, indent=1))
+        (args.out / "reproduce.txt").write_text("\n".join(rep.lines()) + "\n")
+        if not args.json:
+            print(f"wrote {len(written)} plots, reproduce.json and reproduce.txt to {args.out}")
+    return 0 if rep.ok else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point (``python -m scenarios.reproduce``)."""
+    parser = argparse.ArgumentParser(prog="l4sim reproduce", description=__doc__)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except ScenarioError as exc:
+        print(f"l4sim reproduce: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
