@@ -22,6 +22,7 @@ from protocols import kernel, rmgr
 from protocols.errors import ErrorCode
 from protocols.ids import RMGR_TASK, ThreadId, task_id
 from protocols.ipc import IpcError
+from protocols.snapshot import SystemSnapshot
 from protocols.trace import Event, IpcCall, IpcFail, IpcReply, Syscall
 
 __all__ = ["CheckReport", "KernelRmgrModel", "SpecModel", "Violation", "check"]
@@ -59,6 +60,13 @@ class KernelRmgrModel:
         self.ks, self.rs, _ = rmgr.start_modules(ks, rs, tuple(modules))
 
     @classmethod
+    def from_snapshot(cls, snapshot: SystemSnapshot) -> KernelRmgrModel:
+        """Start from a recorded snapshot (a trace file's ``initial``)."""
+        model = cls.__new__(cls)
+        model.ks, model.rs = snapshot.kernel, snapshot.rmgr
+        return model
+
+    @classmethod
     def from_boot(cls, boot: dict[str, Any]) -> KernelRmgrModel:
         """Build from a trace file's boot configuration."""
         return cls(
@@ -71,9 +79,7 @@ class KernelRmgrModel:
         return dst == task_id(RMGR_TASK)
 
     def request(self, sender: ThreadId, dst: ThreadId, message: object) -> object:
-        if not isinstance(
-            message, rmgr.GetTask | rmgr.FreeTask | rmgr.FreeTaskAll | rmgr.RmgrTaskNew
-        ):
+        if not isinstance(message, rmgr.RmgrRequest):
             return IpcError(
                 code=ErrorCode.EUNKNOWN_MESSAGE, dest=dst, request=type(message).__name__
             )
@@ -81,7 +87,7 @@ class KernelRmgrModel:
         return reply
 
     def syscall(self, sender: ThreadId, request: object) -> object:
-        if not isinstance(request, kernel.TaskNew | kernel.NChief):
+        if not isinstance(request, kernel.KernelRequest):
             return kernel.TaskNewReply(task=ThreadId.nil())
         self.ks, reply = kernel.step(self.ks, sender, request)
         return reply

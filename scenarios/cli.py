@@ -78,7 +78,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     try:
         trace = load(args.trace_file)
-        model = KernelRmgrModel.from_boot(trace.boot)
+        if trace.initial is not None:
+            model = KernelRmgrModel.from_snapshot(trace.initial)
+        else:
+            model = KernelRmgrModel.from_boot(trace.boot)
     except TraceFileError as exc:
         raise UsageError(str(exc)) from None
     except (KeyError, TypeError, ValueError) as exc:
@@ -196,9 +199,28 @@ def cmd_conform(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-SUBCOMMANDS: tuple[tuple[str, str, int], ...] = (
-    ("trace", "draw a scenario's trace (text, Mermaid, Perfetto)", 5),
-)
+def cmd_trace(args: argparse.Namespace) -> int:
+    """Record one small run of a scenario and print its trace in the chosen format."""
+    from pathlib import Path
+
+    from scenarios._common import ScenarioError
+    from scenarios.tracecmd import run
+
+    try:
+        text = run(args)
+    except ScenarioError as exc:
+        raise UsageError(str(exc)) from None
+    if args.output:
+        try:
+            Path(args.output).write_text(text)
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+SUBCOMMANDS: tuple[tuple[str, str, int], ...] = ()
 
 
 SCENARIOS: tuple[str, ...] = ("getpid", "read", "fork", "mitigations", "boot")
@@ -381,6 +403,18 @@ def build_parser() -> argparse.ArgumentParser:
     exp.set_defaults(func=cmd_explore)
     _add_run(sub)
     _add_profile(sub)
+    from scenarios.tracecmd import add_arguments as add_trace_arguments
+
+    trc = sub.add_parser(
+        "trace",
+        help="draw a scenario's trace: text, Mermaid, Perfetto, or a trace file",
+        description="Record one small run of a scenario and print its trace: text (one "
+        "line per event), mermaid (a sequence diagram with the cycles of each hop), "
+        "perfetto (Chrome trace JSON for ui.perfetto.dev) or jsonl (a trace file for "
+        "l4sim check).",
+    )
+    add_trace_arguments(trc)
+    trc.set_defaults(func=cmd_trace)
     for name, help_text, issue in SUBCOMMANDS:
         p = sub.add_parser(name, help=f"{help_text} (not yet implemented)")
         p.set_defaults(func=_not_yet(issue, f"'l4sim {name}'"))

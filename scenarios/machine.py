@@ -55,6 +55,7 @@ from protocols.trace import Event, IpcCall, IpcFail, IpcReply, SpaceSwitch, Sysc
 from scenarios.profile import Profile
 
 __all__ = [
+    "price_each",
     "OTHER_TASK",
     "Cache",
     "Cost",
@@ -457,9 +458,30 @@ def price(
     actor, at time 0.  ``apps`` overrides which tasks are Linux applications (for colouring
     and small spaces); by default they are read from the trace (``linux_apps``).
     """
+    return price_each(trace, profile, apps=apps)[0]
+
+
+def price_each(
+    trace: Iterable[Event],
+    profile: Profile | Params,
+    *,
+    apps: frozenset[int] | None = None,
+) -> tuple[Cost, tuple[int, ...]]:
+    """``price`` plus the cycles each event cost (they sum to ``Cost.cycles``).
+
+    An event's cycles are those charged while the CPU processed it, timer interrupts that
+    fell due during it included; the trace renderers show them per IPC hop.
+    """
     events = tuple(trace)
     prm = profile if isinstance(profile, Params) else Params.of(profile)
     cpu = _Cpu(prm, linux_apps(events) if apps is None else apps, _first_task(events))
+    each: list[int] = []
+    spent = 0
     for e in events:
         cpu.event(e)
-    return cpu.result()
+        total = cpu.now
+        each.append(total - spent)
+        spent = total
+    cost = cpu.result()
+    assert sum(each) == cost.cycles, "per-event cycles must add up to the total"
+    return cost, tuple(each)

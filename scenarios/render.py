@@ -170,7 +170,7 @@ def render_mermaid(
             body.append(f"    {KERNEL_PARTICIPANT}-->>{caller}: {_short(event.reply)}")
     head = ["sequenceDiagram"]
     if title:
-        head.append(f"    title {_short(title)}")
+        head.append("    title " + title.replace(";", ",").replace("#", "no."))
     head += [f"    participant t{t} as {_name(names, t)} (t{t})" for t in tasks]
     if any(isinstance(e, Syscall) for e, _ in steps):
         head.append(f"    participant {KERNEL_PARTICIPANT} as kernel")

@@ -2,9 +2,11 @@
 
 Format ``l4sim-trace`` version 1:
 
-* line 1, the header: ``{"format": "l4sim-trace", "version": 1, "boot": {...}}`` where
-  ``boot`` holds the boot configuration the checker needs to rebuild the initial state
-  (``task_count``, ``quota``, ``modules`` and whatever later versions add);
+* line 1, the header: ``{"format": "l4sim-trace", "version": 1, "boot": {...},
+  "initial": {...}}`` where ``boot`` holds the boot configuration (``task_count``,
+  ``quota``, ``modules``, ``strategy``, ...) and ``initial``, if present, the system
+  snapshot (``protocols.snapshot.SystemSnapshot``) at the first event: the state a
+  checker replays the events from;
 * every further line, one event: ``{"event": "IpcCall", "seq": 3, "src": "t5.0v1",
   "dst": "t4.0v0", "message": {"_type": "rmgr.GetTask", "number": 10}}``.  Thread ids are
   written in their ``repr`` form (``t17.0v3``, ``nil``), error codes by name, and every
@@ -24,10 +26,12 @@ from typing import IO, Any, Final
 
 import attrs
 import cattrs
+from cattrs.preconf.json import make_converter as make_json_converter
 
 from protocols.errors import ErrorCode
 from protocols.ids import ThreadId
 from protocols.registry import message_types, type_name
+from protocols.snapshot import SystemSnapshot
 from protocols.trace import Event, IpcCall, IpcFail, IpcReply, SpaceSwitch, Syscall, Touch, Work
 
 __all__ = ["FORMAT", "VERSION", "TraceFile", "TraceFileError", "dump", "dumps", "load", "loads"]
@@ -50,14 +54,15 @@ class TraceFileError(ValueError):
 
 @attrs.frozen(kw_only=True)
 class TraceFile:
-    """A loaded trace: the boot configuration and the events in order."""
+    """A loaded trace: the boot configuration, the snapshot at its start, the events."""
 
     boot: dict[str, Any]
     events: tuple[Event, ...]
+    initial: SystemSnapshot | None = None
 
 
 def _converter() -> cattrs.Converter:
-    conv = cattrs.Converter()
+    conv: cattrs.Converter = make_json_converter()  # sets, enums, ... as JSON can hold them
     conv.register_unstructure_hook(ThreadId, repr)
     conv.register_structure_hook(ThreadId, lambda value, _t: ThreadId.parse(_str(value)))
     conv.register_unstructure_hook(ErrorCode, lambda code: code.name)
@@ -151,16 +156,26 @@ def _event_from_json(data: Any) -> Event:
     return event
 
 
-def dumps(events: Iterable[Event], boot: dict[str, Any]) -> str:
+def dumps(
+    events: Iterable[Event], boot: dict[str, Any], initial: SystemSnapshot | None = None
+) -> str:
     """The trace file text for ``events`` recorded by a system booted with ``boot``."""
-    lines = [json.dumps({"format": FORMAT, "version": VERSION, "boot": boot}, sort_keys=True)]
+    header: dict[str, Any] = {"format": FORMAT, "version": VERSION, "boot": boot}
+    if initial is not None:
+        header["initial"] = _CONV.unstructure(initial)
+    lines = [json.dumps(header, sort_keys=True)]
     lines += [json.dumps(_event_to_json(e), sort_keys=True) for e in events]
     return "\n".join(lines) + "\n"
 
 
-def dump(events: Iterable[Event], boot: dict[str, Any], path: str | Path | IO[str]) -> None:
+def dump(
+    events: Iterable[Event],
+    boot: dict[str, Any],
+    path: str | Path | IO[str],
+    initial: SystemSnapshot | None = None,
+) -> None:
     """Write a trace file (to a path or an open text file)."""
-    text = dumps(events, boot)
+    text = dumps(events, boot, initial)
     if isinstance(path, (str, Path)):
         Path(path).write_text(text)
     else:
@@ -186,6 +201,15 @@ def loads(text: str) -> TraceFile:
     boot = header.get("boot")
     if not isinstance(boot, dict):
         raise TraceFileError("line 1: the header has no boot configuration")
+    initial = None
+    if header.get("initial") is not None:
+        try:
+            initial = _CONV.structure(header["initial"], SystemSnapshot)
+        except cattrs.BaseValidationError as exc:
+            detail = "; ".join(cattrs.transform_error(exc, format_exception=lambda e, _t: str(e)))
+            raise TraceFileError(f"line 1: bad initial snapshot: {detail}") from None
+        except (TypeError, ValueError, KeyError) as exc:
+            raise TraceFileError(f"line 1: bad initial snapshot: {exc}") from None
     events = []
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
@@ -202,7 +226,7 @@ def loads(text: str) -> TraceFile:
     for index, event in enumerate(events):
         if event.seq != events[0].seq + index:
             raise TraceFileError(f"event {index + 1}: sequence number {event.seq} out of order")
-    return TraceFile(boot=boot, events=tuple(events))
+    return TraceFile(boot=boot, events=tuple(events), initial=initial)
 
 
 def load(path: str | Path) -> TraceFile:

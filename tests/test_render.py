@@ -120,3 +120,67 @@ def test_text_has_one_line_per_event() -> None:
 def test_costs_must_match_the_events() -> None:
     with pytest.raises(ValueError, match="costs for"):
         render_mermaid(recorded(), costs=[1, 2])
+
+
+@pytest.mark.parametrize("strategy", ["classic", "chief", "chief+cache", "merged"])
+def test_l4sim_trace_mermaid_of_each_fork_strategy_is_valid(
+    strategy: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scenarios.cli import main
+
+    assert main(["trace", "fork", "--strategy", strategy, "--format", "mermaid"]) == 0
+    text = capsys.readouterr().out
+    arrows = validate_mermaid(text)
+    assert ("t7", "->>", "t6") in arrows or ("t6", "->>", "t5") in arrows  # process -> L4Linux
+    assert "L4Linux" in text and "[" in text and "cyc]" in text
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["getpid"], ["getpid", "--mode", "native", "-n", "3"], ["read"], ["boot", "--by-count"]],
+)
+def test_l4sim_trace_perfetto_is_valid(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    from scenarios.cli import main
+
+    assert main(["trace", *argv, "--format", "perfetto"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    validate_chrome_trace(data)
+    assert [e for e in data["traceEvents"] if e["ph"] == "X"]
+
+
+@pytest.mark.parametrize("strategy", ["classic", "chief", "chief+cache", "merged"])
+def test_a_recorded_l4linux_trace_file_conforms(
+    strategy: str, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scenarios.cli import main
+
+    path = tmp_path / "fork.jsonl"
+    assert (
+        main(
+            [
+                "trace",
+                "fork",
+                "-n",
+                "3",
+                "--strategy",
+                strategy,
+                "--format",
+                "jsonl",
+                "-o",
+                str(path),
+            ]
+        )
+        == 0
+    )
+    assert main(["check", str(path)]) == 0
+    assert "conforms" in capsys.readouterr().out
+
+
+def test_l4sim_trace_bad_input_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    from scenarios.cli import main
+
+    assert main(["trace", "getpid", "--set", "tlb.bogus=1"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    with pytest.raises(SystemExit) as exit_:
+        main(["trace", "teleport"])
+    assert exit_.value.code == 2
