@@ -202,17 +202,12 @@ FIGURES: Final[tuple[FigureSpec, ...]] = (
         key="scale_rss_per_actor_kib", label="RSS per thread actor (first boot)", unit="KiB"
     ),
     FigureSpec(key="peak_rss_mib", label="peak RSS of the bench process", unit="MiB"),
-    FigureSpec(
-        key="getpid_native_per_s", label="getpid calls/s, native Linux", unit="1/s", planned="3"
-    ),
-    FigureSpec(
-        key="getpid_l4linux_per_s", label="getpid calls/s, L4Linux", unit="1/s", planned="3"
-    ),
+    FigureSpec(key="getpid_native_per_s", label="getpid calls/s, native Linux", unit="1/s"),
+    FigureSpec(key="getpid_l4linux_per_s", label="getpid calls/s, L4Linux", unit="1/s"),
     FigureSpec(
         key="fork_exit_per_s",
         label="fork+exit pairs/s, per strategy (one figure each)",
         unit="1/s",
-        planned="3",
     ),
     FigureSpec(
         key="ownership_steps_per_s",
@@ -220,22 +215,18 @@ FIGURES: Final[tuple[FigureSpec, ...]] = (
         unit="1/s",
         planned="3",
     ),
-    FigureSpec(
-        key="priced_events_per_s", label="trace events priced per second", unit="1/s", planned="4"
-    ),
+    FigureSpec(key="priced_events_per_s", label="trace events priced per second", unit="1/s"),
     FigureSpec(
         key="pricing_vs_recording",
         label="pricing time / recording time of a trace",
         unit="x",
         target=Target(at_most=0.1, text="<= 0.1"),
-        planned="4",
     ),
     FigureSpec(
         key="reproduce_s",
         label="l4sim reproduce, wall time",
         unit="s",
         target=Target(at_most=60.0, text="< 60"),
-        planned="4",
     ),
 )
 
@@ -466,7 +457,118 @@ def probe_memory(_p: BenchParams, rec: Recorder) -> None:
     rec.add("peak_rss_mib", peak / 1024)
 
 
-PROBES: Final[tuple[Probe, ...]] = (probe_round_trips, probe_pinning, probe_scale, probe_memory)
+def _l4linux_system(strategy: str = "classic") -> System:
+    from scenarios.l4world import TASKS
+
+    return System(BootConfig(task_count=TASKS, linux=1, strategy=strategy)).start()
+
+
+def _fork_pairs_timed(system: System, pairs: int) -> float:
+    """Seconds for ``pairs`` fork + exit + wait of init's children (the scenario's loop)."""
+    from protocols.errors import ErrorCode
+    from protocols.linux import Exit, Fork, ForkReply, Wait
+
+    init = system.init_processes[0]
+    t0 = time.perf_counter()
+    for _ in range(pairs):
+        child = system.linux_call(init, Fork())
+        assert isinstance(child, ForkReply) and child.error is ErrorCode.OK, child
+        system.linux_call(child.task, Exit())
+        system.linux_call(init, Wait(pid=child.pid))
+    return time.perf_counter() - t0
+
+
+def probe_linux_calls(p: BenchParams, rec: Recorder) -> None:
+    """getpid calls per second, native and L4Linux (harness ask to the process included)."""
+    from actors.native_linux import NativeSystem
+    from protocols.linux import Getpid
+
+    calls = max(p.calls // 4, 10)
+    for rep in range(p.repeat + 1):
+        with NativeSystem() as world:
+            t0 = time.perf_counter()
+            world.repeat(world.processes[0], Getpid(), calls)
+            native = time.perf_counter() - t0
+        system = _l4linux_system()
+        try:
+            init = system.init_processes[0]
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                system.linux_call(init, Getpid())
+            l4linux = time.perf_counter() - t0
+        finally:
+            system.stop()
+        if rep:  # the first round is the warm-up
+            rec.add("getpid_native_per_s", calls / native)
+            rec.add("getpid_l4linux_per_s", calls / l4linux)
+
+
+def probe_forks(p: BenchParams, rec: Recorder) -> None:
+    """fork+exit pairs per second for each task-management strategy."""
+    from scenarios.l4world import STRATEGIES
+
+    pairs = max(p.calls // 40, 5)
+    for rep in range(p.repeat + 1):
+        for strategy in STRATEGIES:
+            system = _l4linux_system(strategy)
+            try:
+                seconds = _fork_pairs_timed(system, pairs)
+            finally:
+                system.stop()
+            if rep:
+                rec.add(f"fork_exit_per_s[{strategy}]", pairs / seconds)
+
+
+def probe_pricing(p: BenchParams, rec: Recorder) -> None:
+    """Record a fork trace, then price it on the default profile: events/s and the ratio."""
+    from scenarios.machine import price
+    from scenarios.profile import DEFAULT_PROFILE, load_profile
+
+    profile = load_profile(DEFAULT_PROFILE, [])
+    pairs = max(p.calls // 40, 5)
+    for rep in range(p.repeat + 1):
+        system = _l4linux_system("classic")
+        try:
+            mark = system.trace.mark()
+            recording = _fork_pairs_timed(system, pairs)
+            events = system.trace.since(mark)
+        finally:
+            system.stop()
+        t0 = time.perf_counter()
+        price(events, profile)
+        pricing = time.perf_counter() - t0
+        if rep:
+            rec.add("priced_events_per_s", len(events) / pricing)
+            rec.add("pricing_vs_recording", pricing / recording)
+
+
+def probe_reproduce(p: BenchParams, rec: Recorder) -> None:
+    """Wall time of ``l4sim reproduce`` as a fresh process (start-up included); once."""
+    import subprocess
+    import sys
+
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "scenarios.cli", "reproduce"],
+        capture_output=True,
+        timeout=max(p.timeout, 300.0),
+        check=False,
+    )
+    seconds = time.perf_counter() - t0
+    assert done.returncode == 0, f"l4sim reproduce failed: {done.stderr.decode()[-300:]}"
+    rec.add("reproduce_s", seconds)
+
+
+PROBES: Final[tuple[Probe, ...]] = (
+    probe_round_trips,
+    probe_pinning,
+    probe_scale,
+    probe_linux_calls,
+    probe_forks,
+    probe_pricing,
+    probe_reproduce,
+    probe_memory,
+)
 """Run in this order; probes of later issues go before ``probe_memory``."""
 
 

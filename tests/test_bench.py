@@ -67,7 +67,11 @@ def test_the_text_report_names_host_versions_and_every_figure() -> None:
 def test_bench_quick_json_has_every_figure_key(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--quick", "--calls", "20", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert set(data["figures"]) | set(data["not_available"]) == {s.key for s in FIGURES}
+    measured = {key.split("[")[0] for key in data["figures"]}  # fork_exit_per_s[classic]
+    assert measured | set(data["not_available"]) == {s.key for s in FIGURES}
+    assert {f"fork_exit_per_s[{s}]" for s in ("classic", "chief", "chief+cache", "merged")} <= set(
+        data["figures"]
+    )
     assert data["host"]["pykka"] and data["host"]["cpu_count"] >= 1
     assert data["figures"]["ipc_vs_ask"]["target"] == "<= 1.5"
 
