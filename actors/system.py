@@ -211,9 +211,12 @@ class System:
             ref = self.runtime.lookup(server)
             if ref is not None:
                 try:
-                    states.append(cast(LinuxState, ref.ask(Observe(), timeout=self.config.timeout)))
+                    state = ref.ask(Observe(), timeout=self.config.timeout)
                 except pykka.ActorDeadError:
                     continue
+                # Another task may run under a dead server's id now: it is not a server.
+                if isinstance(state, LinuxState):
+                    states.append(state)
         return tuple(states)
 
     def snapshot(self) -> SystemSnapshot:

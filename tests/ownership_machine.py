@@ -38,6 +38,8 @@ class OwnershipMachine(RuleBasedStateMachine):
     IMAGES: ClassVar[dict[int, ThreadFactory]] = {}
     """Images to swap in before boot (mutants)."""
     SYSTEM: ClassVar[type[System]] = System
+    COMPARE_WITH_SPEC: ClassVar[bool] = True
+    """False: check only the invariants, and let the model follow the actors' snapshot."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -74,8 +76,11 @@ class OwnershipMachine(RuleBasedStateMachine):
     def _compare(self, sender: ThreadId, request: object, want: object, got: object) -> None:
         before = self.snap
         self.snap = self.system.snapshot()
-        assert got == want, f"reply {got!r}, spec says {want!r}"
-        assert self.snap == self.model, "actors and spec disagree after the step"
+        if self.COMPARE_WITH_SPEC:
+            assert got == want, f"reply {got!r}, spec says {want!r}"
+            assert self.snap == self.model, "actors and spec disagree after the step"
+        else:
+            self.model = self.snap
         invariants.check_transition(before, sender, request, got, self.snap)
 
     def _call(self, sender: ThreadId, dest: ThreadId, request: object) -> object:
@@ -107,8 +112,10 @@ class OwnershipMachine(RuleBasedStateMachine):
         return sorted(ids)
 
     def _task_ids(self) -> st.SearchStrategy[ThreadId]:
+        # Mostly ids that name something (so requests get past the first check).
         random_id = st.builds(task_id, st.integers(0, TASKS - 1), VERSIONS)
-        return st.one_of(st.sampled_from(self._known_ids()), random_id)
+        known = st.sampled_from(self._known_ids())
+        return st.one_of(known, known, known, random_id)
 
     # -- Linux processes --------------------------------------------------------------
 
@@ -143,9 +150,11 @@ class OwnershipMachine(RuleBasedStateMachine):
             self._call(forked.task, server_id, lx.Exit(status=1))
 
     @precondition(lambda self: len(self.model.linux) > 1)
-    @rule(data=st.data())
-    def linux_server_exits(self, data: st.DataObject) -> None:
-        """A whole L4Linux server exits (one always stays); its tasks are reclaimed."""
+    @rule(data=st.data(), dice=st.integers(0, 3))
+    def linux_server_exits(self, data: st.DataObject, dice: int) -> None:
+        """A whole L4Linux server exits (on a throw of 0; one always stays)."""
+        if dice:
+            return
         server = data.draw(st.sampled_from([s.me for s in self.model.linux]), label="server")
         sender = self.model.kernel.tasks[server].id
         self.model, want = ownership.shutdown_linux(self.model, server)
@@ -256,9 +265,11 @@ class OwnershipMachine(RuleBasedStateMachine):
         self._compare(self.client, request, want, got)
 
     @precondition(lambda self: self._client_alive())
-    @rule()
-    def client_exits(self) -> None:
-        """The whole client exits: through the task server, or RMGR in merged."""
+    @rule(dice=st.integers(0, 3))
+    def client_exits(self, dice: int) -> None:
+        """The whole client exits (on a throw of 0: rarely, so it lives to misbehave)."""
+        if dice:
+            return
         if self.system.task_server is not None:
             self._call(self.client, self.system.task_server, ts.Exit())
         else:

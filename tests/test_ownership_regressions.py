@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from protocols import invariants, rmgr
+from actors.l4linux import LinuxShutdown
+from protocols import invariants, ownership, rmgr
 from protocols.errors import ErrorCode
 from protocols.ids import NIL_ID, RMGR_TASK, task_id
 from protocols.l4linux import Strategy
@@ -52,4 +53,22 @@ def test_a_client_cannot_free_itself_at_rmgr(machine: OwnershipMachine) -> None:
     assert got == rmgr.RmgrReply(error=ErrorCode.EINVAL)
     machine._call(machine.client, RMGR, rmgr.FreeTaskAll(owner=machine.client.task))
     assert machine.snap.kernel.is_active(machine.client.task)
+    invariants.check_all(machine.snap)
+
+
+def test_a_task_started_under_a_dead_servers_id_is_not_observed_as_that_server(
+    machine: OwnershipMachine,
+) -> None:
+    # Found: after L4Linux 6 exited, the client started an idle task as t6.0v1 (RMGR
+    # task_new on the freed number); the observer took it for the server.
+    server = machine.model.linux[0].me
+    machine.model, _ = ownership.shutdown_linux(machine.model, server)
+    machine.system.ref(machine.snap.kernel.tasks[server].id).ask(LinuxShutdown(), timeout=20)
+    machine.snap = machine.system.snapshot()
+    request = rmgr.RmgrTaskNew(
+        dest=task_id(server, 1), mcp_or_chief=255, eip=0, pager=machine.client
+    )
+    got = machine._call(machine.client, RMGR, request)
+    assert got == rmgr.RmgrReply(error=ErrorCode.OK, task=task_id(server, 1))
+    assert [lx.me for lx in machine.snap.linux] == [machine.model.linux[0].me]
     invariants.check_all(machine.snap)
