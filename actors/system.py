@@ -89,6 +89,9 @@ class BootConfig:
 class System:
     """A running system.  Use as a context manager: leaving it stops every actor."""
 
+    kernel_class: type[KernelActor] = KernelActor
+    """The kernel implementation to boot (tests swap in deliberately broken ones)."""
+
     def __init__(self, config: BootConfig) -> None:
         self.config = config
         self.runtime = Runtime(trace=Trace(enabled=config.trace), timeout=config.timeout)
@@ -108,7 +111,7 @@ class System:
     def start(self) -> System:
         """Boot the kernel (which starts sigma0 and RMGR), configure RMGR, start modules."""
         try:
-            self._kernel = KernelActor.start(self.runtime, self.config.task_count)
+            self._kernel = self.kernel_class.start(self.runtime, self.config.task_count)
             self.runtime.kernel = self._kernel
             self.kernel_state()  # waits until the kernel's on_start has started RMGR
             rmgr = self.ref(task_id(RMGR_TASK))
@@ -208,9 +211,12 @@ class System:
             ref = self.runtime.lookup(server)
             if ref is not None:
                 try:
-                    states.append(cast(LinuxState, ref.ask(Observe(), timeout=self.config.timeout)))
+                    state = ref.ask(Observe(), timeout=self.config.timeout)
                 except pykka.ActorDeadError:
                     continue
+                # Another task may run under a dead server's id now: it is not a server.
+                if isinstance(state, LinuxState):
+                    states.append(state)
         return tuple(states)
 
     def snapshot(self) -> SystemSnapshot:

@@ -66,6 +66,7 @@ from protocols.ids import FIRST_USER_TASK, NIL_ID, RMGR_TASK, ThreadId, task_id
 
 __all__ = [
     "DEFAULT_MANAGED",
+    "EIP_TASK_SERVER",
     "NO_OWNER",
     "Allocate",
     "AllocateChief",
@@ -86,6 +87,8 @@ __all__ = [
     "step",
 ]
 
+EIP_TASK_SERVER: Final = 0x2000
+"""Start address of the task server's code (selects its image in the actor system)."""
 DEFAULT_MANAGED: Final = 64
 """How many task numbers simple_ts manages by default."""
 NO_OWNER: Final = -1
