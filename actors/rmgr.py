@@ -245,7 +245,7 @@ class RmgrActor(L4Thread):
         owner = msg.owner
         if not self._manages(owner) or self.owners[owner] != owner:
             return RmgrReply(error=ErrorCode.EINVAL)
-        if sender.task != owner and sender.task not in self.trusted:
+        if sender.task not in self.trusted and (sender.task != owner or self.trusted):
             return RmgrReply(error=ErrorCode.ENOTOWNER)
         if not self._take_back(owner):
             return RmgrReply(error=ErrorCode.ENOTCHIEF)

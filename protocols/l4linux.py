@@ -24,7 +24,11 @@ started at boot) cannot exit or be killed (``EINVAL``); children of an exiting p
 pass to init; ``wait`` never blocks (``pid=0`` when children exist but none has exited,
 ``ENOTASK`` when there is no such child); ``kill`` of a zombie succeeds and does
 nothing; a killed process exits with status ``KILLED_STATUS``.  A thread that is not a
-running process of the server gets ``ENOTASK`` (``getpid`` answers pid 0).
+running process of the server gets ``ENOTASK`` (``getpid`` answers pid 0).  Fork answers
+the error of the task server (or RMGR) when no task can be had (``ENOMEM``), and
+``ENOTCHIEF`` if the new task cannot be started (only possible if something else broke the
+chief right; the task then stays recorded as the server's at the task server and is
+reclaimed when the server exits).
 """
 
 from __future__ import annotations

@@ -37,7 +37,9 @@ and for reclaiming a dead client; additive, the requests above are unchanged:
   caller's (a client that restarted the task itself bumped it).
 * ``FreeClient(owner)``: for a client RMGR started at boot (it owns itself): RMGR deletes
   the client's task (so its clan passes to RMGR), frees its number, then frees every task
-  the client held.  Allowed to the client itself and to trusted clients.
+  the client held.  Allowed to trusted clients (the task server), and to the client itself
+  only when there is no trusted client: otherwise a client leaving through RMGR would
+  strand what the task server handed it (a counterexample of the ownership suite).
 """
 
 from __future__ import annotations
@@ -348,7 +350,8 @@ def _free_client(ks: kernel.KernelState, rs: RmgrState, caller: int, owner: int)
     # Only a client RMGR started (it owns itself); the client itself or a trusted one.
     if not _in_range(rs, owner) or rs.owners[owner] != owner:
         return ks, rs, RmgrReply(error=ErrorCode.EINVAL)
-    if caller != owner and caller not in rs.trusted:
+    # With a task server (trusted) the client must leave through it, so it can reclaim.
+    if caller not in rs.trusted and (caller != owner or rs.trusted):
         return ks, rs, RmgrReply(error=ErrorCode.ENOTOWNER)
     # Delete the client first: its clan passes to RMGR, which can then free it all.
     ks, rs, ok = _free_one(ks, rs, owner)

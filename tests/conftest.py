@@ -21,8 +21,8 @@ SMALL_TASKS = 24
 
 settings.register_profile(
     "ci",
-    max_examples=6,
-    stateful_step_count=25,
+    max_examples=30,
+    stateful_step_count=40,
     deadline=None,
     derandomize=True,
     database=None,

@@ -38,11 +38,14 @@ class OwnershipMachine(RuleBasedStateMachine):
     IMAGES: ClassVar[dict[int, ThreadFactory]] = {}
     """Images to swap in before boot (mutants)."""
     SYSTEM: ClassVar[type[System]] = System
+    COUNTS: ClassVar[dict[str, int]] = {"examples": 0, "steps": 0}
+    """Machines started and steps taken in this process (for the measurement script)."""
     COMPARE_WITH_SPEC: ClassVar[bool] = True
     """False: check only the invariants, and let the model follow the actors' snapshot."""
 
     def __init__(self) -> None:
         super().__init__()
+        OwnershipMachine.COUNTS["examples"] += 1
         config = BootConfig(
             task_count=TASKS,
             modules=(EIP_CLIENT,),
@@ -74,6 +77,7 @@ class OwnershipMachine(RuleBasedStateMachine):
     # -- helpers ----------------------------------------------------------------------
 
     def _compare(self, sender: ThreadId, request: object, want: object, got: object) -> None:
+        OwnershipMachine.COUNTS["steps"] += 1
         before = self.snap
         self.snap = self.system.snapshot()
         if self.COMPARE_WITH_SPEC:

@@ -12,6 +12,7 @@ import pytest
 
 from actors.l4linux import LinuxShutdown
 from protocols import invariants, ownership, rmgr
+from protocols import task_server as ts
 from protocols.errors import ErrorCode
 from protocols.ids import NIL_ID, RMGR_TASK, task_id
 from protocols.l4linux import Strategy
@@ -71,4 +72,15 @@ def test_a_task_started_under_a_dead_servers_id_is_not_observed_as_that_server(
     got = machine._call(machine.client, RMGR, request)
     assert got == rmgr.RmgrReply(error=ErrorCode.OK, task=task_id(server, 1))
     assert [lx.me for lx in machine.snap.linux] == [machine.model.linux[0].me]
+    invariants.check_all(machine.snap)
+
+
+def test_with_a_task_server_a_client_cannot_leave_through_rmgr(
+    machine: OwnershipMachine,
+) -> None:
+    # Found: Allocate at the task server, then FreeClient(self) at RMGR: the client died
+    # and the task server's record stayed owned by a dead task.
+    machine._call(machine.client, machine.system.task_server or RMGR, ts.Allocate())
+    got = machine._call(machine.client, RMGR, rmgr.FreeClient(owner=machine.client.task))
+    assert got == rmgr.RmgrReply(error=ErrorCode.ENOTOWNER)
     invariants.check_all(machine.snap)
