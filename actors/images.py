@@ -14,6 +14,8 @@ import pykka
 from actors._runtime import Runtime, ThreadFactory
 from actors.thread import L4Thread
 from protocols.ids import ThreadId
+from protocols.l4linux import EIP_L4LINUX, EIP_PROCESS
+from protocols.task_server import EIP_TASK_SERVER
 
 __all__ = [
     "EIP_CLIENT",
@@ -30,12 +32,6 @@ EIP_IDLE: Final = 0x0
 """A task that runs code the model does not simulate: it exists and answers nothing."""
 EIP_CLIENT: Final = 0x1000
 """A scripted client (``actors.client.ClientThread``), driven by tests and scenarios."""
-EIP_TASK_SERVER: Final = 0x2000
-"""The task server (``actors.task_server.TaskServer``), a boot module."""
-EIP_L4LINUX: Final = 0x3000
-"""An L4Linux server (``actors.l4linux.L4LinuxServer``), a boot module."""
-EIP_PROCESS: Final = 0x4000
-"""A Linux user process (``actors.process.ProcessThread``), started by L4Linux."""
 
 
 class IdleThread(L4Thread):

@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 
 from actors import working_sets
-from actors.thread import L4Thread, handles
+from actors.thread import Envelope, L4Thread, handles
 from protocols import kernel
 from protocols.errors import ErrorCode
 from protocols.ids import FIRST_USER_TASK, KERNEL_TASK, NIL_ID, RMGR_TASK, SIGMA0_TASK, ThreadId
@@ -103,6 +103,21 @@ class RmgrActor(L4Thread):
         assert isinstance(reply, kernel.TaskNewReply)
         return reply.task
 
+    def on_receive(self, message: Any) -> Any:
+        """Refuse a client's request on its own task number (see ``protocols.rmgr``)."""
+        if type(message) is Envelope:
+            msg = message.message
+            own: int | None = None
+            if isinstance(msg, GetTask | FreeTask):
+                own = msg.number
+            elif isinstance(msg, RmgrTaskNew):
+                own = msg.dest.task
+            elif isinstance(msg, Free2):
+                own = msg.task.task
+            if own is not None and own == message.sender.task:
+                return RmgrReply(error=ErrorCode.EINVAL)
+        return super().on_receive(message)
+
     def _manages(self, number: int) -> bool:
         return FIRST_USER_TASK <= number < len(self.owners)
 
@@ -155,7 +170,7 @@ class RmgrActor(L4Thread):
             return RmgrReply(error=ErrorCode.EINVAL)
         if sender.task != owner and sender.task not in self.trusted:
             return RmgrReply(error=ErrorCode.ENOTOWNER)
-        held = [n for n, o in enumerate(self.owners) if o == owner]
+        held = [n for n, o in enumerate(self.owners) if o == owner and n != owner]
         freed = sum(1 for n in held if self._take_back(n))
         return RmgrReply(error=ErrorCode.OK, count=freed)
 
@@ -230,7 +245,7 @@ class RmgrActor(L4Thread):
         owner = msg.owner
         if not self._manages(owner) or self.owners[owner] != RMGR_TASK:
             return RmgrReply(error=ErrorCode.EINVAL)
-        if sender.task != owner and sender.task not in self.trusted:
+        if sender.task not in self.trusted and (sender.task != owner or self.trusted):
             return RmgrReply(error=ErrorCode.ENOTOWNER)
         if not self._take_back(owner):
             return RmgrReply(error=ErrorCode.ENOTCHIEF)

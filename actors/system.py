@@ -90,12 +90,15 @@ class BootConfig:
 class System:
     """A running system.  Use as a context manager: leaving it stops every actor."""
 
+    kernel_class: type[KernelActor] = KernelActor
+    """The kernel implementation to boot (conformance checks and mutants swap in others)."""
+
     def __init__(
-        self, config: BootConfig, *, kernel_class: type[KernelActor] = KernelActor
+        self, config: BootConfig, *, kernel_class: type[KernelActor] | None = None
     ) -> None:
         self.config = config
-        self.kernel_class = kernel_class
-        """The kernel implementation (conformance checks swap in another one)."""
+        if kernel_class is not None:
+            self.kernel_class = kernel_class
         self.runtime = Runtime(trace=Trace(enabled=config.trace), timeout=config.timeout)
         self.runtime.images.update(default_images())
         self.runtime.images[EIP_SIGMA0] = factory(Sigma0)
@@ -228,9 +231,12 @@ class System:
             ref = self.runtime.lookup(server)
             if ref is not None:
                 try:
-                    states.append(cast(LinuxState, ref.ask(Observe(), timeout=self.config.timeout)))
+                    state = ref.ask(Observe(), timeout=self.config.timeout)
                 except pykka.ActorDeadError:
                     continue
+                # Another task may run under a dead server's id now: it is not a server.
+                if isinstance(state, LinuxState):
+                    states.append(state)
         return tuple(states)
 
     def snapshot(self) -> SystemSnapshot:

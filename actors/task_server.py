@@ -80,7 +80,7 @@ class TaskServer(L4Thread):
         n = FIRST_USER_TASK
         while n < FIRST_USER_TASK + managed:
             got = self._rmgr(rmgr.GetTask(number=n))
-            if got.error is ErrorCode.EINVAL:
+            if got.error is ErrorCode.EINVAL and n != self.tid.task:
                 break  # beyond RMGR's table
             if got.error is ErrorCode.OK:
                 ok = self._task_new(got.task, RMGR_TASK)
@@ -130,12 +130,16 @@ class TaskServer(L4Thread):
             if got.error is not ErrorCode.OK:
                 continue
             new = self.next_id(rec)
-            ok = self._task_new(new, caller if chief else RMGR_TASK)
+            ok = self.hand_over(new, caller) if chief else self._task_new(new, RMGR_TASK)
             assert ok, "the task server is chief right after get_task"
             rec.id, rec.owner = new, caller
             rec.state = TaskState.CHIEF if chief else TaskState.ALLOCATED
             return TsReply(error=ErrorCode.OK, task=new)
         return TsReply(error=ErrorCode.ENOMEM)
+
+    def hand_over(self, task: ThreadId, client: int) -> bool:
+        """``allocate_chief``: make ``client`` the chief of inactive ``task``."""
+        return self._task_new(task, client)
 
     def next_id(self, rec: _Rec) -> ThreadId:
         """The id of the task's next incarnation: the version bumped."""

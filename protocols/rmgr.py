@@ -21,6 +21,12 @@ Documented assumptions where the sources are silent:
 * RMGR names a task with the version it last used for that number; versions of new
   incarnations are chosen by whoever creates them.
 
+* A client's own task number is not something it can get, free or (re)create through
+  RMGR: ``get_task``, ``free_task``, ``task_new`` and ``Free2`` on it are ``EINVAL`` and
+  ``free_task_all`` skips it.  (The ownership suite found that otherwise a client could
+  delete itself through RMGR while still holding tasks that nobody would reclaim;
+  ``FreeClient`` is the way a client leaves.)
+
 Additions for the ``merged`` what-if (the seed: "this could also be included to RMGR")
 and for reclaiming a dead client; additive, the requests above are unchanged:
 
@@ -31,7 +37,9 @@ and for reclaiming a dead client; additive, the requests above are unchanged:
   caller's (a client that restarted the task itself bumped it).
 * ``FreeClient(owner)``: for a client RMGR started at boot (RMGR owns it): RMGR deletes
   the client's task (so its clan passes to RMGR), frees its number, then frees every task
-  the client held.  Allowed to the client itself and to trusted clients.
+  the client held.  Allowed to trusted clients (the task server), and to the client itself
+  only when there is no trusted client: otherwise a client leaving through RMGR would
+  strand what the task server handed it (a counterexample of the ownership suite).
 """
 
 from __future__ import annotations
@@ -269,6 +277,8 @@ def _free_task_all(ks: kernel.KernelState, rs: RmgrState, caller: int, owner: in
         return ks, rs, RmgrReply(error=ErrorCode.ENOTOWNER)
     freed = 0
     for number in rs.held_by(owner):
+        if number == owner:
+            continue
         ks, rs, ok = _free_one(ks, rs, number)
         freed += ok
     return ks, rs, RmgrReply(error=ErrorCode.OK, count=freed)
@@ -342,7 +352,8 @@ def _free_client(ks: kernel.KernelState, rs: RmgrState, caller: int, owner: int)
     # Only a client RMGR started (RMGR owns it); the client itself or a trusted one.
     if not _in_range(rs, owner) or rs.owners[owner] != RMGR_TASK:
         return ks, rs, RmgrReply(error=ErrorCode.EINVAL)
-    if caller != owner and caller not in rs.trusted:
+    # With a task server (trusted) the client must leave through it, so it can reclaim.
+    if caller not in rs.trusted and (caller != owner or rs.trusted):
         return ks, rs, RmgrReply(error=ErrorCode.ENOTOWNER)
     # Delete the client first: its clan passes to RMGR, which can then free it all.
     ks, rs, ok = _free_one(ks, rs, owner)
@@ -358,6 +369,11 @@ def _free_client(ks: kernel.KernelState, rs: RmgrState, caller: int, owner: int)
 def step(ks: kernel.KernelState, rs: RmgrState, sender: ThreadId, request: RmgrRequest) -> Step:
     """One RMGR request by ``sender``: new kernel and RMGR states and RMGR's reply."""
     caller = sender.task
+    own = getattr(request, "number", None) if not isinstance(request, RmgrTaskNew) else None
+    if isinstance(request, RmgrTaskNew | Free2):
+        own = request.dest.task if isinstance(request, RmgrTaskNew) else request.task.task
+    if own == caller and not isinstance(request, FreeTaskAll):
+        return ks, rs, RmgrReply(error=ErrorCode.EINVAL)
     if isinstance(request, GetTask):
         return _get_task(ks, rs, caller, request.number)
     if isinstance(request, FreeTask):

@@ -22,3 +22,13 @@ class SystemSnapshot:
     """The task server's books (None when the system runs without one)."""
     linux: tuple[LinuxState, ...] = ()
     """Every live L4Linux server: its processes and its task cache."""
+
+    def tasks_of(self, client: int) -> tuple[int, ...]:
+        """Task numbers ``client`` holds: at RMGR, through the task server, or in its cache."""
+        held = {n for n, owner in enumerate(self.rmgr.owners) if owner == client and n != client}
+        if self.task_server is not None:
+            held |= set(self.task_server.owned_by(client))
+        for lx in self.linux:
+            if lx.me == client:
+                held |= {t.task for t in lx.cache}
+        return tuple(sorted(held))

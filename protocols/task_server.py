@@ -66,6 +66,7 @@ from protocols.ids import FIRST_USER_TASK, NIL_ID, RMGR_TASK, ThreadId, task_id
 
 __all__ = [
     "DEFAULT_MANAGED",
+    "EIP_TASK_SERVER",
     "NO_OWNER",
     "Allocate",
     "AllocateChief",
@@ -86,6 +87,8 @@ __all__ = [
     "step",
 ]
 
+EIP_TASK_SERVER: Final = 0x2000
+"""Start address of the task server's code (selects its image in the actor system)."""
 DEFAULT_MANAGED: Final = 64
 """How many task numbers simple_ts manages by default."""
 NO_OWNER: Final = -1
@@ -262,7 +265,8 @@ def init(
         if got.error is not ErrorCode.OK:
             continue
         # RMGR frees a task only when it is its chief again: hand the right back first.
-        assert w.task_new(got.task, RMGR_TASK)
+        ok = w.task_new(got.task, RMGR_TASK)
+        assert ok, "the task server is chief right after get_task"
         freed = w.rmgr(rmgr.FreeTask(number=n))
         assert freed.error is ErrorCode.OK, freed
         records.append(TsRecord(number=n, id=got.task))
@@ -329,7 +333,8 @@ def _stop(w: _World, rec: TsRecord) -> bool:
         got = w.rmgr(rmgr.GetTask(number=rec.number))
         if got.error is not ErrorCode.OK:
             return False
-        assert w.task_new(rec.id, RMGR_TASK)
+        ok = w.task_new(rec.id, RMGR_TASK)
+        assert ok, "the task server is chief right after get_task"
     elif rec.state is TaskState.CHIEF and not w.task_new(rec.id, RMGR_TASK):
         return False
     w.put(attrs.evolve(rec, state=TaskState.ALLOCATED))
@@ -407,7 +412,8 @@ def _reclaim(w: _World, owner: int) -> None:
             # After the owner's death RMGR (its heir) is chief; the task may be active.
             got = w.rmgr(rmgr.GetTask(number=number))
             if got.error is ErrorCode.OK:
-                assert w.task_new(rec.id, RMGR_TASK)
+                ok = w.task_new(rec.id, RMGR_TASK)
+                assert ok, "the task server is chief right after get_task"
             elif not w.task_new(rec.id, RMGR_TASK):
                 continue
             w.put(attrs.evolve(rec, state=TaskState.ALLOCATED))

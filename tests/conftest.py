@@ -1,13 +1,39 @@
-"""Shared fixtures: every system a test boots is stopped, also when the test fails."""
+"""Shared fixtures and Hypothesis profiles.
+
+Every system a test boots is stopped, also when the test fails.  Hypothesis runs with
+the profile named by the environment variable ``L4SIM_HYPOTHESIS_PROFILE``: ``ci``
+(default: few, derandomized examples; the whole suite stays fast) or ``thorough`` (many
+more examples and longer runs, random seeds; for a campaign of some minutes).
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from scenarios.host import pin_requested, pin_to_one_cpu
 from tests.backends import ActorBackend, Backend, SpecBackend, actor_system
+
+settings.register_profile(
+    "ci",
+    max_examples=30,
+    stateful_step_count=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=(HealthCheck.too_slow, HealthCheck.data_too_large),
+)
+settings.register_profile(
+    "thorough",
+    max_examples=400,
+    stateful_step_count=80,
+    deadline=None,
+    suppress_health_check=(HealthCheck.too_slow, HealthCheck.data_too_large),
+)
+settings.load_profile(os.environ.get("L4SIM_HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_configure(config: pytest.Config) -> None:

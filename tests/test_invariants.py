@@ -113,3 +113,9 @@ def test_owner_rule_rejects_a_stranger_freeing(snap: SystemSnapshot) -> None:
         inv.only_the_owner_kills_or_frees(snap, task_id(rec.owner), ts.Free(task=rec.id), reply)
         is None
     )
+
+
+def test_tasks_of_lists_what_each_l4linux_holds(snap: SystemSnapshot) -> None:
+    lx = snap.linux[0]
+    running = {p.task.task for p in lx.processes if p.state.value == "running"}
+    assert set(snap.tasks_of(lx.me)) == running | {t.task for t in lx.cache}

@@ -1,0 +1,152 @@
+"""The reference spec of the whole chief-ownership system, composed from its parts.
+
+The state is a ``SystemSnapshot`` (kernel task table, RMGR's books, the task server's
+books, every live L4Linux server); one step is one IPC call (or system call) by one
+thread, dispatched to the spec of whoever receives it: ``protocols.kernel``,
+``protocols.rmgr``, ``protocols.task_server`` or ``protocols.l4linux``.  A destination
+that is not alive answers ``ENOT_EXISTENT`` and a thread that speaks no server protocol
+answers ``EUNKNOWN_MESSAGE``, as the IPC path does.  ``boot`` builds the state that
+``actors.system.boot`` builds.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from protocols import kernel, l4linux, linux, rmgr
+from protocols import task_server as ts
+from protocols.errors import ErrorCode
+from protocols.ids import FIRST_USER_TASK, NIL_ID, RMGR_TASK, ThreadId
+from protocols.ipc import IpcError
+from protocols.snapshot import SystemSnapshot
+
+__all__ = ["alive", "boot", "shutdown_linux", "step"]
+
+_KERNEL_REQUESTS = (kernel.TaskNew, kernel.NChief)
+_RMGR_REQUESTS = (
+    rmgr.GetTask,
+    rmgr.FreeTask,
+    rmgr.FreeTaskAll,
+    rmgr.RmgrTaskNew,
+    rmgr.AllocateChief,
+    rmgr.Free2,
+    rmgr.FreeClient,
+)
+_TS_REQUESTS = (
+    ts.Allocate,
+    ts.AllocateChief,
+    ts.Create,
+    ts.Free,
+    ts.Free2,
+    ts.Kill,
+    ts.KillRecursive,
+    ts.Owner,
+    ts.Exit,
+)
+_LINUX_REQUESTS = (linux.Getpid, linux.Fork, linux.Exit, linux.Kill, linux.Wait, linux.Read)
+
+
+def boot(
+    *,
+    task_count: int,
+    modules: tuple[int, ...] = (),
+    linux_servers: int = 0,
+    strategy: l4linux.Strategy = l4linux.Strategy.CLASSIC,
+    cache_size: int = l4linux.DEFAULT_CACHE_SIZE,
+    task_server: bool | None = None,
+    managed: int = ts.DEFAULT_MANAGED,
+    quota: int | None = None,
+) -> SystemSnapshot:
+    """The state right after boot, in the order ``actors.system`` boots a system."""
+    has_ts = (
+        task_server
+        if task_server is not None
+        else (linux_servers > 0 and strategy.uses_task_server)
+    )
+    trusted = frozenset({FIRST_USER_TASK}) if has_ts else frozenset()
+    ks = kernel.boot_state(task_count)
+    rs = rmgr.boot_state(task_count, quota=quota, trusted=trusted)
+    eips = (
+        *((ts.EIP_TASK_SERVER,) if has_ts else ()),
+        *(l4linux.EIP_L4LINUX,) * linux_servers,
+        *modules,
+    )
+    ks, rs, started = rmgr.start_modules(ks, rs, eips)
+    tsv = None
+    if has_ts:
+        ks, rs, tsv = ts.init(ks, rs, started[0].task, managed)
+    servers = []
+    first = 1 if has_ts else 0
+    for server in started[first : first + linux_servers]:
+        ks, rs, tsv, lx, reply = l4linux.boot(ks, rs, tsv, server.task, strategy, cache_size)
+        assert reply.error is ErrorCode.OK, reply
+        servers.append(lx)
+    return SystemSnapshot(kernel=ks, rmgr=rs, task_server=tsv, linux=tuple(servers))
+
+
+def alive(world: SystemSnapshot, tid: ThreadId) -> bool:
+    """Whether thread ``tid`` exists: its task is active under exactly this id."""
+    if tid.lthread != 0 or tid.task >= world.kernel.task_count:
+        return False
+    entry = world.kernel.tasks[tid.task]
+    return entry.active and entry.id == tid
+
+
+def _server_alive(world: SystemSnapshot, number: int) -> bool:
+    entry = world.kernel.tasks[number]
+    return (
+        entry.active
+        and entry.eip == l4linux.EIP_L4LINUX
+        and entry.version == rmgr.BOOT_MODULE_VERSION
+    )
+
+
+def _drop_dead(world: SystemSnapshot) -> SystemSnapshot:
+    """Forget L4Linux servers whose task no longer runs (an observer cannot ask them)."""
+    live = tuple(lx for lx in world.linux if _server_alive(world, lx.me))
+    return world if live == world.linux else attrs.evolve(world, linux=live)
+
+
+def step(
+    world: SystemSnapshot, sender: ThreadId, dest: ThreadId, message: object
+) -> tuple[SystemSnapshot, object]:
+    """Thread ``sender`` calls ``dest`` (``NIL_ID``: the kernel) with ``message``."""
+    assert alive(world, sender), f"{sender} is not a live thread"
+    ks, rs, tsv = world.kernel, world.rmgr, world.task_server
+    name = type(message).__name__
+    if dest == NIL_ID:
+        # A system call: the kernel answers everything it gets.
+        if not isinstance(message, _KERNEL_REQUESTS):
+            return world, kernel.TaskNewReply(task=NIL_ID)
+        ks, reply = kernel.step(ks, sender, message)
+        return _drop_dead(attrs.evolve(world, kernel=ks)), reply
+    if not alive(world, dest):
+        return world, IpcError(code=ErrorCode.ENOT_EXISTENT, dest=dest, request=name)
+    unknown = IpcError(code=ErrorCode.EUNKNOWN_MESSAGE, dest=dest, request=name)
+    if dest.task == RMGR_TASK:
+        if not isinstance(message, _RMGR_REQUESTS):
+            return world, unknown
+        ks, rs, rreply = rmgr.step(ks, rs, sender, message)
+        return _drop_dead(attrs.evolve(world, kernel=ks, rmgr=rs)), rreply
+    if tsv is not None and dest.task == tsv.me:
+        if not isinstance(message, _TS_REQUESTS):
+            return world, unknown
+        ks, rs, tsv, treply = ts.step(ks, rs, tsv, sender, message)
+        return _drop_dead(attrs.evolve(world, kernel=ks, rmgr=rs, task_server=tsv)), treply
+    for i, lx in enumerate(world.linux):
+        if dest.task != lx.me:
+            continue
+        if not isinstance(message, _LINUX_REQUESTS):
+            return world, unknown
+        ks, rs, tsv, lx2, lreply = l4linux.step(ks, rs, tsv, lx, sender, message)
+        servers = (*world.linux[:i], lx2, *world.linux[i + 1 :])
+        new = attrs.evolve(world, kernel=ks, rmgr=rs, task_server=tsv, linux=servers)
+        return _drop_dead(new), lreply
+    return world, unknown
+
+
+def shutdown_linux(world: SystemSnapshot, server: int) -> tuple[SystemSnapshot, object]:
+    """L4Linux server ``server`` exits as a whole client."""
+    (lx,) = (lx for lx in world.linux if lx.me == server)
+    ks, rs, tsv, reply = l4linux.shutdown(world.kernel, world.rmgr, world.task_server, lx)
+    return _drop_dead(attrs.evolve(world, kernel=ks, rmgr=rs, task_server=tsv)), reply
