@@ -21,8 +21,8 @@ SMALL_TASKS = 24
 
 settings.register_profile(
     "ci",
-    max_examples=30,
-    stateful_step_count=40,
+    max_examples=100,
+    stateful_step_count=50,
     deadline=None,
     derandomize=True,
     database=None,
