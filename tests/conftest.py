@@ -19,8 +19,8 @@ from tests.backends import ActorBackend, Backend, SpecBackend, actor_system
 
 settings.register_profile(
     "ci",
-    max_examples=30,
-    stateful_step_count=40,
+    max_examples=100,
+    stateful_step_count=50,
     deadline=None,
     derandomize=True,
     database=None,
