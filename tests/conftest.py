@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
+from actors import EIP_CLIENT, System, boot
 from scenarios.host import pin_requested, pin_to_one_cpu
 from tests.backends import ActorBackend, Backend, SpecBackend, actor_system
 
@@ -50,3 +51,10 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     else:
         with actor_system() as system:
             yield ActorBackend(system)
+
+
+@pytest.fixture
+def system() -> Iterator[System]:
+    """A small system with three scripted clients (tasks 5, 6, 7) started by RMGR."""
+    with boot(task_count=24, modules=(EIP_CLIENT,) * 3, timeout=5.0) as sys_:
+        yield sys_
