@@ -73,15 +73,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Replay a trace file against the reference specs; exit 1 at the first violation."""
     import json
 
-    from protocols.conformance import KernelRmgrModel, check
+    from protocols.conformance import check, model_for
     from scenarios.tracefile import TraceFileError, load
 
     try:
         trace = load(args.trace_file)
-        if trace.initial is not None:
-            model = KernelRmgrModel.from_snapshot(trace.initial)
-        else:
-            model = KernelRmgrModel.from_boot(trace.boot)
+        model = model_for(trace.boot, trace.initial)
     except TraceFileError as exc:
         raise UsageError(str(exc)) from None
     except (KeyError, TypeError, ValueError) as exc:

@@ -114,3 +114,57 @@ def test_cli_check_refuses_a_missing_file(
 ) -> None:
     assert main(["check", str(tmp_path / "missing.jsonl")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def fork_trace(strategy: str, images: dict[int, Any] | None = None) -> Any:
+    """Three fork+exit+wait pairs on L4Linux, recorded with the snapshot at the start."""
+    from actors import BootConfig, System
+    from protocols.linux import Exit, Fork, Wait
+
+    system = System(BootConfig(task_count=32, linux=1, strategy=strategy))
+    system.runtime.images.update(images or {})
+    with system.start():
+        init = system.init_processes[0]
+        initial = system.snapshot()
+        mark = system.trace.mark()
+        for _ in range(3):
+            child = system.linux_call(init, Fork())
+            if child.error is ErrorCode.OK:
+                system.linux_call(child.task, Exit())
+                system.linux_call(init, Wait(pid=child.pid))
+        return system.trace.since(mark), system.boot_record(), initial
+
+
+@pytest.mark.parametrize("strategy", ["classic", "chief", "chief+cache", "merged"])
+def test_whole_l4linux_runs_conform_to_the_ownership_spec(strategy: str) -> None:
+    from protocols.conformance import OwnershipModel, model_for
+
+    events, boot_record, initial = fork_trace(strategy)
+    for model in (model_for(boot_record, initial), OwnershipModel.from_boot(boot_record)):
+        report = check(events, model)
+        assert report.ok, report.violation
+        assert report.model == "ownership" and report.steps >= 9  # 3 x (fork, exit, wait)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "eip", "mutant"),
+    [
+        ("chief+cache", "EIP_L4LINUX", "ReuseKeepsOldVersion"),
+        ("chief+cache", "EIP_L4LINUX", "CacheGivesBackButKeeps"),
+    ],
+)
+def test_a_broken_server_inside_an_l4linux_run_is_caught(
+    strategy: str, eip: str, mutant: str
+) -> None:
+    from actors.images import factory
+    from protocols import l4linux, task_server
+    from protocols.conformance import model_for
+    from tests import test_mutants
+
+    number = getattr(task_server, eip, None) or getattr(l4linux, eip)
+    events, boot_record, initial = fork_trace(
+        strategy, {number: factory(getattr(test_mutants, mutant))}
+    )
+    report = check(events, model_for(boot_record, initial))
+    assert not report.ok and report.violation is not None
+    assert "Fork" in report.violation.what
