@@ -20,7 +20,7 @@ from actors.sigma0 import Sigma0
 from actors.task_server import TsInit
 from actors.thread import Observe
 from protocols.errors import ErrorCode
-from protocols.ids import FIRST_USER_TASK, RMGR_TASK, TASK_COUNT, ThreadId, task_id
+from protocols.ids import FIRST_USER_TASK, NIL_ID, RMGR_TASK, TASK_COUNT, ThreadId, task_id
 from protocols.ipc import IpcError
 from protocols.kernel import EIP_RMGR, EIP_SIGMA0, KernelState
 from protocols.l4linux import DEFAULT_CACHE_SIZE, LinuxState, Strategy
@@ -146,7 +146,7 @@ class System:
     def _boot_linux(self, server: ThreadId) -> ThreadId:
         boot_msg = LinuxBoot(
             strategy=self.config.strategy,
-            task_server=self.task_server or ThreadId(0),
+            task_server=self.task_server or NIL_ID,
             cache_size=self.config.cache_size,
         )
         reply = self.ref(server).ask(boot_msg, timeout=self.config.timeout * 4)
