@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from scenarios import __version__
 from scenarios.host import pin_requested, pin_to_one_cpu
@@ -19,14 +19,6 @@ __all__ = ["UsageError", "build_parser", "main"]
 
 class UsageError(Exception):
     """A bad argument or input file detected after parsing: one line, exit status 2."""
-
-
-def _not_yet(issue: int, what: str) -> Callable[[argparse.Namespace], int]:
-    def run(_args: argparse.Namespace) -> int:
-        print(f"l4sim: {what} is not implemented yet (tracked in issue {issue})", file=sys.stderr)
-        return 3
-
-    return run
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
@@ -215,9 +207,6 @@ def cmd_trace(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
-
-
-SUBCOMMANDS: tuple[tuple[str, str, int], ...] = ()
 
 
 SCENARIOS: tuple[str, ...] = ("getpid", "read", "fork", "mitigations", "boot")
@@ -412,9 +401,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_trace_arguments(trc)
     trc.set_defaults(func=cmd_trace)
-    for name, help_text, issue in SUBCOMMANDS:
-        p = sub.add_parser(name, help=f"{help_text} (not yet implemented)")
-        p.set_defaults(func=_not_yet(issue, f"'l4sim {name}'"))
     return parser
 
 

@@ -22,6 +22,18 @@ What your class must be, per protocol:
     An ``actors.thread.L4Thread`` subclass speaking ``protocols.rmgr`` (configured by
     ``RmgrConfig`` and ``StartModules`` controls like ``actors.rmgr.RmgrActor``) and
     answering ``Observe`` with a ``protocols.rmgr.RmgrState``.
+``task_server``
+    A subclass of ``actors.task_server.TaskServer`` (the easiest way: override what you
+    change) speaking ``protocols.task_server``; run in the whole-system ownership machine
+    (two L4Linux servers and a misbehaving client) with the ``classic`` and ``chief``
+    strategies, which use every task-server request.
+``cache``
+    A subclass of ``actors.l4linux.L4LinuxServer`` (the L4Linux task cache); run in the
+    ownership machine with the ``chief+cache`` strategy.
+
+For ``task_server`` and ``cache`` the eight chief-ownership invariants of ARCHITECTURE.md
+are checked after every step, and every reply and the whole system's snapshot must equal
+the spec's (``protocols.ownership``).
 """
 
 from __future__ import annotations
@@ -49,12 +61,17 @@ from hypothesis.stateful import (
 from actors import EIP_CLIENT, EIP_IDLE, BootConfig, System
 from actors.images import factory
 from actors.kernel import KernelActor
+from actors.l4linux import L4LinuxServer
 from actors.rmgr import RmgrActor
+from actors.task_server import TaskServer
 from protocols import invariants as inv
 from protocols import kernel, rmgr
 from protocols.ids import RMGR_TASK, SIGMA0_TASK, ThreadId, task_id
 from protocols.kernel import EIP_RMGR
+from protocols.l4linux import EIP_L4LINUX, Strategy
 from protocols.snapshot import SystemSnapshot
+from protocols.task_server import EIP_TASK_SERVER
+from scenarios.ownership_machine import machine_for
 
 __all__ = [
     "PROTOCOLS",
@@ -256,14 +273,50 @@ def kernel_rmgr_machine(
 # -- the kit -----------------------------------------------------------------------------
 
 
+def ownership_machines(
+    implementation: type, eip: int, strategies: tuple[Strategy, ...]
+) -> tuple[type[RuleBasedStateMachine], ...]:
+    """The ownership machine, one per strategy, with ``implementation`` at image ``eip``."""
+    stats = Stats()
+    machines = []
+    for strategy in strategies:
+        base = machine_for(strategy, IMAGES={eip: factory(implementation)})
+
+        class Counted(base):  # type: ignore[valid-type,misc]
+            def __init__(self) -> None:
+                stats.examples += 1
+                super().__init__()
+
+            def _call(self, sender: ThreadId, dest: ThreadId, request: object) -> object:
+                got = super()._call(sender, dest, request)
+                name = type(request).__name__
+                stats.steps += 1
+                stats.rules[f"{self.STRATEGY.value}: {name}"] += 1
+                error = getattr(got, "error", None)
+                stats.outcomes[f"{name} {getattr(error, 'name', 'ok')}"] += 1
+                return got
+
+        Counted.__name__ = base.__name__
+        Counted.stats = stats
+        machines.append(Counted)
+    return tuple(machines)
+
+
+OWNERSHIP_INVARIANTS: tuple[str, ...] = (
+    "replies and snapshot equal the spec",
+    *(f.__name__ for f in inv.STATE_INVARIANTS),
+    *(f.__name__ for f in inv.TRANSITION_INVARIANTS),
+)
+
+
 @attrs.frozen(kw_only=True)
 class Protocol:
-    """One protocol the kit can check: how to build its machine around an implementation."""
+    """One protocol the kit can check: how to build its machines around an implementation."""
 
     name: str
     summary: str
     base: type
-    machine: Callable[[type], type[KernelRmgrMachine]]
+    machines: Callable[[type], tuple[type[RuleBasedStateMachine], ...]]
     invariants: tuple[str, ...]
 
 
@@ -272,7 +325,7 @@ PROTOCOLS: dict[str, Protocol] = {
         name="kernel",
         summary="l4_task_new and the task table (REFERENCE.md section 2)",
         base=KernelActor,
-        machine=lambda cls: kernel_rmgr_machine(kernel_class=cls),
+        machines=lambda cls: (kernel_rmgr_machine(kernel_class=cls),),
         invariants=(
             "actors_match_the_spec",
             "every_task_has_exactly_one_chief",
@@ -283,12 +336,28 @@ PROTOCOLS: dict[str, Protocol] = {
         name="rmgr",
         summary="the RMGR task protocol (REFERENCE.md section 3)",
         base=RmgrActor,
-        machine=lambda cls: kernel_rmgr_machine(rmgr_class=cls),
+        machines=lambda cls: (kernel_rmgr_machine(rmgr_class=cls),),
         invariants=(
             "actors_match_the_spec",
             "every_task_has_exactly_one_chief",
             "task_new_succeeds_only_for_the_chief",
         ),
+    ),
+    "task_server": Protocol(
+        name="task_server",
+        summary="the task server, allocate_chief and free2 (REFERENCE.md section 4)",
+        base=TaskServer,
+        machines=lambda cls: ownership_machines(
+            cls, EIP_TASK_SERVER, (Strategy.CLASSIC, Strategy.CHIEF)
+        ),
+        invariants=OWNERSHIP_INVARIANTS,
+    ),
+    "cache": Protocol(
+        name="cache",
+        summary="the L4Linux task cache (REFERENCE.md section 5)",
+        base=L4LinuxServer,
+        machines=lambda cls: ownership_machines(cls, EIP_L4LINUX, (Strategy.CHIEF_CACHE,)),
+        invariants=OWNERSHIP_INVARIANTS,
     ),
 }
 
@@ -353,6 +422,14 @@ class ConformanceReport:
         return "\n".join(lines)
 
 
+_INVARIANT_CALLS = (
+    "actors_match_the_spec",
+    "every_task_has_exactly_one_chief",
+    "the_eight_invariants_hold",
+)
+"""Invariant methods of the kit's machines (left out of printed counterexamples)."""
+
+
 def _program(notes: list[str], invariants: tuple[str, ...]) -> str | None:
     """The shrunk steps Hypothesis noted, without the invariant checks between them."""
     lines = "\n".join(notes).splitlines()
@@ -385,27 +462,29 @@ def run_conformance(
     cls = load_factory(implementation) if isinstance(implementation, str) else implementation
     if not issubclass(cls, proto.base):
         raise ConformError(f"{cls.__name__} is not a {proto.base.__name__} (see the kit's docs)")
-    machine = proto.machine(cls)
+    machines = proto.machines(cls)
     failure: str | None = None
     counterexample: str | None = None
-    try:
-        run_state_machine_as_test(
-            machine,
-            settings=settings(
-                max_examples=max_examples,
-                stateful_step_count=steps,
-                deadline=None,
-                derandomize=derandomize,
-                database=None,
-                suppress_health_check=list(HealthCheck),
-                report_multiple_bugs=False,
-                phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),
-            ),
-        )
-    except Exception as exc:  # the machine failed: the implementation does not conform
-        failure = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        counterexample = _program(getattr(exc, "__notes__", []), proto.invariants)
-    stats = machine.stats
+    for machine in machines:
+        try:
+            run_state_machine_as_test(
+                machine,
+                settings=settings(
+                    max_examples=max_examples,
+                    stateful_step_count=steps,
+                    deadline=None,
+                    derandomize=derandomize,
+                    database=None,
+                    suppress_health_check=list(HealthCheck),
+                    report_multiple_bugs=False,
+                    phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),
+                ),
+            )
+        except Exception as exc:  # the machine failed: the implementation does not conform
+            failure = f"{machine.__name__}: {type(exc).__name__}: {exc}".splitlines()[0]
+            counterexample = _program(getattr(exc, "__notes__", []), _INVARIANT_CALLS)
+            break
+    stats: Stats = machines[0].stats  # type: ignore[attr-defined]
     return ConformanceReport(
         protocol=protocol,
         implementation=implementation if isinstance(implementation, str) else cls.__qualname__,

@@ -76,3 +76,29 @@ def test_cli_conform_bad_input_exits_2(capsys: pytest.CaptureFixture[str]) -> No
     with pytest.raises(SystemExit) as exit_:
         main(["conform", "nonsense", "actors.rmgr:RmgrActor"])
     assert exit_.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("protocol", "target"),
+    [("task_server", "actors.task_server:TaskServer"), ("cache", "actors.l4linux:L4LinuxServer")],
+)
+def test_the_shipped_task_server_and_cache_conform(protocol: str, target: str) -> None:
+    report = run_conformance(protocol, target, max_examples=15, steps=20)
+    assert report.ok, report.render()
+    assert "every_task_is_in_exactly_one_place" in report.invariants
+    assert len(report.invariants) == 9  # the spec comparison and the eight invariants
+
+
+@pytest.mark.parametrize(
+    ("protocol", "target"),
+    [
+        ("task_server", "tests.test_mutants:KillWithoutOwnerCheck"),
+        ("cache", "tests.test_mutants:ReuseKeepsOldVersion"),
+    ],
+)
+def test_broken_task_servers_and_caches_get_a_short_counterexample(
+    protocol: str, target: str
+) -> None:
+    report = run_conformance(protocol, target, max_examples=60, steps=30)
+    assert not report.ok and report.counterexample is not None
+    assert len(report.counterexample.splitlines()) < 25
