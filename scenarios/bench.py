@@ -213,7 +213,6 @@ FIGURES: Final[tuple[FigureSpec, ...]] = (
         key="ownership_steps_per_s",
         label="ownership state-machine steps/s",
         unit="1/s",
-        planned="3",
     ),
     FigureSpec(key="priced_events_per_s", label="trace events priced per second", unit="1/s"),
     FigureSpec(
@@ -542,6 +541,36 @@ def probe_pricing(p: BenchParams, rec: Recorder) -> None:
             rec.add("pricing_vs_recording", pricing / recording)
 
 
+def probe_ownership(p: BenchParams, rec: Recorder) -> None:
+    """Steps per second of the ownership state machine (chief+cache), spec comparison on."""
+    from hypothesis import HealthCheck, Phase, settings
+    from hypothesis.stateful import run_state_machine_as_test
+
+    from protocols.l4linux import Strategy
+    from scenarios.ownership_machine import OwnershipMachine, machine_for
+
+    machine = machine_for(Strategy.CHIEF_CACHE)
+    examples = max(p.calls // 200, 2)
+    for rep in range(p.repeat + 1):
+        before = OwnershipMachine.COUNTS["steps"]
+        t0 = time.perf_counter()
+        run_state_machine_as_test(
+            machine,
+            settings=settings(
+                max_examples=examples,
+                stateful_step_count=30,
+                derandomize=True,
+                database=None,
+                deadline=None,
+                phases=(Phase.generate,),
+                suppress_health_check=list(HealthCheck),
+            ),
+        )
+        seconds = time.perf_counter() - t0
+        if rep:
+            rec.add("ownership_steps_per_s", (OwnershipMachine.COUNTS["steps"] - before) / seconds)
+
+
 def probe_reproduce(p: BenchParams, rec: Recorder) -> None:
     """Wall time of ``l4sim reproduce`` as a fresh process (start-up included); once."""
     import subprocess
@@ -566,6 +595,7 @@ PROBES: Final[tuple[Probe, ...]] = (
     probe_linux_calls,
     probe_forks,
     probe_pricing,
+    probe_ownership,
     probe_reproduce,
     probe_memory,
 )
