@@ -58,6 +58,7 @@ __all__ = [
     "Target",
     "bench_system",
     "format_report",
+    "probe_name",
     "report_json",
     "run_bench",
 ]
@@ -600,6 +601,11 @@ PROBES: Final[tuple[Probe, ...]] = (
     probe_memory,
 )
 """Run in this order; probes of later issues go before ``probe_memory``."""
+
+
+def probe_name(probe: Probe) -> str:
+    """The name ``--only`` uses for a probe: its function name without ``probe_``."""
+    return probe.__name__.removeprefix("probe_")
 
 
 def run_bench(params: BenchParams, probes: tuple[Probe, ...] = PROBES) -> BenchReport:

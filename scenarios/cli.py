@@ -38,7 +38,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     import attrs
 
-    from scenarios.bench import QUICK, BenchParams, format_report, report_json, run_bench
+    from scenarios.bench import (
+        PROBES,
+        QUICK,
+        BenchParams,
+        format_report,
+        probe_name,
+        report_json,
+        run_bench,
+    )
 
     overrides = {
         name: value
@@ -53,7 +61,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
         params = attrs.evolve(QUICK if args.quick else BenchParams(), **overrides)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    report = run_bench(params)
+    probes = PROBES
+    if args.only:
+        wanted = [name.strip() for name in args.only.split(",") if name.strip()]
+        known = {probe_name(p): p for p in PROBES}
+        unknown = [name for name in wanted if name not in known]
+        if unknown or not wanted:
+            raise UsageError(
+                f"unknown probe {', '.join(unknown) or '(none given)'}; probes: {', '.join(known)}"
+            )
+        probes = tuple(p for name, p in known.items() if name in wanted)
+    report = run_bench(params, probes)
     if args.json:
         print(json.dumps(report_json(report), indent=2))
     else:
@@ -314,6 +332,12 @@ def build_parser() -> argparse.ArgumentParser:
         "pinning, boot and shutdown with every task number in use, memory.",
     )
     bench.add_argument("--json", action="store_true", help="print the figures as JSON")
+    bench.add_argument(
+        "--only",
+        metavar="PROBE,...",
+        help="run only these probes: round_trips, pinning, scale, linux_calls, forks, "
+        "pricing, ownership, reproduce, memory",
+    )
     bench.add_argument(
         "--repeat", type=_positive_int, help="timed repetitions after the warm-up (default 5)"
     )

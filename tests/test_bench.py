@@ -20,6 +20,7 @@ from scenarios.bench import (
     FIGURES,
     QUICK,
     BenchParams,
+    BenchReport,
     CallLoop,
     Ping,
     Recorder,
@@ -32,8 +33,14 @@ from scenarios.cli import main
 SMOKE = attrs.evolve(QUICK, calls=20)
 
 
-def test_every_figure_is_measured_or_listed_as_not_available() -> None:
-    report = run_bench(SMOKE)
+@pytest.fixture(scope="module")
+def smoke() -> BenchReport:
+    """One smoke run of every probe, shared by the tests that read its report."""
+    return run_bench(SMOKE)
+
+
+def test_every_figure_is_measured_or_listed_as_not_available(smoke: BenchReport) -> None:
+    report = smoke
     measured = {fig.spec.key for fig in report.figures}
     missing = {spec.key for spec in report.missing}
     assert measured | missing == {spec.key for spec in FIGURES}
@@ -46,16 +53,16 @@ def test_every_figure_is_measured_or_listed_as_not_available() -> None:
         assert fig.low >= 0
 
 
-def test_ratios_are_computed_from_the_same_repetition() -> None:
-    report = run_bench(SMOKE)
+def test_ratios_are_computed_from_the_same_repetition(smoke: BenchReport) -> None:
+    report = smoke
     by_key = {fig.spec.key: fig for fig in report.figures}
     raw, traced, ratio = (by_key[k].samples for k in ("ask_rt_us", "ipc_rt_us", "ipc_vs_ask"))
     assert len(ratio) == SMOKE.repeat
     assert ratio == pytest.approx(tuple(t / r for t, r in zip(traced, raw, strict=True)))
 
 
-def test_the_text_report_names_host_versions_and_every_figure() -> None:
-    report = run_bench(SMOKE)
+def test_the_text_report_names_host_versions_and_every_figure(smoke: BenchReport) -> None:
+    report = smoke
     text = format_report(report, "l4sim bench --quick")
     assert text.startswith("$ l4sim bench --quick")
     assert report.host.pykka in text and report.host.python in text
@@ -78,12 +85,30 @@ def test_bench_quick_json_has_every_figure_key(capsys: pytest.CaptureFixture[str
 
 
 def test_bench_quick_text(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--no-pin", "bench", "--quick", "--calls", "20", "--repeat", "1"]) == 0
+    assert (
+        main(
+            [
+                "--no-pin",
+                "bench",
+                "--quick",
+                "--calls",
+                "20",
+                "--repeat",
+                "1",
+                "--only",
+                "round_trips,memory",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "ipc_vs_ask" in out and "1 repetitions" in out
 
 
-@pytest.mark.parametrize("argv", [["--tasks", "3"], ["--repeat", "0"], ["--calls", "x"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["--tasks", "3"], ["--repeat", "0"], ["--calls", "x"], ["--only", "nope"], ["--only", ","]],
+)
 def test_bad_bench_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     try:
         status = main(["bench", "--quick", *argv])
