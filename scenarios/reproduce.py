@@ -545,7 +545,7 @@ def write_plots(rep: Report, out: Path) -> tuple[Path, ...]:
     written: list[Path] = []
     m = rep.measured
     categories = sorted({k for _, c in m.forks for k, _ in c.breakdown})
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = plt.subplots(figsize=(10, 5))
     bottoms = [0.0] * len(m.forks)
     colours = plt.get_cmap("tab20").colors  # type: ignore[attr-defined]
     for i, cat in enumerate(categories):
@@ -554,7 +554,7 @@ def write_plots(rep: Report, out: Path) -> tuple[Path, ...]:
         bottoms = [b + v for b, v in zip(bottoms, values, strict=True)]
     ax.set_ylabel("cycles per fork+exit")
     ax.set_title(f"fork+exit by task strategy ({rep.profile.name})")
-    ax.legend(fontsize="small", ncol=2)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     written += _save(fig, out / "fork_breakdown")
     plt.close(fig)
