@@ -46,7 +46,7 @@ from __future__ import annotations
 import operator
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import attrs
 
@@ -295,10 +295,6 @@ def linux_apps(events: Iterable[Event]) -> frozenset[int]:
     return frozenset(apps)
 
 
-_NOT_DIRTY: Final = 1 << 62
-"""A TLB set's flush generation when it holds no entry a flush would drop."""
-
-
 _NOBODY: Final[list[_Region]] = []
 """The holders of an empty cache set's line (never appended to)."""
 
@@ -314,7 +310,7 @@ class _Region:
     cache lookups (two-way caches only, where it is maintained).
     """
 
-    __slots__ = ("cache", "sticky", "tlb", "unsettled")
+    __slots__ = ("after", "cache", "sticky", "tlb", "unsettled")
 
     def __init__(
         self,
@@ -326,6 +322,141 @@ class _Region:
         self.cache = cache
         self.sticky = sticky
         self.unsettled = 1
+        self.after: dict[int, tuple[int, int]] = {}
+        """TLB node -> (the node touching this region there leads to, its TLB misses)."""
+
+
+_DIRECT: Final = 0
+"""The TLB node that stands for 'the real sets, whatever they hold' (nothing recorded)."""
+
+
+class _TlbSlices:
+    """The TLB as an automaton over the slices between flushes, built as it is used.
+
+    Right after a flush the TLB holds its sticky entries only, so its state is known from
+    those (a *root*) plus the regions touched since (a path from the root): a node of a
+    trie.  Touching region R at node n always leads to the same node with the same
+    misses, so each transition is simulated once, recorded in ``R.after`` and from then
+    on looked up; a flush at a node likewise (``flush_to``).  A fork trace goes through
+    a few dozen nodes thousands of times.  The real sets are updated only to simulate a
+    new transition, after replaying the node's path from its root if they are elsewhere.
+    Beyond ``MAX_DEPTH`` touches without a flush (a tagged TLB, small spaces) nothing is
+    recorded: the node is ``_DIRECT`` (the real sets) until the next flush.
+    """
+
+    MAX_DEPTH: ClassVar[int] = 64
+
+    def __init__(self, nsets: int, ways: int) -> None:
+        self.sets: list[list[int]] = [[] for _ in range(nsets)]
+        self.sticky = [0] * nsets
+        """Sticky entries per set."""
+        self.used: set[int] = set()
+        """The sets that hold entries."""
+        self.ways = ways
+        # per node, indexed by node number (0 is _DIRECT)
+        self.parent = [_DIRECT]
+        self.step: list[_Region | None] = [None]
+        """The region whose touch led to the node (None for roots)."""
+        self.depth = [0]
+        self.flush_to = [_DIRECT]
+        """The root a flush at the node leads to (``_DIRECT``: not known yet)."""
+        self.snapshot: list[tuple[tuple[int, tuple[int, ...]], ...]] = [()]
+        """A root's sticky entries: (set, entries oldest first) for every non-empty set."""
+        self.roots: dict[tuple[tuple[int, tuple[int, ...]], ...], int] = {}
+        self.at = self._root(())
+        """The node the real sets are in (first: the empty TLB)."""
+        self.start = self.at
+
+    def _new(
+        self,
+        parent: int,
+        step: _Region | None,
+        depth: int,
+        snapshot: tuple[tuple[int, tuple[int, ...]], ...],
+    ) -> int:
+        self.parent.append(parent)
+        self.step.append(step)
+        self.depth.append(depth)
+        self.flush_to.append(_DIRECT)
+        self.snapshot.append(snapshot)
+        return len(self.parent) - 1
+
+    def _root(self, snapshot: tuple[tuple[int, tuple[int, ...]], ...]) -> int:
+        node = self.roots.get(snapshot)
+        if node is None:
+            node = self.roots[snapshot] = self._new(_DIRECT, None, 0, snapshot)
+        return node
+
+    def touch(self, node: int, reg: _Region) -> tuple[int, int]:
+        """Touch ``reg`` at ``node`` (not recorded yet): (the next node, the misses)."""
+        if node != self.at:
+            self._replay(node)
+        misses = self._apply(reg)
+        if node == _DIRECT or self.depth[node] >= self.MAX_DEPTH:
+            self.at = _DIRECT
+            return _DIRECT, misses
+        hit = (self._new(node, reg, self.depth[node] + 1, ()), misses)
+        reg.after[node] = hit
+        self.at = hit[0]
+        return hit
+
+    def flush(self, node: int) -> int:
+        """Flush at ``node`` (not recorded yet): drop every entry that is not sticky."""
+        if node != self.at:
+            self._replay(node)
+        sets, sticky, used = self.sets, self.sticky, self.used
+        for s in tuple(used):
+            if not sticky[s]:
+                sets[s] = []
+                used.discard(s)
+            elif len(sets[s]) != sticky[s]:
+                sets[s] = [k for k in sets[s] if k & 1]
+        root = self._root(tuple((s, tuple(sets[s])) for s in sorted(used)))
+        if node != _DIRECT:
+            self.flush_to[node] = root
+        self.at = root
+        return root
+
+    def _replay(self, node: int) -> None:
+        """Bring the real sets to ``node``: its root's entries, then its path."""
+        assert node != _DIRECT, "the direct node is always where the real sets are"
+        self.at = target = node
+        path = []
+        while (step := self.step[node]) is not None:
+            path.append(step)
+            node = self.parent[node]
+        sets, sticky, used = self.sets, self.sticky, self.used
+        for s in used:
+            sets[s] = []
+            sticky[s] = 0
+        used.clear()
+        for s, entries in self.snapshot[node]:
+            sets[s] = list(entries)
+            sticky[s] = len(entries)
+            used.add(s)
+        for reg in reversed(path):
+            self._apply(reg)
+        assert self.at == target
+
+    def _apply(self, reg: _Region) -> int:
+        """Look every page of ``reg`` up in the real sets (LRU); returns the misses."""
+        sets, sticky, used, ways_max = self.sets, self.sticky, self.used, self.ways
+        misses = 0
+        for s, k in reg.tlb:
+            ways = sets[s]
+            if k in ways:
+                if ways[-1] != k:
+                    ways.remove(k)
+                    ways.append(k)
+                continue
+            misses += 1
+            if len(ways) >= ways_max and ways.pop(0) & 1:
+                sticky[s] -= 1
+            ways.append(k)
+            used.add(s)
+            if k & 1:
+                sticky[s] += 1
+        return misses
 
 
 class _Engine:
@@ -338,8 +469,8 @@ class _Engine:
     - each working set (task, pages) becomes a ``_Region`` once per run, with every page's
       TLB key and set and every cache line's key and set computed up front;
     - TLB and cache keys are ints; a TLB key's lowest bit says whether it is sticky;
-    - a flush only bumps a generation number: a TLB set drops its flushed entries when it
-      is next looked up (nothing else reads it in between, so the result is the same);
+    - the TLB is an automaton over the slices between flushes (``_TlbSlices``): touching
+      a region is one dict lookup once that step has been simulated;
     - a two-way cache set is two lists (most and least recently used line), and a region
       whose lines are all most recently used skips its lookups (``_Region.unsettled``);
     - the event loop keeps its state in local variables and counts events instead of
@@ -354,13 +485,9 @@ class _Engine:
         self.p = prm
         self.apps = apps
         self.cur = start
-        self.tsets: list[list[int]] = [[] for _ in range(tnsets)]
-        self.tsticky = [0] * tnsets
-        """Sticky entries per TLB set."""
-        self.tdirty = [_NOT_DIRTY] * tnsets
-        """Per TLB set: the flush generation it last got a non-sticky entry in."""
-        self.gen = 0
-        """Flush generation: how many flushes so far."""
+        self.tlb = _TlbSlices(tnsets, prm.tlb_ways)
+        self.node = self.tlb.start
+        """Where the TLB is (a node of ``self.tlb``)."""
         self.tnsets = tnsets
         self.cnsets = cnsets
         self.two_way = prm.cache_ways == 2
@@ -429,40 +556,11 @@ class _Engine:
 
     def _tlb(self, reg: _Region) -> int:
         """Look every page of ``reg`` up in the TLB; returns the misses."""
-        tsets, tsticky, tdirty, gen, ways_max = (
-            self.tsets,
-            self.tsticky,
-            self.tdirty,
-            self.gen,
-            self.p.tlb_ways,
-        )
-        misses = 0
-        for s, k in reg.tlb:
-            if tdirty[s] < gen:
-                self._purge(s)
-            ways = tsets[s]
-            if k in ways:
-                if ways[-1] != k:
-                    ways.remove(k)
-                    ways.append(k)
-                continue
-            misses += 1
-            if len(ways) >= ways_max and ways.pop(0) & 1:
-                tsticky[s] -= 1
-            ways.append(k)
-            if k & 1:
-                tsticky[s] += 1
-            else:
-                tdirty[s] = gen
+        hit = reg.after.get(self.node)
+        if hit is None:
+            hit = self.tlb.touch(self.node, reg)
+        self.node, misses = hit
         return misses
-
-    def _purge(self, s: int) -> None:
-        """Drop the entries of TLB set ``s`` that a flush since their insertion dropped."""
-        if self.tsticky[s]:
-            self.tsets[s] = [k for k in self.tsets[s] if k & 1]
-        else:
-            self.tsets[s].clear()
-        self.tdirty[s] = _NOT_DIRTY
 
     def _cache(self, reg: _Region) -> int:
         """Look every line of ``reg`` up in the cache; returns the misses."""
@@ -508,7 +606,7 @@ class _Engine:
             return p.small_switch
         if not p.tagged:
             self.flushes += 1
-            self.gen += 1
+            self.node = self.tlb.flush_to[self.node] or self.tlb.flush(self.node)
         return p.cr3
 
     def _ticks(self, now: int, next_tick: int, cur: int) -> tuple[int, int]:
@@ -556,15 +654,15 @@ class _Engine:
         tlb_miss, cache_miss = p.tlb_miss, p.cache_miss
         small = self.apps if p.small_spaces else frozenset()
         small_cycles, cr3_cycles, flushing = p.small_switch, p.cr3, not p.tagged
-        tsets, tsticky, tdirty, tways = self.tsets, self.tsticky, self.tdirty, p.tlb_ways
+        tlb_touch, tlb_flush, flush_to = self.tlb.touch, self.tlb.flush, self.tlb.flush_to
         cmru, clru, cowners, two_way = self.cmru, self.clru, self.cowners, self.two_way
         cache_slow = self._cache
-        cur, gen, now, next_tick = self.cur, self.gen, 0, p.tick_period
+        cur, node, now, next_tick = self.cur, self.node, 0, p.tick_period
         n_ipc = n_sys = n_tlb = n_cache = n_small = n_cr3 = n_switch = n_flush = n_sched = 0
         totals: list[int] = []
         mark = totals.append
         reg: _Region | None
-        kernel, not_dirty = KERNEL_TASK, _NOT_DIRTY
+        kernel = KERNEL_TASK
         touch_, switch_, work_, call_, fail_, reply_, syscall_ = (
             Touch,
             SpaceSwitch,
@@ -595,7 +693,7 @@ class _Engine:
                         now += cr3_cycles
                         if flushing:
                             n_flush += 1
-                            gen += 1
+                            node = flush_to[node] or tlb_flush(node)
                     cur = task
                 reg = None
             elif kind is work_:
@@ -635,31 +733,16 @@ class _Engine:
                     now += cr3_cycles
                     if flushing:
                         n_flush += 1
-                        gen += 1
+                        node = flush_to[node] or tlb_flush(node)
                 cur = task
             if reg is not None:
-                for s, k in reg.tlb:
-                    ways = tsets[s]
-                    if tdirty[s] < gen:  # flushed since its last non-sticky entry came in
-                        tdirty[s] = not_dirty
-                        if tsticky[s]:
-                            ways = tsets[s] = [key for key in ways if key & 1]
-                        else:
-                            ways.clear()
-                    if k in ways:
-                        if ways[-1] != k:
-                            ways.remove(k)
-                            ways.append(k)
-                        continue
-                    n_tlb += 1
-                    now += tlb_miss
-                    if len(ways) >= tways and ways.pop(0) & 1:
-                        tsticky[s] -= 1
-                    ways.append(k)
-                    if k & 1:
-                        tsticky[s] += 1
-                    else:
-                        tdirty[s] = gen
+                hit = reg.after.get(node)
+                if hit is None:
+                    hit = tlb_touch(node, reg)
+                node, missed = hit
+                if missed:
+                    n_tlb += missed
+                    now += missed * tlb_miss
                 if not two_way:
                     missed = cache_slow(reg)
                     n_cache += missed
@@ -679,9 +762,9 @@ class _Engine:
                             for r in held:
                                 r.unsettled -= 1
             if now >= next_tick:
-                self.gen = gen
+                self.node = node
                 now, next_tick = self._ticks(now, next_tick, cur)
-                gen = self.gen
+                node = self.node
             mark(now)
 
         self.switches += n_switch

@@ -17,7 +17,7 @@ from protocols.ids import ThreadId
 from protocols.linux import Fork, Getpid, GetpidReply
 from protocols.trace import Event, IpcCall, IpcFail, IpcReply, SpaceSwitch, Syscall, Touch, Work
 from scenarios import traces
-from scenarios.machine import PricingError, price, price_each
+from scenarios.machine import PricingError, _TlbSlices, price, price_each
 from scenarios.profile import Profile, load_profile
 from tests.machine_reference import reference_price_each
 
@@ -132,6 +132,17 @@ def test_random_traces_price_as_the_reference_does(
     events: list[Event], overrides: list[str]
 ) -> None:
     same(events, load_profile("duron800", (*SMALL, *overrides)))
+
+
+@given(events=random_traces(), tagged=st.booleans())
+def test_long_slices_without_a_flush_price_as_the_reference_does(
+    events: list[Event], tagged: bool
+) -> None:
+    """Past ``MAX_DEPTH`` touches without a flush the TLB runs on its real sets."""
+    overrides = (*SMALL, "tlb.tagged=true") if tagged else SMALL
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_TlbSlices, "MAX_DEPTH", 2)
+        same(events, load_profile("duron800", overrides))
 
 
 def test_an_unknown_work_unit_is_refused_by_both() -> None:
