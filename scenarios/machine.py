@@ -310,17 +310,15 @@ class _Region:
     cache lookups (two-way caches only, where it is maintained).
     """
 
-    __slots__ = ("after", "cache", "sticky", "tlb", "unsettled")
+    __slots__ = ("after", "cache", "tlb", "unsettled")
 
     def __init__(
         self,
         tlb: tuple[tuple[int, int], ...],
         cache: tuple[tuple[int, int, list[_Region]], ...],
-        sticky: bool,
     ) -> None:
         self.tlb = tlb
         self.cache = cache
-        self.sticky = sticky
         self.unsettled = 1
         self.after: dict[int, tuple[int, int]] = {}
         """TLB node -> (the node touching this region there leads to, its TLB misses)."""
@@ -543,7 +541,7 @@ class _Engine:
                 if held is None:
                     held = holders[key] = []
                 cache.append(((colour * lpp + line) % cnsets, key, held))
-        reg = _Region(tuple(tlb), tuple(cache), sticky)
+        reg = _Region(tuple(tlb), tuple(cache))
         distinct = {k: (s, held) for s, k, held in cache}
         cmru = self.cmru
         reg.unsettled = sum(1 for k, (s, _) in distinct.items() if cmru[s] != k)
