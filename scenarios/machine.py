@@ -637,8 +637,8 @@ class _Engine:
 
     # -- the event loop --
 
-    def run(self, events: tuple[Event, ...]) -> tuple[Cost, tuple[int, ...]]:
-        """Price ``events`` in order; the cost and the cycles of each event."""
+    def run(self, events: tuple[Event, ...], per_event: bool) -> tuple[Cost, tuple[int, ...]]:
+        """Price ``events`` in order; the cost and (if ``per_event``) each event's cycles."""
         p = self.p
         work: dict[str, list[int]] = {}
         """Work unit -> [cycles, how many times it was done]."""
@@ -763,7 +763,8 @@ class _Engine:
                 self.node = node
                 now, next_tick = self._ticks(now, next_tick, cur)
                 node = self.node
-            mark(now)
+            if per_event:
+                mark(now)
 
         self.switches += n_switch
         self.flushes += n_flush
@@ -795,7 +796,7 @@ class _Engine:
             breakdown=tuple(sorted((k, v) for k, v in cycles.items() if v)),
             counts=tuple(sorted(counts.items())),
         )
-        each = tuple(map(operator.sub, totals, [0, *totals[:-1]]))
+        each = tuple(map(operator.sub, totals, [0, *totals[:-1]])) if per_event else ()
         assert now == cost.cycles, "the cycles by category must add up to the total"
         return cost, each
 
@@ -825,7 +826,7 @@ def price(
     actor, at time 0.  ``apps`` overrides which tasks are Linux applications (for colouring
     and small spaces); by default they are read from the trace (``linux_apps``).
     """
-    return price_each(trace, profile, apps=apps)[0]
+    return _price(trace, profile, apps, per_event=False)[0]
 
 
 def price_each(
@@ -839,11 +840,21 @@ def price_each(
     An event's cycles are those charged while the CPU processed it, timer interrupts that
     fell due during it included; the trace renderers show them per IPC hop.
     """
+    cost, each = _price(trace, profile, apps, per_event=True)
+    assert sum(each) == cost.cycles, "per-event cycles must add up to the total"
+    return cost, each
+
+
+def _price(
+    trace: Iterable[Event],
+    profile: Profile | Params,
+    apps: frozenset[int] | None,
+    *,
+    per_event: bool,
+) -> tuple[Cost, tuple[int, ...]]:
     events = tuple(trace)
     prm = profile if isinstance(profile, Params) else Params.of(profile)
     if apps is None:
         # Only colouring and small spaces tell applications apart: skip the scan otherwise.
         apps = linux_apps(events) if prm.coloring or prm.small_spaces else frozenset()
-    cost, each = _Engine(prm, apps, _first_task(events)).run(events)
-    assert sum(each) == cost.cycles, "per-event cycles must add up to the total"
-    return cost, each
+    return _Engine(prm, apps, _first_task(events)).run(events, per_event)
