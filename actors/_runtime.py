@@ -7,7 +7,7 @@ every thread reads the registry to route IPC.  The lock makes registry updates a
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pykka
@@ -18,10 +18,13 @@ from protocols.trace import Trace
 if TYPE_CHECKING:
     from actors.thread import L4Thread
 
-__all__ = ["DEFAULT_TIMEOUT", "Runtime", "ThreadFactory"]
+__all__ = ["DEFAULT_TIMEOUT", "STOP_BATCH", "Runtime", "ThreadFactory", "stop_actors"]
 
 DEFAULT_TIMEOUT = 10.0
 """Seconds of host time a call waits for its reply before it fails with ETIMEOUT."""
+
+STOP_BATCH = 16
+"""How many actors ``stop_actors`` asks to stop before it waits for them."""
 
 ThreadFactory = Callable[["Runtime", ThreadId, ThreadId], "pykka.ActorRef[L4Thread]"]
 
@@ -66,3 +69,21 @@ class Runtime:
         """Every thread actor ever started in this runtime (for shutdown)."""
         with self._lock:
             return list(self._started)
+
+
+def stop_actors(refs: Sequence[pykka.ActorRef[Any]], timeout: float) -> None:
+    """Stop every actor of ``refs``, in order, ``STOP_BATCH`` at a time.
+
+    Each batch is asked to stop and waited for (at most ``timeout`` seconds per actor)
+    before the next is asked.  Asking every actor at once makes every thread runnable at
+    once: with 2,046 thread actors (the bench's scale system) that is 2,046 threads
+    waiting for the GIL, each waking up every switch interval to ask for it, and the
+    shutdown took 0.2-0.9 s with 10-47 thousand context switches, once 23.7 s (25 s of
+    system time) on a loaded host.  In batches it takes ~0.12 s with ~1.5 thousand.
+    """
+    for start in range(0, len(refs), STOP_BATCH):
+        batch = refs[start : start + STOP_BATCH]
+        for ref in batch:
+            ref.stop(block=False)
+        for ref in batch:
+            ref.actor_stopped.wait(timeout)

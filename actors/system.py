@@ -9,7 +9,7 @@ from typing import Any, cast
 import attrs
 import pykka
 
-from actors._runtime import DEFAULT_TIMEOUT, Runtime
+from actors._runtime import DEFAULT_TIMEOUT, Runtime, stop_actors
 from actors.client import KERNEL, Perform
 from actors.images import EIP_L4LINUX, EIP_TASK_SERVER, default_images, factory
 from actors.kernel import KernelActor
@@ -256,13 +256,9 @@ class System:
             return
         self._stopped = True
         refs = self.runtime.all_started()
-        for ref in refs:
-            ref.stop(block=False)
         if self._kernel is not None:
-            self._kernel.stop(block=False)
             refs.append(self._kernel)
-        for ref in refs:
-            ref.actor_stopped.wait(self.config.timeout)
+        stop_actors(refs, self.config.timeout)  # a batch at a time: see there why
 
     def __enter__(self) -> System:
         return self

@@ -43,9 +43,10 @@ tasks that send Linux system-call requests (``protocols.linux``).
 
 from __future__ import annotations
 
+import operator
 from collections import Counter
 from collections.abc import Iterable
-from typing import Final
+from typing import Any, ClassVar, Final
 
 import attrs
 
@@ -85,6 +86,12 @@ class PricingError(Exception):
 # -- the TLB ---------------------------------------------------------------------------
 
 
+def _tlb_sets(entries: int, ways: int) -> int:
+    """How many sets a TLB of ``entries`` entries and ``ways`` ways has."""
+    assert entries > 0 and ways > 0 and entries % ways == 0, "bad TLB geometry"
+    return entries // ways
+
+
 class Tlb:
     """A set-associative TLB with LRU replacement; entries are keyed by (task, page).
 
@@ -93,9 +100,8 @@ class Tlb:
     """
 
     def __init__(self, *, entries: int, ways: int) -> None:
-        assert entries > 0 and ways > 0 and entries % ways == 0, "bad TLB geometry"
         self.ways = ways
-        self.nsets = entries // ways
+        self.nsets = _tlb_sets(entries, ways)
         self._sets: list[list[tuple[int, int]]] = [[] for _ in range(self.nsets)]
         self._sticky: set[tuple[int, int]] = set()
 
@@ -143,6 +149,16 @@ def _mix(a: int, b: int) -> int:
     return x ^ (x >> 31)
 
 
+def _cache_geometry(
+    size_bytes: int, ways: int, line_bytes: int, page_bytes: int
+) -> tuple[int, int, int]:
+    """(sets, lines per page, colours) of a cache."""
+    assert size_bytes % (ways * line_bytes) == 0, "bad cache geometry"
+    nsets = size_bytes // (ways * line_bytes)
+    lines_per_page = page_bytes // line_bytes
+    return nsets, lines_per_page, max(1, nsets // lines_per_page)
+
+
 class Cache:
     """A physically indexed, set-associative cache with LRU replacement.
 
@@ -151,11 +167,10 @@ class Cache:
     """
 
     def __init__(self, *, size_bytes: int, ways: int, line_bytes: int, page_bytes: int) -> None:
-        assert size_bytes % (ways * line_bytes) == 0, "bad cache geometry"
         self.ways = ways
-        self.nsets = size_bytes // (ways * line_bytes)
-        self.lines_per_page = page_bytes // line_bytes
-        self.colours = max(1, self.nsets // self.lines_per_page)
+        self.nsets, self.lines_per_page, self.colours = _cache_geometry(
+            size_bytes, ways, line_bytes, page_bytes
+        )
         self._sets: list[list[tuple[int, int]]] = [[] for _ in range(self.nsets)]
 
     def access(self, colour: int, frame: int, line: int) -> bool:
@@ -280,157 +295,510 @@ def linux_apps(events: Iterable[Event]) -> frozenset[int]:
     return frozenset(apps)
 
 
-class _Cpu:
-    """The mutable state of one pricing run (private: ``price`` is the interface)."""
+_NOBODY: Final[list[_Region]] = []
+"""The holders of an empty cache set's line (never appended to)."""
+
+
+class _Region:
+    """A working set as the engine touches it: the TLB and cache keys, precomputed.
+
+    ``tlb`` holds ``(set, key)`` per page; ``cache`` holds ``(set, key, holders)`` per
+    cache line (every page's lines, in the order the model looks them up), ``holders``
+    being the regions that contain that line.  ``unsettled`` counts the region's distinct
+    cache lines that are not the most recently used line of their set: at zero, touching
+    the region again hits every line without changing the cache, so the engine skips its
+    cache lookups (two-way caches only, where it is maintained).
+    """
+
+    __slots__ = ("after", "cache", "tlb", "unsettled")
+
+    def __init__(
+        self,
+        tlb: tuple[tuple[int, int], ...],
+        cache: tuple[tuple[int, int, list[_Region]], ...],
+    ) -> None:
+        self.tlb = tlb
+        self.cache = cache
+        self.unsettled = 1
+        self.after: dict[int, tuple[int, int]] = {}
+        """TLB node -> (the node touching this region there leads to, its TLB misses)."""
+
+
+_DIRECT: Final = 0
+"""The TLB node that stands for 'the real sets, whatever they hold' (nothing recorded)."""
+
+
+class _TlbSlices:
+    """The TLB as an automaton over the slices between flushes, built as it is used.
+
+    Right after a flush the TLB holds its sticky entries only, so its state is known from
+    those (a *root*) plus the regions touched since (a path from the root): a node of a
+    trie.  Touching region R at node n always leads to the same node with the same
+    misses, so each transition is simulated once, recorded in ``R.after`` and from then
+    on looked up; a flush at a node likewise (``flush_to``).  A fork trace goes through
+    a few dozen nodes thousands of times.  The real sets are updated only to simulate a
+    new transition, after replaying the node's path from its root if they are elsewhere.
+    Beyond ``MAX_DEPTH`` touches without a flush (a tagged TLB, small spaces) nothing is
+    recorded: the node is ``_DIRECT`` (the real sets) until the next flush.
+    """
+
+    MAX_DEPTH: ClassVar[int] = 64
+
+    def __init__(self, nsets: int, ways: int) -> None:
+        self.sets: list[list[int]] = [[] for _ in range(nsets)]
+        self.sticky = [0] * nsets
+        """Sticky entries per set."""
+        self.used: set[int] = set()
+        """The sets that hold entries."""
+        self.ways = ways
+        # per node, indexed by node number (0 is _DIRECT)
+        self.parent = [_DIRECT]
+        self.step: list[_Region | None] = [None]
+        """The region whose touch led to the node (None for roots)."""
+        self.depth = [0]
+        self.flush_to = [_DIRECT]
+        """The root a flush at the node leads to (``_DIRECT``: not known yet)."""
+        self.snapshot: list[tuple[tuple[int, tuple[int, ...]], ...]] = [()]
+        """A root's sticky entries: (set, entries oldest first) for every non-empty set."""
+        self.roots: dict[tuple[tuple[int, tuple[int, ...]], ...], int] = {}
+        self.at = self._root(())
+        """The node the real sets are in (first: the empty TLB)."""
+        self.start = self.at
+
+    def _new(
+        self,
+        parent: int,
+        step: _Region | None,
+        depth: int,
+        snapshot: tuple[tuple[int, tuple[int, ...]], ...],
+    ) -> int:
+        self.parent.append(parent)
+        self.step.append(step)
+        self.depth.append(depth)
+        self.flush_to.append(_DIRECT)
+        self.snapshot.append(snapshot)
+        return len(self.parent) - 1
+
+    def _root(self, snapshot: tuple[tuple[int, tuple[int, ...]], ...]) -> int:
+        node = self.roots.get(snapshot)
+        if node is None:
+            node = self.roots[snapshot] = self._new(_DIRECT, None, 0, snapshot)
+        return node
+
+    def touch(self, node: int, reg: _Region) -> tuple[int, int]:
+        """Touch ``reg`` at ``node`` (not recorded yet): (the next node, the misses)."""
+        if node != self.at:
+            self._replay(node)
+        misses = self._apply(reg)
+        if node == _DIRECT or self.depth[node] >= self.MAX_DEPTH:
+            self.at = _DIRECT
+            return _DIRECT, misses
+        hit = (self._new(node, reg, self.depth[node] + 1, ()), misses)
+        reg.after[node] = hit
+        self.at = hit[0]
+        return hit
+
+    def flush(self, node: int) -> int:
+        """Flush at ``node`` (not recorded yet): drop every entry that is not sticky."""
+        if node != self.at:
+            self._replay(node)
+        sets, sticky, used = self.sets, self.sticky, self.used
+        for s in tuple(used):
+            if not sticky[s]:
+                sets[s] = []
+                used.discard(s)
+            elif len(sets[s]) != sticky[s]:
+                sets[s] = [k for k in sets[s] if k & 1]
+        root = self._root(tuple((s, tuple(sets[s])) for s in sorted(used)))
+        if node != _DIRECT:
+            self.flush_to[node] = root
+        self.at = root
+        return root
+
+    def _replay(self, node: int) -> None:
+        """Bring the real sets to ``node``: its root's entries, then its path."""
+        assert node != _DIRECT, "the direct node is always where the real sets are"
+        self.at = target = node
+        path = []
+        while (step := self.step[node]) is not None:
+            path.append(step)
+            node = self.parent[node]
+        sets, sticky, used = self.sets, self.sticky, self.used
+        for s in used:
+            sets[s] = []
+            sticky[s] = 0
+        used.clear()
+        for s, entries in self.snapshot[node]:
+            sets[s] = list(entries)
+            sticky[s] = len(entries)
+            used.add(s)
+        for reg in reversed(path):
+            self._apply(reg)
+        assert self.at == target
+
+    def _apply(self, reg: _Region) -> int:
+        """Look every page of ``reg`` up in the real sets (LRU); returns the misses."""
+        sets, sticky, used, ways_max = self.sets, self.sticky, self.used, self.ways
+        misses = 0
+        for s, k in reg.tlb:
+            ways = sets[s]
+            if k in ways:
+                if ways[-1] != k:
+                    ways.remove(k)
+                    ways.append(k)
+                continue
+            misses += 1
+            if len(ways) >= ways_max and ways.pop(0) & 1:
+                sticky[s] -= 1
+            ways.append(k)
+            used.add(s)
+            if k & 1:
+                sticky[s] += 1
+        return misses
+
+
+class _Engine:
+    """One pricing run (private: ``price_each`` is the interface).
+
+    It computes exactly what the plain model of the module docstring describes (the tests
+    check it against that model written plainly, ``tests/machine_reference.py``), but
+    fast, because a run may be priced on many profiles:
+
+    - each working set (task, pages) becomes a ``_Region`` once per run, with every page's
+      TLB key and set and every cache line's key and set computed up front;
+    - TLB and cache keys are ints; a TLB key's lowest bit says whether it is sticky;
+    - the TLB is an automaton over the slices between flushes (``_TlbSlices``): touching
+      a region is one dict lookup once that step has been simulated;
+    - a two-way cache set is two lists (most and least recently used line), and a region
+      whose lines are all most recently used skips its lookups (``_Region.unsettled``);
+    - the event loop keeps its state in local variables and counts events instead of
+      adding cycles per category; the categories are multiplied out at the end.
+    """
 
     def __init__(self, prm: Params, apps: frozenset[int], start: int) -> None:
+        tnsets = _tlb_sets(prm.tlb_entries, prm.tlb_ways)
+        cnsets, self.lpp, self.colours = _cache_geometry(
+            prm.cache_bytes, prm.cache_ways, prm.line_bytes, prm.page_bytes
+        )
         self.p = prm
         self.apps = apps
-        self.tlb = Tlb(entries=prm.tlb_entries, ways=prm.tlb_ways)
-        self.cache = Cache(
-            size_bytes=prm.cache_bytes,
-            ways=prm.cache_ways,
-            line_bytes=prm.line_bytes,
-            page_bytes=prm.page_bytes,
-        )
-        self.work = dict(prm.work)
         self.cur = start
-        self.now = 0
-        self.next_tick = prm.tick_period
-        self.cycles: Counter[str] = Counter()
-        self.counts: Counter[str] = Counter()
+        self.tlb = _TlbSlices(tnsets, prm.tlb_ways)
+        self.node = self.tlb.start
+        """Where the TLB is (a node of ``self.tlb``)."""
+        self.tnsets = tnsets
+        self.cnsets = cnsets
+        self.two_way = prm.cache_ways == 2
+        self.cmru = [-1] * cnsets
+        self.clru = [-1] * cnsets
+        self.csets: list[list[int]] = [] if self.two_way else [[] for _ in range(cnsets)]
+        self.holders: dict[int, list[_Region]] = {}
+        """Cache key -> the regions that contain it."""
+        self.cowners: list[list[_Region]] = [_NOBODY] * cnsets
+        """Per two-way cache set: the holders of its most recently used line."""
+        self.regions: dict[tuple[int, tuple[int, ...]], _Region] = {}
+        self.tkeys: dict[tuple[int, int], int] = {}
+        # what ticks cost and did (all of it in category ``timer``)
+        self.timer_cycles = 0
         self.tlb_misses = 0
         self.cache_misses = 0
-        self.override: str | None = None
-        self._frames: dict[tuple[int, int], tuple[int, int]] = {}
+        self.switches = 0
+        self.flushes = 0
+        self.ticks = 0
+        self.other_runs = 0
 
-    # -- charging --
+    # -- regions --
 
-    def charge(self, category: str, cycles: int) -> None:
-        self.cycles[self.override or category] += cycles
-        self.now += cycles
+    def _colour(self, task: int, h: int) -> int:
+        colours = self.colours
+        if self.p.coloring and colours >= 2:
+            half = colours // 2
+            return half + h % (colours - half) if task in self.apps else h % half
+        return h % colours
 
-    # -- memory --
-
-    def _frame(self, task: int, page: int) -> tuple[int, int]:
-        """(colour, frame) of the physical page behind ``page`` of ``task``."""
-        key = (task, page)
-        got = self._frames.get(key)
-        if got is None:
-            h = _mix(task, page)
-            colours = self.cache.colours
-            if self.p.coloring and colours >= 2:
-                half = colours // 2
-                colour = half + h % (colours - half) if task in self.apps else h % half
-            else:
-                colour = h % colours
-            got = (colour, (h >> 16) * colours + colour)
-            self._frames[key] = got
-        return got
-
-    def touch(self, task: int, pages: Iterable[int]) -> None:
+    def region(self, task: int, pages: tuple[int, ...]) -> _Region:
+        """The region of ``pages`` of ``task`` (built on first use)."""
+        got = self.regions.get((task, pages))
+        if got is not None:
+            return got
         p = self.p
         sticky = (task == KERNEL_TASK and p.global_kernel) or (p.small_spaces and task in self.apps)
-        lpp = self.cache.lines_per_page
+        tkeys, tnsets, cnsets, lpp = self.tkeys, self.tnsets, self.cnsets, self.lpp
+        holders = self.holders
+        tlb: list[tuple[int, int]] = []
+        cache: list[tuple[int, int, list[_Region]]] = []
         for page in pages:
-            if not self.tlb.access(task, page, sticky=sticky):
-                self.tlb_misses += 1
-                self.charge("tlb", p.tlb_miss)
-            colour, frame = self._frame(task, page)
+            ident = tkeys.setdefault((task, page), len(tkeys))
+            tlb.append((page % tnsets, ident * 2 + sticky))
+            h = _mix(task, page)
+            colour = self._colour(task, h)
+            frame = (h >> 16) * self.colours + colour
             first = _mix(frame, 7) % lpp
             for i in range(p.lines_per_touch):
-                if not self.cache.access(colour, frame, (first + i) % lpp):
-                    self.cache_misses += 1
-                    self.charge("cache", p.cache_miss)
+                line = (first + i) % lpp
+                key = frame * lpp + line
+                held = holders.get(key)
+                if held is None:
+                    held = holders[key] = []
+                cache.append(((colour * lpp + line) % cnsets, key, held))
+        reg = _Region(tuple(tlb), tuple(cache))
+        distinct = {k: (s, held) for s, k, held in cache}
+        cmru = self.cmru
+        reg.unsettled = sum(1 for k, (s, _) in distinct.items() if cmru[s] != k)
+        for _, held in distinct.values():
+            held.append(reg)
+        self.regions[(task, pages)] = reg
+        return reg
 
-    def switch(self, src: int, dst: int) -> None:
+    # -- the slow paths (timer ticks, caches that are not two-way) --
+
+    def _tlb(self, reg: _Region) -> int:
+        """Look every page of ``reg`` up in the TLB; returns the misses."""
+        hit = reg.after.get(self.node)
+        if hit is None:
+            hit = self.tlb.touch(self.node, reg)
+        self.node, misses = hit
+        return misses
+
+    def _cache(self, reg: _Region) -> int:
+        """Look every line of ``reg`` up in the cache; returns the misses."""
+        misses = 0
+        if self.two_way:
+            if not reg.unsettled:
+                return 0
+            cmru, clru, cowners = self.cmru, self.clru, self.cowners
+            for s, k, held in reg.cache:
+                m = cmru[s]
+                if m != k:
+                    if clru[s] != k:
+                        misses += 1
+                    clru[s] = m
+                    cmru[s] = k
+                    for r in cowners[s]:
+                        r.unsettled += 1
+                    cowners[s] = held
+                    for r in held:
+                        r.unsettled -= 1
+            return misses
+        csets, ways_max = self.csets, self.p.cache_ways
+        for s, k, _ in reg.cache:
+            ways = csets[s]
+            if k in ways:
+                if ways[-1] != k:
+                    ways.remove(k)
+                    ways.append(k)
+                continue
+            misses += 1
+            if len(ways) >= ways_max:
+                del ways[0]
+            ways.append(k)
+        return misses
+
+    def _switch(self, src: int, dst: int) -> int:
+        """Switch address spaces (no-op if ``src == dst``); returns the cycles."""
         if src == dst:
-            self.cur = dst
-            return
+            return 0
         p = self.p
-        self.counts["switches"] += 1
+        self.switches += 1
         if p.small_spaces and (src in self.apps or dst in self.apps):
-            self.charge("switch", p.small_switch)
-        else:
-            self.charge("switch", p.cr3)
-            if not p.tagged:
-                self.counts["flushes"] += 1
-                self.tlb.flush()
-        self.cur = dst
+            return p.small_switch
+        if not p.tagged:
+            self.flushes += 1
+            self.node = self.tlb.flush_to[self.node] or self.tlb.flush(self.node)
+        return p.cr3
 
-    # -- events --
-
-    def ipc(self) -> None:
-        self.charge("trap", self.p.trap)
-        self.charge("ipc", self.p.ipc_path)
-        self.touch(
-            KERNEL_TASK, range(KERNEL_IPC_BASE_PAGE, KERNEL_IPC_BASE_PAGE + self.p.ipc_pages)
-        )
-
-    def run(self, task: int) -> None:
-        """The CPU must be in ``task``'s space to run its code: switch if it is not."""
-        if task != self.cur and task != KERNEL_TASK:
-            self.counts["sched_switches"] += 1
-            self.switch(self.cur, task)
-
-    def event(self, e: Event) -> None:
-        kind = type(e)
-        self.counts[kind.__name__] += 1
-        if kind is Touch:
-            assert isinstance(e, Touch)
-            self.run(e.task)
-            self.touch(e.task, e.pages)
-        elif kind is Work:
-            assert isinstance(e, Work)
-            self.run(e.task)
-            cost = self.work.get(e.unit)
-            if cost is None:
-                raise PricingError(f"the profile has no cost for work unit {e.unit!r}")
-            self.charge("work." + e.unit.split(".", 1)[0], cost)
-        elif kind is SpaceSwitch:
-            assert isinstance(e, SpaceSwitch)
-            self.switch(self.cur, e.dst)
-        elif kind is IpcCall or kind is IpcFail:
-            assert isinstance(e, IpcCall | IpcFail)
-            self.run(e.src.task)
-            self.ipc()
-        elif kind is IpcReply:
-            self.ipc()
-        elif kind is Syscall:
-            assert isinstance(e, Syscall)
-            self.run(e.caller.task)
-            self.charge("trap", self.p.trap)
-        else:
-            raise AssertionError(f"unknown trace event {kind.__name__}")
-        while self.now >= self.next_tick:
-            self.next_tick += self.p.tick_period
-            self.timer_tick()
-
-    def timer_tick(self) -> None:
+    def _ticks(self, now: int, next_tick: int, cur: int) -> tuple[int, int]:
+        """Every timer interrupt due at ``now``; returns the new ``now`` and next tick."""
         p = self.p
-        self.override = "timer"
-        self.counts["ticks"] += 1
-        self.charge("timer", p.tick)
-        self.touch(
-            KERNEL_TASK, range(KERNEL_TIMER_BASE_PAGE, KERNEL_TIMER_BASE_PAGE + p.timer_pages)
+        timer_region = self.region(
+            KERNEL_TASK,
+            tuple(range(KERNEL_TIMER_BASE_PAGE, KERNEL_TIMER_BASE_PAGE + p.timer_pages)),
         )
-        if p.switch_every and self.counts["ticks"] % p.switch_every == 0:
-            back = self.cur
-            self.counts["other_runs"] += 1
-            self.switch(back, OTHER_TASK)
-            self.charge("timer", p.other_cycles)
-            self.touch(OTHER_TASK, range(OTHER_BASE_PAGE, OTHER_BASE_PAGE + p.other_pages))
-            self.switch(OTHER_TASK, back)
-        self.override = None
+        while now >= next_tick:
+            next_tick += p.tick_period
+            self.ticks += 1
+            spent = p.tick + self._touch(timer_region)
+            if p.switch_every and self.ticks % p.switch_every == 0:
+                self.other_runs += 1
+                other = self.region(
+                    OTHER_TASK, tuple(range(OTHER_BASE_PAGE, OTHER_BASE_PAGE + p.other_pages))
+                )
+                spent += self._switch(cur, OTHER_TASK) + p.other_cycles
+                spent += self._touch(other) + self._switch(OTHER_TASK, cur)
+            self.timer_cycles += spent
+            now += spent
+        return now, next_tick
 
-    def result(self) -> Cost:
-        return Cost(
-            cycles=sum(self.cycles.values()),
+    def _touch(self, reg: _Region) -> int:
+        tlb, cache = self._tlb(reg), self._cache(reg)
+        self.tlb_misses += tlb
+        self.cache_misses += cache
+        return tlb * self.p.tlb_miss + cache * self.p.cache_miss
+
+    # -- the event loop --
+
+    def run(self, events: tuple[Event, ...], per_event: bool) -> tuple[Cost, tuple[int, ...]]:
+        """Price ``events`` in order; the cost and (if ``per_event``) each event's cycles."""
+        p = self.p
+        work: dict[str, list[int]] = {}
+        """Work unit -> [cycles, how many times it was done]."""
+        for unit, unit_cycles in p.work:
+            work[unit] = [unit_cycles, 0]
+        region_of, regions = self.region, self.regions
+        ipc_region = region_of(
+            KERNEL_TASK, tuple(range(KERNEL_IPC_BASE_PAGE, KERNEL_IPC_BASE_PAGE + p.ipc_pages))
+        )
+        ipc_cycles, trap = p.trap + p.ipc_path, p.trap
+        tlb_miss, cache_miss = p.tlb_miss, p.cache_miss
+        small = self.apps if p.small_spaces else frozenset()
+        small_cycles, cr3_cycles, flushing = p.small_switch, p.cr3, not p.tagged
+        tlb_touch, tlb_flush, flush_to = self.tlb.touch, self.tlb.flush, self.tlb.flush_to
+        cmru, clru, cowners, two_way = self.cmru, self.clru, self.cowners, self.two_way
+        cache_slow = self._cache
+        cur, node, now, next_tick = self.cur, self.node, 0, p.tick_period
+        n_ipc = n_sys = n_tlb = n_cache = n_small = n_cr3 = n_switch = n_flush = n_sched = 0
+        totals: list[int] = []
+        mark = totals.append
+        reg: _Region | None
+        kernel = KERNEL_TASK
+        touch_, switch_, work_, call_, fail_, reply_, syscall_ = (
+            Touch,
+            SpaceSwitch,
+            Work,
+            IpcCall,
+            IpcFail,
+            IpcReply,
+            Syscall,
+        )
+        e: Any  # one of the event classes: the chain below tells which
+        task: int
+        for e in events:
+            kind = type(e)
+            if kind is touch_:
+                task = e.task
+                reg = regions.get((task, e.pages))
+                if reg is None:
+                    reg = region_of(task, e.pages)
+            elif kind is switch_:
+                task = e.dst
+                if task != cur:
+                    n_switch += 1
+                    if cur in small or task in small:
+                        n_small += 1
+                        now += small_cycles
+                    else:
+                        n_cr3 += 1
+                        now += cr3_cycles
+                        if flushing:
+                            n_flush += 1
+                            node = flush_to[node] or tlb_flush(node)
+                    cur = task
+                reg = None
+            elif kind is work_:
+                task = e.task
+                done = work.get(e.unit)
+                if done is None:
+                    raise PricingError(f"the profile has no cost for work unit {e.unit!r}")
+                now += done[0]
+                done[1] += 1
+                reg = None
+            elif kind is call_ or kind is fail_:
+                task = e.src.task
+                n_ipc += 1
+                now += ipc_cycles
+                reg = ipc_region
+            elif kind is reply_:
+                task = kernel
+                n_ipc += 1
+                now += ipc_cycles
+                reg = ipc_region
+            elif kind is syscall_:
+                task = e.caller.task
+                n_sys += 1
+                now += trap
+                reg = None
+            else:
+                raise AssertionError(f"unknown trace event {kind.__name__}")
+            if task != cur and task != kernel:
+                # the CPU must be in the task's space to run its code: the scheduler switches
+                n_sched += 1
+                n_switch += 1
+                if cur in small or task in small:
+                    n_small += 1
+                    now += small_cycles
+                else:
+                    n_cr3 += 1
+                    now += cr3_cycles
+                    if flushing:
+                        n_flush += 1
+                        node = flush_to[node] or tlb_flush(node)
+                cur = task
+            if reg is not None:
+                hit = reg.after.get(node)
+                if hit is None:
+                    hit = tlb_touch(node, reg)
+                node, missed = hit
+                if missed:
+                    n_tlb += missed
+                    now += missed * tlb_miss
+                if not two_way:
+                    missed = cache_slow(reg)
+                    n_cache += missed
+                    now += missed * cache_miss
+                elif reg.unsettled:
+                    for s, k, held in reg.cache:
+                        m = cmru[s]
+                        if m != k:
+                            if clru[s] != k:
+                                n_cache += 1
+                                now += cache_miss
+                            clru[s] = m
+                            cmru[s] = k
+                            for r in cowners[s]:
+                                r.unsettled += 1
+                            cowners[s] = held
+                            for r in held:
+                                r.unsettled -= 1
+            if now >= next_tick:
+                self.node = node
+                now, next_tick = self._ticks(now, next_tick, cur)
+                node = self.node
+            if per_event:
+                mark(now)
+
+        self.switches += n_switch
+        self.flushes += n_flush
+        self.tlb_misses += n_tlb
+        self.cache_misses += n_cache
+        cycles: Counter[str] = Counter()
+        cycles["trap"] = (n_ipc + n_sys) * trap
+        cycles["ipc"] = n_ipc * p.ipc_path
+        cycles["tlb"] = n_tlb * tlb_miss
+        cycles["cache"] = n_cache * cache_miss
+        cycles["switch"] = n_small * small_cycles + n_cr3 * cr3_cycles
+        cycles["timer"] = self.timer_cycles
+        for unit, (unit_cycles, times) in work.items():
+            cycles["work." + unit.split(".", 1)[0]] += unit_cycles * times
+        counts = Counter({kind.__name__: n for kind, n in Counter(map(type, events)).items()})
+        for name, value in (
+            ("switches", self.switches),
+            ("flushes", self.flushes),
+            ("sched_switches", n_sched),
+            ("ticks", self.ticks),
+            ("other_runs", self.other_runs),
+        ):
+            if value:
+                counts[name] = value
+        cost = Cost(
+            cycles=sum(cycles.values()),
             tlb_misses=self.tlb_misses,
             cache_misses=self.cache_misses,
-            breakdown=tuple(sorted((k, v) for k, v in self.cycles.items() if v)),
-            counts=tuple(sorted(self.counts.items())),
+            breakdown=tuple(sorted((k, v) for k, v in cycles.items() if v)),
+            counts=tuple(sorted(counts.items())),
         )
+        each = tuple(map(operator.sub, totals, [0, *totals[:-1]])) if per_event else ()
+        assert now == cost.cycles, "the cycles by category must add up to the total"
+        return cost, each
 
 
 def _first_task(events: tuple[Event, ...]) -> int:
@@ -458,7 +826,7 @@ def price(
     actor, at time 0.  ``apps`` overrides which tasks are Linux applications (for colouring
     and small spaces); by default they are read from the trace (``linux_apps``).
     """
-    return price_each(trace, profile, apps=apps)[0]
+    return _price(trace, profile, apps, per_event=False)[0]
 
 
 def price_each(
@@ -472,16 +840,21 @@ def price_each(
     An event's cycles are those charged while the CPU processed it, timer interrupts that
     fell due during it included; the trace renderers show them per IPC hop.
     """
+    cost, each = _price(trace, profile, apps, per_event=True)
+    assert sum(each) == cost.cycles, "per-event cycles must add up to the total"
+    return cost, each
+
+
+def _price(
+    trace: Iterable[Event],
+    profile: Profile | Params,
+    apps: frozenset[int] | None,
+    *,
+    per_event: bool,
+) -> tuple[Cost, tuple[int, ...]]:
     events = tuple(trace)
     prm = profile if isinstance(profile, Params) else Params.of(profile)
-    cpu = _Cpu(prm, linux_apps(events) if apps is None else apps, _first_task(events))
-    each: list[int] = []
-    spent = 0
-    for e in events:
-        cpu.event(e)
-        total = cpu.now
-        each.append(total - spent)
-        spent = total
-    cost = cpu.result()
-    assert sum(each) == cost.cycles, "per-event cycles must add up to the total"
-    return cost, tuple(each)
+    if apps is None:
+        # Only colouring and small spaces tell applications apart: skip the scan otherwise.
+        apps = linux_apps(events) if prm.coloring or prm.small_spaces else frozenset()
+    return _Engine(prm, apps, _first_task(events)).run(events, per_event)
