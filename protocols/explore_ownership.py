@@ -27,16 +27,20 @@ free number, so the number of an exited L4Linux server becomes available too.
 **Canonical form.**  As stored, states never repeat (pids and versions only grow), so
 states are compared by a canonical key that forgets what cannot matter:
 
-* *versions*: per task number, every version the state holds (the kernel's, RMGR's,
-  the task server's record, running processes' ids, cached ids, retired ids) is
-  replaced by its place on a compressed number line relative to the kernel's current
-  version of that number; a gap between two consecutive values counts exactly up to
-  ``version_window + 1`` and as "far" beyond.  A retired id is kept only if it lies at
-  most ``version_window`` above one of the other (live) values: versions are only ever
-  copied or incremented, so a retired id below every live value can never be handed
-  out again (and one far above them only after more than ``version_window``
-  increments).  This makes the space finite; it is exact for collisions within
-  ``version_window`` increments (see the README section "Exhaustive exploration").
+* *versions*: per task number, every version the state holds that something reads
+  (an active task's kernel version, the task server's record, running processes' ids,
+  cached ids, retired ids; RMGR's versions only in ``merged``, where its
+  ``AllocateChief`` bumps them; an inactive task's kernel version and RMGR's versions
+  only with the scripted client, which names tasks by their current id: nothing else
+  reads them, ``l4_task_new`` checks the chief by number) is replaced by its place on a
+  compressed number line counted from the lowest of them; a gap between two consecutive
+  values counts exactly up to ``version_window + 1`` and as "far" beyond.  A retired id
+  is kept only if it lies at most ``version_window`` above one of the other (live)
+  values: versions are only ever copied or incremented, so a retired id below every
+  live value can never be handed out again (and one far above them only after more than
+  ``version_window`` increments).  This makes the space finite; it is exact for
+  collisions within ``version_window`` increments (see the README section "Exhaustive
+  exploration").
 * *pids* matter only by equality and order: they are renamed by rank (init stays 1),
   and the next-pid counter is implied (one past the last rank); a zombie's task id is
   read by nothing and dropped; so is the task server's ``exit_events`` statistic.
@@ -151,6 +155,11 @@ class OwnershipSpace:
         if processes is not None and processes < 1:
             raise ValueError("processes must be at least 1")
         self.strategy = strategy
+        # Who reads a version (see "Canonical form"): an inactive task's kernel version
+        # only the scripted client (it names tasks by their current id); RMGR's versions
+        # only RMGR's own AllocateChief and Free2 (merged) and the scripted client.
+        self._inactive_versions_matter = script
+        self._rmgr_versions_matter = script or strategy is l4linux.Strategy.MERGED
         self.processes = tasks if processes is None else processes
         """Fork is explored only while the server's process table (zombies too) is smaller."""
         self.cache_size = cache_size
@@ -314,11 +323,14 @@ class OwnershipSpace:
 
     def _versions(self, state: SystemSnapshot) -> dict[int, dict[int, int]]:
         """Per task number: each version value the state holds -> its relative place."""
-        live: dict[int, set[int]] = {
-            n: {e.version, state.rmgr.versions[n]}
-            for n, e in enumerate(state.kernel.tasks)
-            if n >= FIRST_USER_TASK
-        }
+        live: dict[int, set[int]] = {}
+        for n in range(FIRST_USER_TASK, self.task_count):
+            e = state.kernel.tasks[n]
+            vs = live[n] = set()
+            if e.active or self._inactive_versions_matter:
+                vs.add(e.version)
+            if self._rmgr_versions_matter:
+                vs.add(state.rmgr.versions[n])
         if state.task_server is not None:
             for rec in state.task_server.records:
                 live[rec.number].add(rec.id.version)
@@ -337,11 +349,12 @@ class OwnershipSpace:
         places: dict[int, dict[int, int]] = {}
         for n, vs in values.items():
             ordered = sorted(vs)
-            pos = {ordered[0]: 0}
+            # places counted from the lowest value that matters: shifting them all
+            # changes nothing
+            pos = {ordered[0]: 0} if ordered else {}
             for lower, upper in itertools.pairwise(ordered):
                 pos[upper] = pos[lower] + min(upper - lower, window + 1)
-            zero = pos[state.kernel.tasks[n].version]
-            places[n] = {v: p - zero for v, p in pos.items()}
+            places[n] = pos
         return places
 
     def _free_pool(self, state: SystemSnapshot) -> frozenset[int]:
@@ -389,6 +402,8 @@ class OwnershipSpace:
             e = state.kernel.tasks[n]
             rec = state.task_server.record(n) if state.task_server is not None else None
             return (
+                versions[n][e.version] if e.active or self._inactive_versions_matter else -1,
+                versions[n][state.rmgr.versions[n]] if self._rmgr_versions_matter else -1,
                 r(e.chief),
                 e.active,
                 e.mcp,
@@ -396,7 +411,6 @@ class OwnershipSpace:
                 e.esp,
                 rid(e.pager) if not e.pager.is_nil else (),
                 r(state.rmgr.owners[n]),
-                versions[n][state.rmgr.versions[n]],
                 n in state.rmgr.handed,
                 () if rec is None else (r(rec.owner), rec.state.value, versions[n][rec.id.version]),
                 tuple(sorted(retired.get(n, ()))),

@@ -304,3 +304,27 @@ def test_impossible_ownership_bounds_are_refused(
 ) -> None:
     with pytest.raises(ValueError):
         OwnershipSpace(tasks=tasks, clients=clients, **options)  # type: ignore[arg-type]
+
+
+def test_versions_nothing_reads_are_forgotten_unless_the_script_reads_them() -> None:
+    def retag(world: SystemSnapshot, number: int) -> SystemSnapshot:
+        # an inactive task's kernel version and RMGR's version of it, changed alone
+        tasks = tuple(
+            attrs.evolve(e, version=e.version + 5) if e.number == number else e
+            for e in world.kernel.tasks
+        )
+        versions = tuple(v + 3 if n == number else v for n, v in enumerate(world.rmgr.versions))
+        return attrs.evolve(
+            world,
+            kernel=kernel.KernelState(tasks=tasks),
+            rmgr=attrs.evolve(world.rmgr, versions=versions),
+        )
+
+    plain = OwnershipSpace(tasks=3, clients=1, strategy=Strategy.CHIEF)
+    scripted = OwnershipSpace(tasks=3, clients=1, strategy=Strategy.CHIEF, script=True)
+    for space in (plain, scripted):
+        world = space.initial()
+        free = [n for n in space.pool if not world.kernel.is_active(n)]
+        assert free
+        same = space.canonical(retag(world, free[0])) == space.canonical(world)
+        assert same is (space is plain)
