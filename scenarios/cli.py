@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any, cast
 
 from scenarios import __version__
 from scenarios.host import pin_requested, pin_to_one_cpu
@@ -134,9 +135,27 @@ def cmd_explore(args: argparse.Namespace) -> int:
     """Walk every reachable state of a spec; exit 1 with a shortest counterexample."""
     import json
 
-    from protocols.explore import KernelRmgrSpace, explore
+    from protocols.explore import KernelRmgrSpace, Space, explore
+    from protocols.explore_ownership import OwnershipSpace
+    from protocols.l4linux import Strategy
 
-    space = KernelRmgrSpace(tasks=args.tasks, clients=args.clients)
+    if args.tasks is None:
+        args.tasks = 3 if args.spec == "ownership" else 2
+    space: Space[Any]
+    try:
+        if args.spec == "ownership":
+            space = OwnershipSpace(
+                tasks=args.tasks,
+                clients=args.clients,
+                strategy=Strategy(args.strategy),
+                processes=args.processes,
+                script=args.script,
+                version_window=args.version_window,
+            )
+        else:
+            space = KernelRmgrSpace(tasks=args.tasks, clients=args.clients)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
     def progress(level: int, states: int, transitions: int) -> None:
         print(
@@ -147,7 +166,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
         )
 
     result = explore(
-        space,
+        cast("Space[object]", space),
         max_depth=args.depth,
         progress=progress if sys.stderr.isatty() and not args.json else None,
     )
@@ -161,6 +180,11 @@ def cmd_explore(args: argparse.Namespace) -> int:
                     "spec": args.spec,
                     "tasks": args.tasks,
                     "clients": args.clients,
+                    **(
+                        {"strategy": args.strategy, "script": args.script}
+                        if args.spec == "ownership"
+                        else {}
+                    ),
                     "states": result.states,
                     "transitions": result.transitions,
                     "depth": result.depth,
@@ -175,8 +199,10 @@ def cmd_explore(args: argparse.Namespace) -> int:
             )
         )
     else:
+        what = f" ({args.strategy}{', scripted client' if args.script else ''})"
         print(
-            f"{args.spec} spec, {args.tasks} tasks, {args.clients} clients: "
+            f"{args.spec} spec{what if args.spec == 'ownership' else ''}, "
+            f"{args.tasks} tasks, {args.clients} clients: "
             f"{result.states} states, {result.transitions} transitions, depth {result.depth}, "
             f"{result.seconds:.2f} s ({result.states_per_second:,.0f} states/s)"
         )
@@ -395,14 +421,50 @@ def build_parser() -> argparse.ArgumentParser:
     )
     exp.add_argument(
         "--spec",
-        choices=("kernel-rmgr",),
-        default="kernel-rmgr",
-        help="which spec to explore (default kernel-rmgr)",
+        choices=("ownership", "kernel-rmgr"),
+        default="ownership",
+        help="which spec to explore: the whole system with L4Linux clients (ownership, "
+        "the default) or the kernel and RMGR with scripted clients (kernel-rmgr)",
     )
     exp.add_argument(
-        "--tasks", type=_positive_int, default=2, help="task numbers to hand out (default 2)"
+        "--tasks",
+        type=_positive_int,
+        default=None,
+        help="task numbers to hand out; for ownership those the processes run in, the "
+        "inits included (default 3 for ownership, 2 for kernel-rmgr)",
     )
-    exp.add_argument("--clients", type=_positive_int, default=2, help="client tasks (default 2)")
+    exp.add_argument(
+        "--clients",
+        type=_positive_int,
+        default=2,
+        help="client tasks; for ownership L4Linux servers (default 2)",
+    )
+    from protocols.l4linux import Strategy
+
+    exp.add_argument(
+        "--strategy",
+        choices=tuple(s.value for s in Strategy),
+        default=Strategy.CLASSIC.value,
+        help="ownership: the L4Linux task strategy (default classic)",
+    )
+    exp.add_argument(
+        "--processes",
+        type=_positive_int,
+        default=None,
+        help="ownership: fork only while a server has fewer processes, zombies included "
+        "(default: --tasks)",
+    )
+    exp.add_argument(
+        "--script",
+        action="store_true",
+        help="ownership: add a misbehaving client calling the task server, RMGR and l4_task_new",
+    )
+    exp.add_argument(
+        "--version-window",
+        type=_positive_int,
+        default=2,
+        help="ownership: version gaps counted exactly up to this many increments (default 2)",
+    )
     exp.add_argument(
         "--depth",
         type=_positive_int,

@@ -52,6 +52,21 @@ def test_explore_proves_a_small_bound(capsys: pytest.CaptureFixture[str]) -> Non
     assert "states" in out and "proved for this bound" in out
 
 
+def test_explore_defaults_to_the_ownership_spec_and_keeps_kernel_rmgr(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["explore", "--tasks", "2", "--clients", "1", "--strategy", "chief+cache"]) == 0
+    assert capsys.readouterr().out.startswith("ownership spec (chief+cache), 2 tasks, 1 clients")
+    assert main(["explore", "--spec", "kernel-rmgr", "--tasks", "1", "--clients", "1"]) == 0
+    assert capsys.readouterr().out.startswith("kernel-rmgr spec, 1 tasks, 1 clients")
+
+
+def test_explore_refuses_fewer_tasks_than_inits(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explore", "--tasks", "1", "--clients", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("l4sim: error:") and "init" in err[0]
+
+
 def test_explore_rejects_a_bad_bound(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["explore", "--tasks", "0"])
