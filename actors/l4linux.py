@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import attrs
-
 from actors import working_sets
 from actors.images import EIP_PROCESS
 from actors.thread import L4Thread, handles
@@ -25,6 +23,8 @@ from protocols.l4linux import (
     DEFAULT_CACHE_SIZE,
     INIT_PID,
     KILLED_STATUS,
+    LinuxBoot,
+    LinuxShutdown,
     LinuxState,
     Process,
     ProcState,
@@ -46,20 +46,6 @@ from protocols.linux import (
 )
 
 __all__ = ["L4LinuxServer", "LinuxBoot", "LinuxShutdown"]
-
-
-@attrs.frozen(kw_only=True)
-class LinuxBoot:
-    """Harness to an L4Linux server at boot: strategy, task server, cache; start init."""
-
-    strategy: Strategy
-    task_server: ThreadId = NIL_ID
-    cache_size: int = DEFAULT_CACHE_SIZE
-
-
-@attrs.frozen(kw_only=True)
-class LinuxShutdown:
-    """Harness to an L4Linux server: exit as a whole client (the task server reclaims)."""
 
 
 class _Proc:

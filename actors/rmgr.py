@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import attrs
-
 from actors import working_sets
 from actors.thread import Envelope, L4Thread, handles
 from protocols import kernel
@@ -25,29 +23,15 @@ from protocols.rmgr import (
     FreeTask,
     FreeTaskAll,
     GetTask,
+    RmgrConfig,
     RmgrReply,
     RmgrState,
     RmgrTaskNew,
+    StartModules,
     TaskCount,
 )
 
 __all__ = ["RmgrActor", "RmgrConfig", "StartModules"]
-
-
-@attrs.frozen(kw_only=True)
-class RmgrConfig:
-    """Harness to RMGR at boot: table size, per-client quota and trusted clients."""
-
-    task_count: int
-    quota: int | None = None
-    trusted: frozenset[int] = frozenset()
-
-
-@attrs.frozen(kw_only=True)
-class StartModules:
-    """Harness to RMGR at boot: start these boot modules (by eip) as tasks 5, 6, ..."""
-
-    eips: tuple[int, ...]
 
 
 class RmgrActor(L4Thread):

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import attrs
-
 from actors import working_sets
 from actors.thread import L4Thread, handles
 from protocols import kernel, rmgr
@@ -19,18 +17,9 @@ from protocols import task_server as spec
 from protocols.errors import ErrorCode
 from protocols.ids import FIRST_USER_TASK, RMGR_TASK, ThreadId, task_id
 from protocols.ipc import IpcError
-from protocols.task_server import NO_OWNER, TaskState, TsReply
+from protocols.task_server import NO_OWNER, TaskState, TsInit, TsReply
 
 __all__ = ["TaskServer", "TsInit"]
-
-
-@attrs.frozen(kw_only=True)
-class TsInit:
-    """Harness to the task server at boot: learn ``managed`` task numbers from RMGR."""
-
-    managed: int = spec.DEFAULT_MANAGED
-    by_count: bool = False
-    """Ask RMGR for the count (``TaskCount``) instead of getting and freeing every task."""
 
 
 class _Rec:

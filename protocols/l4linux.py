@@ -61,6 +61,8 @@ from protocols.linux import (
 )
 
 __all__ = [
+    "LinuxBoot",
+    "LinuxShutdown",
     "DEFAULT_CACHE_SIZE",
     "EIP_L4LINUX",
     "EIP_PROCESS",
@@ -369,3 +371,17 @@ def shutdown(
     else:
         reply = w.rmgr(rmgr.FreeClient(owner=lx.me))
     return w.ks, w.rs, w.tsv, reply
+
+
+@attrs.frozen(kw_only=True)
+class LinuxBoot:
+    """Harness to an L4Linux server at boot: strategy, task server, cache; start init."""
+
+    strategy: Strategy
+    task_server: ThreadId = NIL_ID
+    cache_size: int = DEFAULT_CACHE_SIZE
+
+
+@attrs.frozen(kw_only=True)
+class LinuxShutdown:
+    """Harness to an L4Linux server: exit as a whole client (the task server reclaims)."""

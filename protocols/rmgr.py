@@ -61,6 +61,8 @@ from protocols.ids import (
 )
 
 __all__ = [
+    "RmgrConfig",
+    "StartModules",
     "FREE",
     "AllocateChief",
     "Free2",
@@ -420,3 +422,19 @@ def start_modules(
         )
         ids.append(reply.task)
     return ks, rs, tuple(ids)
+
+
+@attrs.frozen(kw_only=True)
+class RmgrConfig:
+    """Harness to RMGR at boot: table size, per-client quota and trusted clients."""
+
+    task_count: int
+    quota: int | None = None
+    trusted: frozenset[int] = frozenset()
+
+
+@attrs.frozen(kw_only=True)
+class StartModules:
+    """Harness to RMGR at boot: start these boot modules (by eip) as tasks 5, 6, ..."""
+
+    eips: tuple[int, ...]

@@ -65,6 +65,7 @@ from protocols.errors import ErrorCode
 from protocols.ids import FIRST_USER_TASK, NIL_ID, RMGR_TASK, ThreadId, task_id
 
 __all__ = [
+    "TsInit",
     "DEFAULT_MANAGED",
     "EIP_TASK_SERVER",
     "NO_OWNER",
@@ -479,3 +480,12 @@ def step(
         # A refused request changes nothing.
         return ks, rs, ts, reply
     return w.ks, w.rs, w.ts, reply
+
+
+@attrs.frozen(kw_only=True)
+class TsInit:
+    """Boot loader (harness) to the task server: learn ``managed`` task numbers from RMGR."""
+
+    managed: int = DEFAULT_MANAGED
+    by_count: bool = False
+    """Ask RMGR for the count (``TaskCount``) instead of getting and freeing every task."""

@@ -23,12 +23,14 @@ What your class must be, per protocol:
     ``RmgrConfig`` and ``StartModules`` controls like ``actors.rmgr.RmgrActor``) and
     answering ``Observe`` with a ``protocols.rmgr.RmgrState``.
 ``task_server``
-    A subclass of ``actors.task_server.TaskServer`` (the easiest way: override what you
-    change) speaking ``protocols.task_server``; run in the whole-system ownership machine
+    A task-server thread speaking ``protocols.task_server``: a subclass of
+    ``actors.task_server.TaskServer`` (override what you change) or an edited copy of
+    that module's class; run in the whole-system ownership machine
     (two L4Linux servers and a misbehaving client) with the ``classic`` and ``chief``
     strategies, which use every task-server request.
 ``cache``
-    A subclass of ``actors.l4linux.L4LinuxServer`` (the L4Linux task cache); run in the
+    An L4Linux server with its task cache: a subclass or an edited copy of
+    ``actors.l4linux.L4LinuxServer``; run in the
     ownership machine with the ``chief+cache`` strategy.
 
 For ``task_server`` and ``cache`` the eight chief-ownership invariants of ARCHITECTURE.md
@@ -47,6 +49,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import attrs
+import pykka
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -64,6 +67,7 @@ from actors.kernel import KernelActor
 from actors.l4linux import L4LinuxServer
 from actors.rmgr import RmgrActor
 from actors.task_server import TaskServer
+from actors.thread import L4Thread
 from protocols import invariants as inv
 from protocols import kernel, rmgr
 from protocols.ids import RMGR_TASK, SIGMA0_TASK, ThreadId, task_id
@@ -460,8 +464,16 @@ def run_conformance(
     if proto is None:
         raise ConformError(f"unknown protocol {protocol!r} (one of {', '.join(PROTOCOLS)})")
     cls = load_factory(implementation) if isinstance(implementation, str) else implementation
-    if not issubclass(cls, proto.base):
-        raise ConformError(f"{cls.__name__} is not a {proto.base.__name__} (see the kit's docs)")
+    # Duck typing: a subclass of ours or an edited copy of our module both qualify; what
+    # counts is that it is a Pykka actor built like ours (see the module docstring).
+    if not issubclass(cls, pykka.Actor) or (
+        issubclass(proto.base, L4Thread) != issubclass(cls, L4Thread)
+    ):
+        kind = "an L4Thread (actors.thread)" if issubclass(proto.base, L4Thread) else "a kernel"
+        raise ConformError(
+            f"{cls.__name__} is not a Pykka actor usable as {kind}; "
+            f"see what the {protocol} protocol expects in scenarios/conform.py"
+        )
     machines = proto.machines(cls)
     failure: str | None = None
     counterexample: str | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from actors.kernel import KernelActor
@@ -72,7 +74,7 @@ def test_cli_conform(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_cli_conform_bad_input_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["conform", "kernel", "actors.rmgr:RmgrActor"]) == 2
-    assert "is not a KernelActor" in capsys.readouterr().err
+    assert "is not a Pykka actor usable as a kernel" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:
         main(["conform", "nonsense", "actors.rmgr:RmgrActor"])
     assert exit_.value.code == 2
@@ -102,3 +104,22 @@ def test_broken_task_servers_and_caches_get_a_short_counterexample(
     report = run_conformance(protocol, target, max_examples=60, steps=30)
     assert not report.ok and report.counterexample is not None
     assert len(report.counterexample.splitlines()) < 25
+
+
+def test_a_copy_of_our_task_server_with_one_bug_gets_a_short_counterexample(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's user story: copy the task server, break one line, run the kit."""
+    from pathlib import Path
+
+    import actors.task_server
+
+    source = Path(actors.task_server.__file__).read_text()
+    right = "return rec.owner == caller or (self_ok and caller == task.task)"
+    assert right in source
+    (tmp_path / "my_ts_copy.py").write_text(source.replace(right, "return True  # one bug"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["conform", "task_server", "my_ts_copy:TaskServer", "--examples", "60"]) == 1
+    out = capsys.readouterr().out
+    program = out.split("shrunk counterexample:", 1)[1].strip().splitlines()
+    assert "DOES NOT CONFORM" in out and len(program) < 12
