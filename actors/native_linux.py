@@ -25,7 +25,7 @@ import attrs
 import pykka
 
 from actors import working_sets
-from actors._runtime import DEFAULT_TIMEOUT, Runtime
+from actors._runtime import DEFAULT_TIMEOUT, Runtime, stop_actors
 from actors.thread import L4Thread
 from protocols.errors import ErrorCode
 from protocols.ids import KERNEL_TASK, ThreadId
@@ -204,10 +204,7 @@ class NativeSystem:
 
     def stop(self) -> None:
         """Stop every process (idempotent)."""
-        for ref in self._refs:
-            ref.stop(block=False)
-        for ref in self._refs:
-            ref.actor_stopped.wait(self.runtime.timeout)
+        stop_actors(self._refs, self.runtime.timeout)
         self._refs.clear()
 
     def __enter__(self) -> NativeSystem:

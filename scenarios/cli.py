@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from scenarios import __version__
+from scenarios._common import positive_int
 from scenarios.host import pin_requested, pin_to_one_cpu
 
 __all__ = ["UsageError", "build_parser", "main"]
@@ -314,16 +315,6 @@ def _add_profile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     prof.set_defaults(func=cmd_profile)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
@@ -365,11 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
         "pricing, ownership, reproduce, memory",
     )
     bench.add_argument(
-        "--repeat", type=_positive_int, help="timed repetitions after the warm-up (default 5)"
+        "--repeat", type=positive_int, help="timed repetitions after the warm-up (default 5)"
     )
-    bench.add_argument("--calls", type=_positive_int, help="round trips per repetition (2000)")
+    bench.add_argument("--calls", type=positive_int, help="round trips per repetition (2000)")
     bench.add_argument(
-        "--tasks", type=_positive_int, help="task numbers of the scale system (default 2048)"
+        "--tasks", type=positive_int, help="task numbers of the scale system (default 2048)"
     )
     bench.add_argument(
         "--quick", action="store_true", help="tiny numbers: checks the bench runs (CI smoke)"
@@ -405,10 +396,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     con.add_argument("factory", metavar="FACTORY", help="module:name of your implementation")
     con.add_argument(
-        "--examples", type=_positive_int, default=60, help="examples to run (default 60)"
+        "--examples", type=positive_int, default=60, help="examples to run (default 60)"
     )
     con.add_argument(
-        "--steps", type=_positive_int, default=30, help="steps per example (default 30)"
+        "--steps", type=positive_int, default=30, help="steps per example (default 30)"
     )
     con.set_defaults(func=cmd_conform)
     exp = sub.add_parser(
@@ -428,14 +419,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     exp.add_argument(
         "--tasks",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="task numbers to hand out; for ownership those the processes run in, the "
         "inits included (default 3 for ownership, 2 for kernel-rmgr)",
     )
     exp.add_argument(
         "--clients",
-        type=_positive_int,
+        type=positive_int,
         default=2,
         help="client tasks; for ownership L4Linux servers (default 2)",
     )
@@ -449,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     exp.add_argument(
         "--processes",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="ownership: fork only while a server has fewer processes, zombies included "
         "(default: --tasks)",
@@ -461,13 +452,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     exp.add_argument(
         "--version-window",
-        type=_positive_int,
+        type=positive_int,
         default=2,
         help="ownership: version gaps counted exactly up to this many increments (default 2)",
     )
     exp.add_argument(
         "--depth",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="stop after this many steps (default: until no new state)",
     )
