@@ -118,7 +118,11 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
     from protocols.explore import KernelRmgrSpace, explore
 
-    space = KernelRmgrSpace(tasks=args.tasks, clients=args.clients)
+    try:
+        space = KernelRmgrSpace(tasks=args.tasks, clients=args.clients)
+        space.initial()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
     def progress(level: int, states: int, transitions: int) -> None:
         print(
@@ -271,13 +275,9 @@ def _add_profile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
+    from scenarios._common import positive_int
+
+    return positive_int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
