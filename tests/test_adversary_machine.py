@@ -14,7 +14,7 @@ from hypothesis import settings
 from protocols.l4linux import Strategy
 from scenarios.adversary_machine import KINDS, AdversaryMachine, adversary_machine_for
 
-EXAMPLES = 30
+EXAMPLES = 40
 """Examples per strategy in the ``ci`` profile (the thorough profile uses its own)."""
 
 

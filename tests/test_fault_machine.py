@@ -13,7 +13,7 @@ from hypothesis import settings
 from protocols.l4linux import Strategy
 from scenarios.fault_machine import FaultMachine, fault_machine_for
 
-EXAMPLES = 40
+EXAMPLES = 60
 """Examples per strategy in the ``ci`` profile (faults make steps slow; thorough: its own)."""
 
 
