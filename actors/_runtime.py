@@ -41,6 +41,9 @@ class Runtime:
         self.images: dict[int, ThreadFactory] = {}
         self._threads: dict[ThreadId, pykka.ActorRef[Any]] = {}
         self._started: list[pykka.ActorRef[Any]] = []
+        self.memory: dict[int, dict[Any, Any]] = {}
+        """Per task number: memory of the task that outlives a crashed thread (its address
+        space stays while the kernel keeps the task); a restarted thread finds it."""
         self._lock = threading.Lock()
 
     def lookup(self, tid: ThreadId) -> pykka.ActorRef[Any] | None:
@@ -54,10 +57,18 @@ class Runtime:
             self._threads[tid] = ref
             self._started.append(ref)
 
+    def replace(self, tid: ThreadId, ref: pykka.ActorRef[Any]) -> None:
+        """A restarted server's new actor takes over live thread ``tid`` (fault recovery)."""
+        with self._lock:
+            assert tid in self._threads, f"thread {tid} is not registered"
+            self._threads[tid] = ref
+            self._started.append(ref)
+
     def unregister_task(self, task: int) -> list[pykka.ActorRef[Any]]:
         """Called by the kernel actor when it deletes a task: forget its threads."""
         with self._lock:
             gone = [tid for tid in self._threads if tid.task == task]
+            self.memory.pop(task, None)
             return [self._threads.pop(tid) for tid in gone]
 
     def live_threads(self) -> tuple[ThreadId, ...]:

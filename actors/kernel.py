@@ -13,9 +13,11 @@ import pykka
 
 from actors._runtime import Runtime
 from actors.images import EIP_IDLE
-from actors.thread import Observe, Trap
+from actors.thread import Observe, Trap, wellformed
 from protocols import kernel as spec
+from protocols.errors import ErrorCode
 from protocols.ids import KERNEL_TASK, NIL_ID, RMGR_TASK, SIGMA0_TASK, ThreadId
+from protocols.ipc import IpcError
 from protocols.trace import Work
 
 __all__ = ["KernelActor"]
@@ -45,9 +47,14 @@ class KernelActor(pykka.ThreadingActor):
             self._start_thread(number)
 
     def on_receive(self, message: Any) -> Any:
-        """System calls and observation (runs on the kernel's thread)."""
+        """System calls and observation (runs on the kernel's thread).
+
+        A system call whose fields have the wrong types gets ``IpcError(EMALFORMED)``."""
         if type(message) is Trap:
             request = message.request
+            if not wellformed(request):
+                name = type(request).__name__
+                return IpcError(code=ErrorCode.EMALFORMED, dest=NIL_ID, request=name)
             if isinstance(request, spec.TaskNew):
                 return self.task_new(message.sender.task, request)
             if isinstance(request, spec.NChief):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from actors import working_sets
+from actors.faults import ExitEvent
 from actors.images import EIP_PROCESS
 from actors.thread import L4Thread, handles
 from protocols import kernel, rmgr
@@ -76,7 +77,7 @@ class L4LinuxServer(L4Thread):
     # -- harness ----------------------------------------------------------------------
 
     def on_control(self, message: Any) -> Any:
-        """Boot (start init) and shutdown (runs on the server's thread)."""
+        """Boot (start init), shutdown, a process's exit event (runs on the server's thread)."""
         if isinstance(message, LinuxBoot):
             self.strategy, self.ts = message.strategy, message.task_server
             self.cache_size = message.cache_size if message.strategy.caches else 0
@@ -85,6 +86,13 @@ class L4LinuxServer(L4Thread):
             if self.strategy.uses_task_server:
                 return self.call(self.ts, ts.Exit())
             return self.call(task_id(RMGR_TASK), rmgr.FreeClient(owner=self.tid.task))
+        if isinstance(message, ExitEvent):
+            # A process of mine died: it ends as if killed (stop its task, zombie).
+            proc = self._caller(message.task)
+            if proc is None or proc.pid == INIT_PID:
+                return KillReply(error=ErrorCode.ENOTASK if proc is None else ErrorCode.EINVAL)
+            self._end(proc, KILLED_STATUS)
+            return KillReply(error=ErrorCode.OK)
         return super().on_control(message)
 
     # -- task management by strategy ---------------------------------------------------

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from actors import working_sets
-from actors.thread import Envelope, L4Thread, handles
+from actors.faults import ExitEvent
+from actors.thread import Envelope, L4Thread, handles, wellformed
 from protocols import kernel
 from protocols.errors import ErrorCode
 from protocols.ids import FIRST_USER_TASK, KERNEL_TASK, NIL_ID, RMGR_TASK, SIGMA0_TASK, ThreadId
@@ -49,7 +50,7 @@ class RmgrActor(L4Thread):
         self.handed: set[int] = set()
 
     def on_control(self, message: Any) -> Any:
-        """Boot configuration from the harness (runs on RMGR's thread)."""
+        """Boot configuration and exit events from the harness (runs on RMGR's thread)."""
         if isinstance(message, RmgrConfig):
             n = message.task_count
             self.owners = [KERNEL_TASK if i < FIRST_USER_TASK else FREE for i in range(n)]
@@ -59,6 +60,9 @@ class RmgrActor(L4Thread):
             return None
         if isinstance(message, StartModules):
             return tuple(self._start_module(i, eip) for i, eip in enumerate(message.eips))
+        if isinstance(message, ExitEvent):
+            # A client RMGR started died: as if it had left with free_client itself.
+            return self.free_client(message.task, FreeClient(owner=message.task.task))
         return super().on_control(message)
 
     def _start_module(self, index: int, eip: int) -> ThreadId:
@@ -89,7 +93,7 @@ class RmgrActor(L4Thread):
 
     def on_receive(self, message: Any) -> Any:
         """Refuse a client's request on its own task number (see ``protocols.rmgr``)."""
-        if type(message) is Envelope:
+        if type(message) is Envelope and wellformed(message.message):
             msg = message.message
             own: int | None = None
             if isinstance(msg, GetTask | FreeTask):

@@ -176,7 +176,12 @@ class System:
             return IpcError(
                 code=ErrorCode.ENOT_EXISTENT, dest=actor, request=type(message).__name__
             )
-        return ref.ask(Perform(dest=dest, message=message), timeout=self.config.timeout * 2)
+        try:
+            return ref.ask(Perform(dest=dest, message=message), timeout=self.config.timeout * 2)
+        except pykka.ActorDeadError:  # the thread crashed (fault injection)
+            return IpcError(
+                code=ErrorCode.ENOT_EXISTENT, dest=actor, request=type(message).__name__
+            )
 
     def syscall(self, actor: ThreadId, request: object) -> Any:
         """Make client thread ``actor`` trap into the kernel with ``request``."""
@@ -201,7 +206,12 @@ class System:
             return IpcError(
                 code=ErrorCode.ENOT_EXISTENT, dest=process, request=type(request).__name__
             )
-        return ref.ask(LinuxCall(request=request), timeout=self.config.timeout * 4)
+        try:
+            return ref.ask(LinuxCall(request=request), timeout=self.config.timeout * 4)
+        except pykka.ActorDeadError:  # the process crashed (fault injection)
+            return IpcError(
+                code=ErrorCode.ENOT_EXISTENT, dest=process, request=type(request).__name__
+            )
 
     # -- observing --------------------------------------------------------------------
 

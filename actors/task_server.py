@@ -11,27 +11,43 @@ from __future__ import annotations
 from typing import Any
 
 from actors import working_sets
+from actors.faults import ExitEvent
 from actors.thread import L4Thread, handles
 from protocols import kernel, rmgr
 from protocols import task_server as spec
 from protocols.errors import ErrorCode
 from protocols.ids import FIRST_USER_TASK, RMGR_TASK, ThreadId, task_id
 from protocols.ipc import IpcError
-from protocols.task_server import NO_OWNER, TaskState, TsInit, TsReply
+from protocols.task_server import NO_OWNER, TaskState, TsInit, TsRecover, TsReply
 
-__all__ = ["TaskServer", "TsInit"]
+__all__ = ["TaskServer", "TsInit", "TsRecover"]
 
 
 class _Rec:
-    """One mutable record (owner, id, state) of a managed task number."""
+    """One mutable record (owner, id, state) of a managed task number.
 
-    __slots__ = ("id", "number", "owner", "state")
+    The id of the last incarnation is kept in the task server's task memory (``page``),
+    which outlives a crash of its thread: the only thing a restarted task server cannot
+    read from the kernel (RMGR resets the version of a task it takes back)."""
 
-    def __init__(self, number: int, tid: ThreadId) -> None:
+    __slots__ = ("_page", "number", "owner", "state")
+
+    def __init__(self, number: int, tid: ThreadId, page: dict[Any, Any]) -> None:
         self.number = number
+        self._page = page
         self.id = tid
         self.owner = NO_OWNER
         self.state = TaskState.FREE
+
+    @property
+    def id(self) -> ThreadId:
+        """The id of the task's current (or last) incarnation."""
+        tid: ThreadId = self._page[self.number]
+        return tid
+
+    @id.setter
+    def id(self, tid: ThreadId) -> None:
+        self._page[self.number] = tid
 
 
 class TaskServer(L4Thread):
@@ -44,6 +60,8 @@ class TaskServer(L4Thread):
         super().__init__(*args)
         self.records: dict[int, _Rec] = {}
         self.exit_events = 0
+        self.page: dict[Any, Any] = self.runtime.memory.setdefault(self.tid.task, {})
+        """Last id per task number, in task memory that survives a restart."""
 
     # -- boot -------------------------------------------------------------------------
 
@@ -55,14 +73,59 @@ class TaskServer(L4Thread):
             else:
                 self._init(message.managed)
             return tuple(sorted(self.records))
+        if isinstance(message, TsRecover):
+            self.recover(message.kernel, message.rmgr, message.managed)
+            return tuple(sorted(self.records))
+        if isinstance(message, ExitEvent):
+            return self._kill_recursive(message.task.task, message.task, exiting=True)
         return super().on_control(message)
+
+    def recover(self, ks: kernel.KernelState, rs: rmgr.RmgrState, managed: int) -> None:
+        """Rebuild the books after a restart, from the chief table and RMGR's owners.
+
+        A managed number RMGR holds free is a free record.  One RMGR holds for the task
+        server is classified by the kernel: chief another task -> ``CHIEF`` owned by
+        that chief (``allocate_chief``, a cache); chief RMGR and running with a live
+        pager -> ``RUNNING`` owned by its pager (every ``Create`` in this model names
+        its creator as pager; a task created with a stranger as pager is attributed to
+        that pager).  What cannot be attributed (reserved but not running, chief the task
+        server itself, running under a dead pager) is taken back and freed, so nothing
+        is lost and nothing gets two owners; its former owner's next request on it gets
+        a typed error.  Versions: the newer of the kernel's and the last id kept in task
+        memory (so a stale id never names a later incarnation).  Exit events counted
+        before the crash are not recovered."""
+        me = self.tid.task
+        self.records = {}
+        self.exit_events = 0
+        for n in range(FIRST_USER_TASK, min(FIRST_USER_TASK + managed, ks.task_count)):
+            holder = rs.owners[n]
+            if n == me or holder not in (rmgr.FREE, me):
+                continue
+            entry = ks.tasks[n]
+            last = self.page.get(n, entry.id)
+            newest = last if last.version >= entry.version else entry.id
+            rec = self.records[n] = _Rec(n, newest, self.page)
+            if holder == rmgr.FREE:
+                continue
+            if entry.chief not in (RMGR_TASK, me):
+                rec.owner, rec.state = entry.chief, TaskState.CHIEF
+                continue
+            pager = entry.pager.task
+            if entry.active and entry.chief == RMGR_TASK and pager != me and ks.is_active(pager):
+                rec.owner, rec.state = pager, TaskState.RUNNING
+                continue
+            rec.state = TaskState.RUNNING if entry.chief == RMGR_TASK else TaskState.CHIEF
+            if entry.active or entry.chief == me:
+                ok = self._stop_task(rec)
+                assert ok, f"the task server could not take back task {n}"
+            self._release(rec)
 
     def _init_by_count(self, managed: int) -> None:
         """The seed's cheaper alternative: ask RMGR how many tasks exist, once."""
         got = self._rmgr(rmgr.TaskCount())
         assert got.error is ErrorCode.OK, got
         for n in range(FIRST_USER_TASK, min(FIRST_USER_TASK + managed, got.count)):
-            self.records[n] = _Rec(n, task_id(n))
+            self.records[n] = _Rec(n, task_id(n), self.page)
 
     def _init(self, managed: int) -> None:
         """Get every managed task from RMGR and give it straight back, to learn it exists."""
@@ -76,7 +139,7 @@ class TaskServer(L4Thread):
                 assert ok, "the task server is chief right after get_task"
                 freed = self._rmgr(rmgr.FreeTask(number=n))
                 assert freed.error is ErrorCode.OK, freed
-                self.records[n] = _Rec(n, got.task)
+                self.records[n] = _Rec(n, got.task, self.page)
             n += 1
 
     # -- the calls it makes -----------------------------------------------------------

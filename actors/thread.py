@@ -6,12 +6,22 @@ on every message (there is no parameter for it).  Every call has a finite timeou
 nonexistent or dead destination, a timeout, or a message the receiver does not speak
 comes back as an ``IpcError`` value.  Every call and reply is appended to the trace.
 
+Malformed messages are refused before any handler runs: a message whose attrs fields do
+not have the types its class declares (``GetTask(number="5")``, ``Free(task=5)``, a
+``bool`` where an ``int`` is declared) gets ``IpcError(EMALFORMED)``.  Only the types are
+checked here (one ``isinstance`` per field); values out of range are the receiving
+server's business and get its typed error (``EINVAL``, ``ENOTASK``, ...).  A receiver that
+dies while handling a request (``ReceiverCrashed``, used by fault injection) answers its
+caller ``IpcError(EABORTED)``.
+
 Receivers declare what they speak with ``@handles(MessageType)`` on methods
 ``(self, sender: ThreadId, message) -> reply``; these run on the receiver's own thread.
 """
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
@@ -24,7 +34,15 @@ from protocols.ids import NIL_ID, ThreadId
 from protocols.ipc import IpcError
 from protocols.trace import IpcCall, IpcFail, IpcReply, SpaceSwitch, Syscall, Touch, Work
 
-__all__ = ["Envelope", "L4Thread", "Observe", "Trap", "handles"]
+__all__ = [
+    "Envelope",
+    "L4Thread",
+    "Observe",
+    "ReceiverCrashed",
+    "Trap",
+    "handles",
+    "wellformed",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,6 +66,61 @@ class Trap:
 @attrs.frozen
 class Observe:
     """From an observer (test, boot, report), not an L4 thread: return your snapshot."""
+
+
+class ReceiverCrashed(Exception):
+    """Raised by a thread that dies while handling a request; its caller gets EABORTED."""
+
+
+_FieldCheck = tuple[str, tuple[type, ...], bool]
+_FIELD_CHECKS: dict[type, tuple[_FieldCheck, ...]] = {}
+
+
+def _runtime_types(hint: Any) -> tuple[type, ...] | None:
+    """The classes a value of type ``hint`` may have (None: anything goes)."""
+    if hint is Any or isinstance(hint, TypeVar):
+        return None
+    origin = typing.get_origin(hint)
+    if origin is typing.Union or origin is types.UnionType:
+        allowed: list[type] = []
+        for arg in typing.get_args(hint):
+            arg_types = _runtime_types(arg)
+            if arg_types is None:
+                return None
+            allowed.extend(arg_types)
+        return tuple(allowed)
+    if origin is typing.Literal:
+        return tuple({type(v) for v in typing.get_args(hint)})
+    if origin is not None:
+        return (origin,) if isinstance(origin, type) else None
+    if hint is None or hint is type(None):
+        return (type(None),)
+    if hint is float:
+        return (float, int)
+    return (hint,) if isinstance(hint, type) else None
+
+
+def _field_checks(cls: type) -> tuple[_FieldCheck, ...]:
+    checks = _FIELD_CHECKS.get(cls)
+    if checks is None:
+        built: list[_FieldCheck] = []
+        if attrs.has(cls):
+            hints = typing.get_type_hints(cls)
+            for field in attrs.fields(cls):
+                allowed = _runtime_types(hints.get(field.name, Any))
+                if allowed is not None and object not in allowed:
+                    built.append((field.name, allowed, bool in allowed))
+        checks = _FIELD_CHECKS[cls] = tuple(built)
+    return checks
+
+
+def wellformed(message: object) -> bool:
+    """Whether every attrs field of ``message`` has a type its class declares for it."""
+    for name, allowed, bool_ok in _field_checks(type(message)):
+        value = getattr(message, name)
+        if not isinstance(value, allowed) or (type(value) is bool and not bool_ok):
+            return False
+    return True
 
 
 def handles(*message_types: type) -> Callable[[F], F]:
@@ -116,6 +189,12 @@ class L4Thread(pykka.ThreadingActor):
                     dest=self.tid,
                     request=type(message.message).__name__,
                 )
+            if not wellformed(message.message):
+                return IpcError(
+                    code=ErrorCode.EMALFORMED,
+                    dest=self.tid,
+                    request=type(message.message).__name__,
+                )
             return handler(self, message.sender, message.message)
         if type(message) is Observe:
             return self.snapshot()
@@ -172,6 +251,8 @@ class L4Thread(pykka.ThreadingActor):
             return self._fail(dest, ErrorCode.ETIMEOUT, message, switched=switched)
         except pykka.ActorDeadError:
             return self._fail(dest, ErrorCode.ENOT_EXISTENT, message, switched=switched)
+        except ReceiverCrashed:
+            return self._fail(dest, ErrorCode.EABORTED, message, switched=switched)
         record(IpcReply, src=dest, dst=src, message=reply)
         if switched:
             record(SpaceSwitch, src=dest.task, dst=src.task)

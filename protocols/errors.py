@@ -16,6 +16,7 @@ class ErrorCode(enum.Enum):
     ETIMEOUT = "timeout"
     EUNKNOWN_MESSAGE = "receiver does not speak this message"
     EABORTED = "receiver failed while handling the message"
+    EMALFORMED = "message fields have the wrong types"
     # server errors
     ENOTASK = "no such task"
     ENOTOWNER = "caller is not the owner"
@@ -30,6 +31,12 @@ class ErrorCode(enum.Enum):
 
 
 IPC_ERRORS = frozenset(
-    {ErrorCode.ENOT_EXISTENT, ErrorCode.ETIMEOUT, ErrorCode.EUNKNOWN_MESSAGE, ErrorCode.EABORTED}
+    {
+        ErrorCode.ENOT_EXISTENT,
+        ErrorCode.ETIMEOUT,
+        ErrorCode.EUNKNOWN_MESSAGE,
+        ErrorCode.EABORTED,
+        ErrorCode.EMALFORMED,
+    }
 )
 """The codes the IPC path produces; every other non-OK code comes from a server."""

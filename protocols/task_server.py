@@ -65,6 +65,7 @@ from protocols.errors import ErrorCode
 from protocols.ids import FIRST_USER_TASK, NIL_ID, RMGR_TASK, ThreadId, task_id
 
 __all__ = [
+    "TsRecover",
     "TsInit",
     "DEFAULT_MANAGED",
     "EIP_TASK_SERVER",
@@ -489,3 +490,16 @@ class TsInit:
     managed: int = DEFAULT_MANAGED
     by_count: bool = False
     """Ask RMGR for the count (``TaskCount``) instead of getting and freeing every task."""
+
+
+@attrs.frozen(kw_only=True)
+class TsRecover:
+    """Harness to a restarted task server: rebuild your books from these two tables.
+
+    The kernel's chief table and RMGR's owners, read when the new task server starts
+    (a real one would read them from the kernel and RMGR; the harness hands it the
+    snapshot so the kernel still never waits on anyone)."""
+
+    kernel: kernel.KernelState
+    rmgr: rmgr.RmgrState
+    managed: int = DEFAULT_MANAGED

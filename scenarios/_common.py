@@ -15,6 +15,7 @@ __all__ = [
     "add_profile_args",
     "emit",
     "per",
+    "MAX_COUNT",
     "positive_int",
     "profile_from",
     "run_main",
@@ -25,14 +26,20 @@ class ScenarioError(Exception):
     """A bad argument or profile detected after parsing: one line, exit status 2."""
 
 
+MAX_COUNT = 1_000_000
+"""The largest count (calls, pairs, reads, ...) a command accepts: more would run for hours."""
+
+
 def positive_int(text: str) -> int:
-    """argparse type: an integer > 0."""
+    """argparse type: an integer in 1..``MAX_COUNT``."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    if value > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"at most {MAX_COUNT}: {text!r}")
     return value
 
 

@@ -155,6 +155,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
             )
         else:
             space = KernelRmgrSpace(tasks=args.tasks, clients=args.clients)
+        space.initial()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 

@@ -4,6 +4,8 @@ Every system a test boots is stopped, also when the test fails.  Hypothesis runs
 the profile named by the environment variable ``L4SIM_HYPOTHESIS_PROFILE``: ``ci``
 (default: few, derandomized examples; the whole suite stays fast) or ``thorough`` (many
 more examples and longer runs, random seeds; for a campaign of some minutes).
+``L4SIM_HYPOTHESIS_REDIS=redis://HOST:6379/0`` stores examples in that Redis server
+instead (needs the ``fuzz`` extra); unset, the profile's own database is used.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+import pykka
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -34,7 +37,21 @@ settings.register_profile(
     deadline=None,
     suppress_health_check=(HealthCheck.too_slow, HealthCheck.data_too_large),
 )
-settings.load_profile(os.environ.get("L4SIM_HYPOTHESIS_PROFILE", "ci"))
+_PROFILE = os.environ.get("L4SIM_HYPOTHESIS_PROFILE", "ci")
+_REDIS = os.environ.get("L4SIM_HYPOTHESIS_REDIS")
+if _REDIS:
+    # One example database shared by every machine that points at this Redis server:
+    # a failure found anywhere replays everywhere (README, "Long campaigns").
+    from hypothesis.extra.redis import RedisExampleDatabase
+    from redis import Redis
+
+    settings.register_profile(
+        f"{_PROFILE}+redis",
+        parent=settings.get_profile(_PROFILE),
+        database=RedisExampleDatabase(Redis.from_url(_REDIS), key_prefix=b"l4sim-hypothesis"),
+    )
+    _PROFILE = f"{_PROFILE}+redis"
+settings.load_profile(_PROFILE)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -58,3 +75,17 @@ def system() -> Iterator[System]:
     """A small system with three scripted clients (tasks 5, 6, 7) started by RMGR."""
     with boot(task_count=24, modules=(EIP_CLIENT,) * 3, timeout=5.0) as sys_:
         yield sys_
+
+
+@pytest.fixture(autouse=True)
+def _no_actor_survives_a_test() -> Iterator[None]:
+    """Every actor a test started is stopped when it ends, also when it failed.
+
+    Leftovers are stopped here (so one leaky test cannot slow or hang the rest) and the
+    test fails, naming them."""
+    yield
+    left = pykka.ActorRegistry.get_all()
+    if left:
+        names = sorted({ref.actor_class.__name__ for ref in left})
+        pykka.ActorRegistry.stop_all(block=True, timeout=10)
+        pytest.fail(f"{len(left)} actors survived the test: {', '.join(names)}")
