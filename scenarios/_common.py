@@ -19,6 +19,7 @@ __all__ = [
     "positive_int",
     "profile_from",
     "run_main",
+    "scenario_parser",
 ]
 
 
@@ -59,6 +60,19 @@ def add_profile_args(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override one profile constant (repeatable), e.g. --set tlb.tagged=true",
     )
+
+
+def scenario_parser(name: str, description: str | None) -> argparse.ArgumentParser:
+    """The parser of scenario ``name`` (``l4sim run NAME``) with ``--json`` and the
+    profile options; the script adds its own options."""
+    parser = argparse.ArgumentParser(
+        prog=f"l4sim run {name}",
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_profile_args(parser)
+    return parser
 
 
 def profile_from(args: argparse.Namespace) -> Profile:

@@ -22,13 +22,13 @@ import attrs
 from protocols.task_server import DEFAULT_MANAGED
 from protocols.trace import IpcCall, Syscall
 from scenarios._common import (
-    add_profile_args,
     emit,
     per,
     positive_int,
     priced,
     profile_from,
     run_main,
+    scenario_parser,
 )
 from scenarios.machine import Cost
 from scenarios.profile import Profile
@@ -90,14 +90,8 @@ def measure(managed: int, profile: Profile) -> BootRun:
 
 def setup(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the scenario's arguments."""
-    parser = argparse.ArgumentParser(
-        prog="l4sim run boot",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = scenario_parser("boot", __doc__)
     parser.add_argument("--managed", type=positive_int, default=MANAGED)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    add_profile_args(parser)
     return parser.parse_args(argv)
 
 

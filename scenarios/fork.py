@@ -23,13 +23,13 @@ import attrs
 
 from protocols.trace import IpcCall, Syscall
 from scenarios._common import (
-    add_profile_args,
     emit,
     per,
     positive_int,
     priced,
     profile_from,
     run_main,
+    scenario_parser,
 )
 from scenarios.l4world import STRATEGIES
 from scenarios.machine import Cost
@@ -95,15 +95,9 @@ def measure(strategy: str, pairs: int, profile: Profile) -> ForkRun:
 
 def setup(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the scenario's arguments."""
-    parser = argparse.ArgumentParser(
-        prog="l4sim run fork",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = scenario_parser("fork", __doc__)
     parser.add_argument("--strategy", choices=STRATEGIES, default="classic")
     parser.add_argument("-n", "--pairs", type=positive_int, default=PAIRS)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    add_profile_args(parser)
     return parser.parse_args(argv)
 
 

@@ -20,13 +20,13 @@ import attrs
 
 from protocols.trace import Event
 from scenarios._common import (
-    add_profile_args,
     emit,
     per,
     positive_int,
     priced,
     profile_from,
     run_main,
+    scenario_parser,
 )
 from scenarios.machine import Cost
 from scenarios.profile import Profile
@@ -77,15 +77,9 @@ def measure(mode: str, calls: int, profile: Profile) -> GetpidRun:
 
 def setup(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the scenario's arguments."""
-    parser = argparse.ArgumentParser(
-        prog="l4sim run getpid",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = scenario_parser("getpid", __doc__)
     parser.add_argument("--mode", choices=MODES, default="l4linux")
     parser.add_argument("-n", "--calls", type=positive_int, default=CALLS)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    add_profile_args(parser)
     return parser.parse_args(argv)
 
 

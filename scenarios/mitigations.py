@@ -21,12 +21,12 @@ import attrs
 
 from scenarios._common import (
     ScenarioError,
-    add_profile_args,
     emit,
     positive_int,
     priced,
     profile_from,
     run_main,
+    scenario_parser,
 )
 from scenarios.profile import Profile, ProfileError
 from scenarios.traces import fork_pairs, syscall_loop
@@ -101,15 +101,9 @@ def measure(profile: Profile, calls: int = CALLS, pairs: int = PAIRS) -> tuple[M
 
 def setup(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the scenario's arguments."""
-    parser = argparse.ArgumentParser(
-        prog="l4sim run mitigations",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = scenario_parser("mitigations", __doc__)
     parser.add_argument("-n", "--calls", type=positive_int, default=CALLS)
     parser.add_argument("--pairs", type=positive_int, default=PAIRS)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    add_profile_args(parser)
     return parser.parse_args(argv)
 
 

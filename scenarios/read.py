@@ -19,13 +19,13 @@ from typing import Final
 import attrs
 
 from scenarios._common import (
-    add_profile_args,
     emit,
     per,
     positive_int,
     priced,
     profile_from,
     run_main,
+    scenario_parser,
 )
 from scenarios.machine import Cost
 from scenarios.profile import Profile
@@ -80,14 +80,8 @@ def measure(reads: int, profile: Profile) -> ReadRun:
 
 def setup(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the scenario's arguments."""
-    parser = argparse.ArgumentParser(
-        prog="l4sim run read",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = scenario_parser("read", __doc__)
     parser.add_argument("-n", "--reads", type=positive_int, default=READS)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    add_profile_args(parser)
     return parser.parse_args(argv)
 
 
