@@ -79,6 +79,7 @@ from scenarios.ownership_machine import machine_for
 
 __all__ = [
     "PROTOCOLS",
+    "SpecWorld",
     "ConformError",
     "ConformanceReport",
     "conformance_test",
@@ -114,12 +115,14 @@ class Stats:
 class SpecWorld:
     """The reference spec of the kernel and RMGR, advanced step by step."""
 
-    def __init__(self) -> None:
-        ks = kernel.boot_state(TASKS)
-        rs = rmgr.boot_state(TASKS, quota=QUOTA)
-        self.ks, self.rs, self.clients = rmgr.start_modules(ks, rs, (EIP_CLIENT,) * CLIENTS)
+    def __init__(
+        self, task_count: int = TASKS, clients: int = CLIENTS, quota: int | None = QUOTA
+    ) -> None:
+        ks = kernel.boot_state(task_count)
+        rs = rmgr.boot_state(task_count, quota=quota)
+        self.ks, self.rs, self.clients = rmgr.start_modules(ks, rs, (EIP_CLIENT,) * clients)
 
-    def syscall(self, caller: ThreadId, request: kernel.TaskNew) -> Any:
+    def syscall(self, caller: ThreadId, request: kernel.TaskNew | kernel.NChief) -> Any:
         self.ks, reply = kernel.step(self.ks, caller, request)
         return reply
 
@@ -129,6 +132,11 @@ class SpecWorld:
 
     def snapshot(self) -> SystemSnapshot:
         return SystemSnapshot(kernel=self.ks, rmgr=self.rs)
+
+    def alive(self, tid: ThreadId) -> bool:
+        """Whether ``tid`` names the running incarnation of its task."""
+        entry = self.ks.tasks[tid.task] if tid.task < self.ks.task_count else None
+        return entry is not None and entry.active and entry.version == tid.version
 
 
 class KernelRmgrMachine(RuleBasedStateMachine):

@@ -12,6 +12,7 @@ from actors import EIP_CLIENT, System, boot
 from protocols import kernel, rmgr
 from protocols.ids import RMGR_TASK, ThreadId, task_id
 from protocols.snapshot import SystemSnapshot
+from scenarios.conform import SpecWorld
 
 CLIENTS = 3
 TASKS = 16
@@ -31,28 +32,15 @@ class Backend(Protocol):
     def alive(self, tid: ThreadId) -> bool: ...
 
 
-class SpecBackend:
-    """The reference spec: pure steps over (kernel state, RMGR state)."""
+class SpecBackend(SpecWorld):
+    """The reference spec: pure steps over (kernel state, RMGR state).
 
-    def __init__(self, task_count: int = TASKS, clients: int = CLIENTS, quota: int | None = None):
-        ks = kernel.boot_state(task_count)
-        rs = rmgr.boot_state(task_count, quota=quota)
-        self.ks, self.rs, self.clients = rmgr.start_modules(ks, rs, (EIP_CLIENT,) * clients)
+    ``scenarios.conform.SpecWorld`` with the rule tests' defaults (no quota)."""
 
-    def syscall(self, caller: ThreadId, request: kernel.TaskNew | kernel.NChief) -> Any:
-        self.ks, reply = kernel.step(self.ks, caller, request)
-        return reply
-
-    def rmgr(self, caller: ThreadId, request: rmgr.RmgrRequest) -> Any:
-        self.ks, self.rs, reply = rmgr.step(self.ks, self.rs, caller, request)
-        return reply
-
-    def snapshot(self) -> SystemSnapshot:
-        return SystemSnapshot(kernel=self.ks, rmgr=self.rs)
-
-    def alive(self, tid: ThreadId) -> bool:
-        entry = self.ks.tasks[tid.task] if tid.task < self.ks.task_count else None
-        return entry is not None and entry.active and entry.version == tid.version
+    def __init__(
+        self, task_count: int = TASKS, clients: int = CLIENTS, quota: int | None = None
+    ) -> None:
+        super().__init__(task_count, clients, quota)
 
 
 class ActorBackend:
