@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
+from protocols.editions import DEFAULT_EDITION, Edition
 from protocols.ids import ThreadId
 from protocols.trace import Trace
 
@@ -32,9 +33,17 @@ ThreadFactory = Callable[["Runtime", ThreadId, ThreadId], "pykka.ActorRef[L4Thre
 class Runtime:
     """Registry of live thread actors by full id (version included), trace and timeout."""
 
-    def __init__(self, *, trace: Trace | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        *,
+        trace: Trace | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        edition: Edition = DEFAULT_EDITION,
+    ) -> None:
         if not timeout > 0:
             raise ValueError(f"timeout must be positive, got {timeout!r}")
+        self.edition = edition
+        """The rules every thread of this system follows (``protocols.editions``)."""
         self.trace = trace if trace is not None else Trace()
         self.timeout = float(timeout)
         self.kernel: pykka.ActorRef[Any] | None = None

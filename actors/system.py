@@ -19,6 +19,7 @@ from actors.rmgr import RmgrActor, RmgrConfig, StartModules
 from actors.sigma0 import Sigma0
 from actors.task_server import TsInit
 from actors.thread import Observe
+from protocols.editions import DEFAULT_EDITION, Edition, edition
 from protocols.errors import ErrorCode
 from protocols.ids import FIRST_USER_TASK, NIL_ID, RMGR_TASK, TASK_COUNT, ThreadId, task_id
 from protocols.ipc import IpcError
@@ -58,6 +59,8 @@ class BootConfig:
     """Boot a task server; by default when L4Linux needs one (every strategy but ``merged``)."""
     managed: int = DEFAULT_MANAGED
     """How many task numbers the task server manages (from task 5 on)."""
+    edition: Edition = attrs.field(default=DEFAULT_EDITION, converter=edition)
+    """The rules: ``l4env-2007`` (the sources' system, the default) or ``hardened``."""
 
     @task_count.validator
     def _check_count(self, _attr: attrs.Attribute[int], value: int) -> None:
@@ -99,7 +102,9 @@ class System:
         self.config = config
         if kernel_class is not None:
             self.kernel_class = kernel_class
-        self.runtime = Runtime(trace=Trace(enabled=config.trace), timeout=config.timeout)
+        self.runtime = Runtime(
+            trace=Trace(enabled=config.trace), timeout=config.timeout, edition=config.edition
+        )
         self.runtime.images.update(default_images())
         self.runtime.images[EIP_SIGMA0] = factory(Sigma0)
         self.runtime.images[EIP_RMGR] = factory(RmgrActor)
@@ -194,6 +199,8 @@ class System:
             value = getattr(self.config, field.name)
             if isinstance(value, enum.Enum):
                 value = value.value
+            elif isinstance(value, Edition):
+                value = value.name
             elif isinstance(value, tuple):
                 value = list(value)
             record[field.name] = value
@@ -256,6 +263,7 @@ class System:
             rmgr=self.rmgr_state(),
             task_server=self.task_server_state(),
             linux=self.linux_states(),
+            edition=self.config.edition,
         )
 
     # -- shutdown ---------------------------------------------------------------------

@@ -29,6 +29,7 @@ import attrs
 import pykka
 
 from actors._runtime import Runtime
+from protocols.editions import Edition
 from protocols.errors import ErrorCode
 from protocols.ids import NIL_ID, ThreadId
 from protocols.ipc import IpcError
@@ -209,6 +210,11 @@ class L4Thread(pykka.ThreadingActor):
     def snapshot(self) -> object:
         """This thread's observable state (override in servers)."""
         return None
+
+    @property
+    def edition(self) -> Edition:
+        """The edition whose rules this system runs by (``protocols.editions``)."""
+        return self.runtime.edition
 
     # -- what the code does (trace only; never cycles) --------------------------------
 

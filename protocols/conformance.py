@@ -117,6 +117,7 @@ class OwnershipModel:
     @classmethod
     def from_boot(cls, boot: dict[str, Any]) -> OwnershipModel:
         """Rebuild the state right after boot from a trace file's boot configuration."""
+        from protocols.editions import edition
         from protocols.l4linux import Strategy
 
         return cls(
@@ -129,6 +130,7 @@ class OwnershipModel:
                 task_server=boot.get("task_server"),
                 managed=int(boot.get("managed", 64)),
                 quota=boot.get("quota"),
+                edition=edition(boot.get("edition", "l4env-2007")),
             )
         )
 

@@ -63,6 +63,7 @@ import attrs
 from protocols import invariants as inv
 from protocols import kernel, l4linux, linux, ownership, rmgr
 from protocols import task_server as ts
+from protocols.editions import DEFAULT_EDITION, Edition
 from protocols.errors import ErrorCode
 from protocols.ids import FIRST_USER_TASK, NIL_ID, RMGR_TASK, SIGMA0_TASK, ThreadId, task_id
 from protocols.ipc import IpcError
@@ -136,6 +137,7 @@ class OwnershipSpace:
         tasks: int,
         clients: int,
         strategy: l4linux.Strategy = l4linux.Strategy.CLASSIC,
+        edition: Edition = DEFAULT_EDITION,
         cache_size: int = l4linux.DEFAULT_CACHE_SIZE,
         processes: int | None = None,
         script: bool = False,
@@ -155,6 +157,7 @@ class OwnershipSpace:
         if processes is not None and processes < 1:
             raise ValueError("processes must be at least 1")
         self.strategy = strategy
+        self.edition = edition
         # Who reads a version (see "Canonical form"): an inactive task's kernel version
         # only the scripted client (it names tasks by their current id); RMGR's versions
         # only RMGR's own AllocateChief and Free2 (merged) and the scripted client.
@@ -192,6 +195,7 @@ class OwnershipSpace:
             strategy=self.strategy,
             cache_size=self.cache_size,
             managed=self.managed,
+            edition=self.edition,
         )
         if self.ts_number is not None:
             assert world.task_server is not None

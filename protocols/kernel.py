@@ -28,6 +28,7 @@ from typing import Final, TypeAlias
 
 import attrs
 
+from protocols.editions import DEFAULT_EDITION, Edition
 from protocols.ids import (
     FIRST_USER_TASK,
     KERNEL_TASK,
@@ -249,7 +250,11 @@ def _nchief(state: KernelState, caller: int, req: NChief) -> NChiefReply:
 
 
 def step(
-    state: KernelState, sender: ThreadId, request: KernelRequest
+    state: KernelState,
+    sender: ThreadId,
+    request: KernelRequest,
+    *,
+    edition: Edition = DEFAULT_EDITION,
 ) -> tuple[KernelState, KernelReply]:
     """One kernel system call by ``sender``: the new state and the reply."""
     if isinstance(request, TaskNew):

@@ -40,6 +40,7 @@ import attrs
 
 from protocols import kernel, rmgr
 from protocols import task_server as ts
+from protocols.editions import DEFAULT_EDITION, Edition
 from protocols.errors import ErrorCode
 from protocols.ids import NIL_ID, RMGR_TASK, ThreadId, task_id
 from protocols.ipc import IpcError
@@ -338,6 +339,8 @@ def step(
     lx: LinuxState,
     sender: ThreadId,
     request: LinuxRequest,
+    *,
+    edition: Edition = DEFAULT_EDITION,
 ) -> tuple[kernel.KernelState, rmgr.RmgrState, ts.TsState | None, LinuxState, LinuxReply]:
     """One Linux system call by ``sender`` to server ``lx``: new states and the reply."""
     w = _World(ks, rs, tsv, lx)

@@ -15,6 +15,7 @@ import attrs
 
 from protocols import kernel, l4linux, linux, rmgr
 from protocols import task_server as ts
+from protocols.editions import DEFAULT_EDITION, Edition
 from protocols.errors import ErrorCode
 from protocols.ids import FIRST_USER_TASK, NIL_ID, RMGR_TASK, ThreadId
 from protocols.ipc import IpcError
@@ -56,6 +57,7 @@ def boot(
     task_server: bool | None = None,
     managed: int = ts.DEFAULT_MANAGED,
     quota: int | None = None,
+    edition: Edition = DEFAULT_EDITION,
 ) -> SystemSnapshot:
     """The state right after boot, in the order ``actors.system`` boots a system."""
     has_ts = (
@@ -81,7 +83,9 @@ def boot(
         ks, rs, tsv, lx, reply = l4linux.boot(ks, rs, tsv, server.task, strategy, cache_size)
         assert reply.error is ErrorCode.OK, reply
         servers.append(lx)
-    return SystemSnapshot(kernel=ks, rmgr=rs, task_server=tsv, linux=tuple(servers))
+    return SystemSnapshot(
+        kernel=ks, rmgr=rs, task_server=tsv, linux=tuple(servers), edition=edition
+    )
 
 
 def alive(world: SystemSnapshot, tid: ThreadId) -> bool:
@@ -118,7 +122,7 @@ def step(
         # A system call: the kernel answers everything it gets.
         if not isinstance(message, _KERNEL_REQUESTS):
             return world, kernel.TaskNewReply(task=NIL_ID)
-        ks, reply = kernel.step(ks, sender, message)
+        ks, reply = kernel.step(ks, sender, message, edition=world.edition)
         return _drop_dead(attrs.evolve(world, kernel=ks)), reply
     if not alive(world, dest):
         return world, IpcError(code=ErrorCode.ENOT_EXISTENT, dest=dest, request=name)
@@ -126,19 +130,21 @@ def step(
     if dest.task == RMGR_TASK:
         if not isinstance(message, _RMGR_REQUESTS):
             return world, unknown
-        ks, rs, rreply = rmgr.step(ks, rs, sender, message)
+        ks, rs, rreply = rmgr.step(ks, rs, sender, message, edition=world.edition)
         return _drop_dead(attrs.evolve(world, kernel=ks, rmgr=rs)), rreply
     if tsv is not None and dest.task == tsv.me:
         if not isinstance(message, _TS_REQUESTS):
             return world, unknown
-        ks, rs, tsv, treply = ts.step(ks, rs, tsv, sender, message)
+        ks, rs, tsv, treply = ts.step(ks, rs, tsv, sender, message, edition=world.edition)
         return _drop_dead(attrs.evolve(world, kernel=ks, rmgr=rs, task_server=tsv)), treply
     for i, lx in enumerate(world.linux):
         if dest.task != lx.me:
             continue
         if not isinstance(message, _LINUX_REQUESTS):
             return world, unknown
-        ks, rs, tsv, lx2, lreply = l4linux.step(ks, rs, tsv, lx, sender, message)
+        ks, rs, tsv, lx2, lreply = l4linux.step(
+            ks, rs, tsv, lx, sender, message, edition=world.edition
+        )
         servers = (*world.linux[:i], lx2, *world.linux[i + 1 :])
         new = attrs.evolve(world, kernel=ks, rmgr=rs, task_server=tsv, linux=servers)
         return _drop_dead(new), lreply

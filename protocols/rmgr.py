@@ -49,6 +49,7 @@ from typing import Final, TypeAlias
 import attrs
 
 from protocols import kernel
+from protocols.editions import DEFAULT_EDITION, Edition
 from protocols.errors import ErrorCode
 from protocols.ids import (
     FIRST_USER_TASK,
@@ -368,7 +369,14 @@ def _free_client(ks: kernel.KernelState, rs: RmgrState, caller: int, owner: int)
     return ks, rs, RmgrReply(error=ErrorCode.OK, count=freed)
 
 
-def step(ks: kernel.KernelState, rs: RmgrState, sender: ThreadId, request: RmgrRequest) -> Step:
+def step(
+    ks: kernel.KernelState,
+    rs: RmgrState,
+    sender: ThreadId,
+    request: RmgrRequest,
+    *,
+    edition: Edition = DEFAULT_EDITION,
+) -> Step:
     """One RMGR request by ``sender``: new kernel and RMGR states and RMGR's reply."""
     caller = sender.task
     own = getattr(request, "number", None) if not isinstance(request, RmgrTaskNew) else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import attrs
 
+from protocols.editions import DEFAULT_EDITION, Edition
 from protocols.kernel import KernelState
 from protocols.l4linux import LinuxState
 from protocols.rmgr import RmgrState
@@ -22,6 +23,8 @@ class SystemSnapshot:
     """The task server's books (None when the system runs without one)."""
     linux: tuple[LinuxState, ...] = ()
     """Every live L4Linux server: its processes and its task cache."""
+    edition: Edition = DEFAULT_EDITION
+    """The rules the system runs by (the spec's steps read it)."""
 
     def tasks_of(self, client: int) -> tuple[int, ...]:
         """Task numbers ``client`` holds: at RMGR, through the task server, or in its cache."""

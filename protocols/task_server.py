@@ -61,6 +61,7 @@ from typing import Final, TypeAlias
 import attrs
 
 from protocols import kernel, rmgr
+from protocols.editions import DEFAULT_EDITION, Edition
 from protocols.errors import ErrorCode
 from protocols.ids import FIRST_USER_TASK, NIL_ID, RMGR_TASK, ThreadId, task_id
 
@@ -452,6 +453,8 @@ def step(
     ts: TsState,
     sender: ThreadId,
     request: TsRequest,
+    *,
+    edition: Edition = DEFAULT_EDITION,
 ) -> Step:
     """One task-server request by ``sender``: new kernel, RMGR and task-server states, reply."""
     w = _World(ks, rs, ts)

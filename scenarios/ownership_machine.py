@@ -20,6 +20,7 @@ from actors.l4linux import LinuxShutdown
 from protocols import invariants, kernel, ownership, rmgr
 from protocols import linux as lx
 from protocols import task_server as ts
+from protocols.editions import HARDENED, Edition
 from protocols.ids import NIL_ID, RMGR_TASK, ThreadId, task_id
 from protocols.l4linux import ProcState, Strategy
 from protocols.snapshot import SystemSnapshot
@@ -35,6 +36,8 @@ class OwnershipMachine(RuleBasedStateMachine):
     """Two L4Linux servers, their processes and a misbehaving client, against the spec."""
 
     STRATEGY: ClassVar[Strategy] = Strategy.CLASSIC
+    EDITION: ClassVar[Edition] = HARDENED
+    """The rules under test; every invariant must hold in ``hardened``."""
     IMAGES: ClassVar[dict[int, ThreadFactory]] = {}
     """Images to swap in before boot (mutants)."""
     SYSTEM: ClassVar[type[System]] = System
@@ -51,6 +54,7 @@ class OwnershipMachine(RuleBasedStateMachine):
             modules=(EIP_CLIENT,),
             linux=2,
             strategy=self.STRATEGY,
+            edition=self.EDITION,
             cache_size=CACHE,
             managed=TASKS,
             timeout=5.0,
@@ -66,6 +70,7 @@ class OwnershipMachine(RuleBasedStateMachine):
             strategy=self.STRATEGY,
             cache_size=CACHE,
             managed=TASKS,
+            edition=self.EDITION,
         )
         (self.client,) = self.system.modules
         self.snap = self.system.snapshot()

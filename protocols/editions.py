@@ -1,0 +1,89 @@
+"""Editions: which rules a system runs by.
+
+One code base models two systems:
+
+``l4env-2007``
+    The seed's system as its C sources behave, defects included: Fiasco's
+    ``l4_task_new``, RMGR (roottask), simple_ts as of 2007-12, L4Linux's 2007-02
+    task-server path and 2007-12 ``allocate2`` path, and the ``lx_task_cache`` example.
+    Each rule of ``protocols.kernel``, ``protocols.rmgr``, ``protocols.task_server`` and
+    ``protocols.l4linux`` cites the source lines it follows.
+``hardened``
+    ``l4env-2007`` plus the fewest named fixes that make every chief-ownership promise
+    (``protocols.invariants``) hold.  Each ``Fix`` is named after the finding
+    (``protocols.findings``) it removes.
+
+An edition is nothing but a name and a set of fixes: a rule that a fix changes asks
+``edition.has(Fix.X)``; every other rule is the same in both.  Any subset of the fixes
+is an edition too (``Edition.custom``), which is how the price of one fix is measured
+and how a test shows that one fix removes its finding.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Final
+
+import attrs
+
+__all__ = [
+    "DEFAULT_EDITION",
+    "EDITIONS",
+    "HARDENED",
+    "L4ENV_2007",
+    "Edition",
+    "Fix",
+    "edition",
+]
+
+
+class Fix(enum.Enum):
+    """A named change of ``hardened`` against ``l4env-2007``; the value says what it does.
+
+    Each member's docstring-like value is one sentence; the finding it removes, its story
+    and the source lines responsible are in ``protocols.findings``."""
+
+
+@attrs.frozen(kw_only=True)
+class Edition:
+    """A named set of fixes applied to the ``l4env-2007`` rules."""
+
+    name: str
+    fixes: frozenset[Fix] = frozenset()
+
+    def has(self, fix: Fix) -> bool:
+        """Whether this edition applies ``fix``."""
+        return fix in self.fixes
+
+    @classmethod
+    def custom(cls, fixes: frozenset[Fix] | set[Fix]) -> Edition:
+        """``l4env-2007`` with exactly ``fixes`` (named after them, e.g. for pricing one fix)."""
+        fixes = frozenset(fixes)
+        if fixes == HARDENED.fixes:
+            return HARDENED
+        if not fixes:
+            return L4ENV_2007
+        return cls(
+            name="l4env-2007+" + "+".join(sorted(f.name.lower() for f in fixes)), fixes=fixes
+        )
+
+    def __str__(self) -> str:
+        return self.name
+
+
+L4ENV_2007: Final = Edition(name="l4env-2007")
+"""The system the seed measured, as its sources behave."""
+HARDENED: Final = Edition(name="hardened", fixes=frozenset(Fix))
+"""``l4env-2007`` with every fix."""
+DEFAULT_EDITION: Final = L4ENV_2007
+EDITIONS: Final = {e.name: e for e in (L4ENV_2007, HARDENED)}
+"""The two named editions, by name."""
+
+
+def edition(value: str | Edition) -> Edition:
+    """The edition named ``value`` (an ``Edition`` passes through); ``ValueError`` if unknown."""
+    if isinstance(value, Edition):
+        return value
+    if isinstance(value, str) and value in EDITIONS:
+        return EDITIONS[value]
+    raise ValueError(f"unknown edition {value!r}; choose one of {', '.join(EDITIONS)}")
