@@ -40,6 +40,7 @@ class KernelActor(pykka.ThreadingActor):
         self.pager = [e.pager for e in boot.tasks]
         self.eip = [e.eip for e in boot.tasks]
         self.esp = [e.esp for e in boot.tasks]
+        self.prio = [e.prio for e in boot.tasks]
 
     def on_start(self) -> None:
         """Start sigma0's and RMGR's threads (runs on the kernel's thread)."""
@@ -59,6 +60,8 @@ class KernelActor(pykka.ThreadingActor):
                 return self.task_new(message.sender.task, request)
             if isinstance(request, spec.NChief):
                 return spec.step(self.snapshot(), message.sender, request)[1]
+            if isinstance(request, spec.ThreadSchedule):
+                return self.thread_schedule(message.sender.task, request)
             return spec.TaskNewReply(task=NIL_ID)
         if type(message) is Observe:
             return self.snapshot()
@@ -92,6 +95,25 @@ class KernelActor(pykka.ThreadingActor):
             self.runtime.trace.record(Work, task=KERNEL_TASK, unit="kernel.task_create")
             self._start_thread(n)
         return spec.TaskNewReply(task=ThreadId(n, 0, req.dest.version))
+
+    def thread_schedule(self, caller: int, req: spec.ThreadSchedule) -> spec.ThreadScheduleReply:
+        """``l4_thread_schedule`` by a thread of task ``caller``: read (and set) dest's prio."""
+        self.runtime.trace.record(Work, task=KERNEL_TASK, unit="kernel.thread_schedule")
+        n = req.dest.task
+        if (
+            req.dest.lthread != 0
+            or n >= self.task_count
+            or not self.active[n]
+            or self.version[n] != req.dest.version
+        ):
+            return spec.ThreadScheduleReply(prio=-1)
+        old = self.prio[n]
+        if req.prio < 0:
+            return spec.ThreadScheduleReply(prio=old)
+        if req.prio > spec.MAX_MCP or req.prio > self.mcp[caller]:
+            return spec.ThreadScheduleReply(prio=-1)
+        self.prio[n] = req.prio
+        return spec.ThreadScheduleReply(prio=old)
 
     def _acceptable(self, req: spec.TaskNew) -> bool:
         dest = req.dest
@@ -129,6 +151,7 @@ class KernelActor(pykka.ThreadingActor):
         self.pager[number] = NIL_ID
         self.eip[number] = 0
         self.esp[number] = 0
+        self.prio[number] = 0
 
     def _start_thread(self, number: int) -> None:
         tid = ThreadId(number, 0, self.version[number])
@@ -151,6 +174,7 @@ class KernelActor(pykka.ThreadingActor):
                     pager=self.pager[n],
                     eip=self.eip[n],
                     esp=self.esp[n],
+                    prio=self.prio[n],
                 )
                 for n in range(self.task_count)
             )

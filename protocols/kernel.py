@@ -52,6 +52,8 @@ __all__ = [
     "TaskEntry",
     "TaskNew",
     "TaskNewReply",
+    "ThreadSchedule",
+    "ThreadScheduleReply",
     "boot_state",
     "clan_of",
     "step",
@@ -98,8 +100,26 @@ class NChiefReply:
     chief: ThreadId
 
 
-KernelRequest: TypeAlias = TaskNew | NChief
-KernelReply: TypeAlias = TaskNewReply | NChiefReply
+@attrs.frozen(kw_only=True)
+class ThreadSchedule:
+    """Any thread to the kernel: ``l4_thread_schedule(dest, param, ...)``.
+
+    ``prio`` -1 (L4_INVALID_SCHED_PARAM) only reads ``dest``'s parameters; a priority
+    0..255 sets it as well."""
+
+    dest: ThreadId
+    prio: int = -1
+
+
+@attrs.frozen(kw_only=True)
+class ThreadScheduleReply:
+    """Kernel to the caller of ``l4_thread_schedule``: dest's old priority, -1 if refused."""
+
+    prio: int
+
+
+KernelRequest: TypeAlias = TaskNew | NChief | ThreadSchedule
+KernelReply: TypeAlias = TaskNewReply | NChiefReply | ThreadScheduleReply
 
 
 @attrs.frozen(kw_only=True)
@@ -115,6 +135,8 @@ class TaskEntry:
     pager: ThreadId = NIL_ID
     eip: int = 0
     esp: int = 0
+    prio: int = 0
+    """Priority of the task's lthread 0 (``l4_thread_schedule``)."""
 
     @property
     def id(self) -> ThreadId:
@@ -249,6 +271,25 @@ def _nchief(state: KernelState, caller: int, req: NChief) -> NChiefReply:
     return NChiefReply(relation="outer", chief=state.tasks[state.chief_of(caller)].id)
 
 
+def _thread_schedule(
+    state: KernelState, caller: int, req: ThreadSchedule
+) -> tuple[KernelState, ThreadScheduleReply]:
+    # Only a live lthread 0 can be read; setting needs a priority within the caller's mcp.
+    n = req.dest.task
+    if req.dest.lthread != 0 or n >= state.task_count or not state.tasks[n].active:
+        return state, ThreadScheduleReply(prio=-1)
+    if state.tasks[n].id != req.dest:
+        return state, ThreadScheduleReply(prio=-1)
+    old = state.tasks[n].prio
+    if req.prio < 0:
+        return state, ThreadScheduleReply(prio=old)
+    if req.prio > MAX_MCP or req.prio > state.tasks[caller].mcp:
+        return state, ThreadScheduleReply(prio=-1)
+    tasks = list(state.tasks)
+    tasks[n] = attrs.evolve(tasks[n], prio=req.prio)
+    return KernelState(tasks=tuple(tasks)), ThreadScheduleReply(prio=old)
+
+
 def step(
     state: KernelState,
     sender: ThreadId,
@@ -261,4 +302,6 @@ def step(
         return _task_new(state, sender.task, request)
     if isinstance(request, NChief):
         return state, _nchief(state, sender.task, request)
+    if isinstance(request, ThreadSchedule):
+        return _thread_schedule(state, sender.task, request)
     raise TypeError(f"not a kernel request: {type(request).__name__}")
