@@ -11,6 +11,9 @@ answers ``EUNKNOWN_MESSAGE``, as the IPC path does.  ``boot`` builds the state t
 
 from __future__ import annotations
 
+import typing
+from typing import cast
+
 import attrs
 
 from protocols import kernel, l4linux, linux, rmgr
@@ -23,28 +26,18 @@ from protocols.snapshot import SystemSnapshot
 
 __all__ = ["alive", "boot", "shutdown_linux", "step"]
 
-_KERNEL_REQUESTS = (kernel.TaskNew, kernel.NChief)
-_RMGR_REQUESTS = (
-    rmgr.GetTask,
-    rmgr.FreeTask,
-    rmgr.FreeTaskAll,
-    rmgr.RmgrTaskNew,
-    rmgr.AllocateChief,
-    rmgr.Free2,
-    rmgr.FreeClient,
-)
-_TS_REQUESTS = (
-    ts.Allocate,
-    ts.AllocateChief,
-    ts.Create,
-    ts.Free,
-    ts.Free2,
-    ts.Kill,
-    ts.KillRecursive,
-    ts.Owner,
-    ts.Exit,
-)
-_LINUX_REQUESTS = (linux.Getpid, linux.Fork, linux.Exit, linux.Kill, linux.Wait, linux.Read)
+
+def _members(union: object) -> tuple[type, ...]:
+    """The message classes of a protocol's request union (``X | Y | Z``)."""
+    return tuple(typing.get_args(union))
+
+
+# Routing is derived from each protocol's request union, so a request a protocol declares
+# can never be answered EUNKNOWN_MESSAGE here while its own spec answers it.
+_KERNEL_REQUESTS = _members(kernel.KernelRequest)
+_RMGR_REQUESTS = _members(rmgr.RmgrRequest)
+_TS_REQUESTS = _members(ts.TsRequest)
+_LINUX_REQUESTS = _members(linux.LinuxRequest)
 
 
 def boot(
@@ -122,7 +115,9 @@ def step(
         # A system call: the kernel answers everything it gets.
         if not isinstance(message, _KERNEL_REQUESTS):
             return world, kernel.TaskNewReply(task=NIL_ID)
-        ks, reply = kernel.step(ks, sender, message, edition=world.edition)
+        ks, reply = kernel.step(
+            ks, sender, cast(kernel.KernelRequest, message), edition=world.edition
+        )
         return _drop_dead(attrs.evolve(world, kernel=ks)), reply
     if not alive(world, dest):
         return world, IpcError(code=ErrorCode.ENOT_EXISTENT, dest=dest, request=name)
@@ -130,12 +125,16 @@ def step(
     if dest.task == RMGR_TASK:
         if not isinstance(message, _RMGR_REQUESTS):
             return world, unknown
-        ks, rs, rreply = rmgr.step(ks, rs, sender, message, edition=world.edition)
+        ks, rs, rreply = rmgr.step(
+            ks, rs, sender, cast(rmgr.RmgrRequest, message), edition=world.edition
+        )
         return _drop_dead(attrs.evolve(world, kernel=ks, rmgr=rs)), rreply
     if tsv is not None and dest.task == tsv.me:
         if not isinstance(message, _TS_REQUESTS):
             return world, unknown
-        ks, rs, tsv, treply = ts.step(ks, rs, tsv, sender, message, edition=world.edition)
+        ks, rs, tsv, treply = ts.step(
+            ks, rs, tsv, sender, cast(ts.TsRequest, message), edition=world.edition
+        )
         return _drop_dead(attrs.evolve(world, kernel=ks, rmgr=rs, task_server=tsv)), treply
     for i, lx in enumerate(world.linux):
         if dest.task != lx.me:
@@ -143,7 +142,7 @@ def step(
         if not isinstance(message, _LINUX_REQUESTS):
             return world, unknown
         ks, rs, tsv, lx2, lreply = l4linux.step(
-            ks, rs, tsv, lx, sender, message, edition=world.edition
+            ks, rs, tsv, lx, sender, cast(linux.LinuxRequest, message), edition=world.edition
         )
         servers = (*world.linux[:i], lx2, *world.linux[i + 1 :])
         new = attrs.evolve(world, kernel=ks, rmgr=rs, task_server=tsv, linux=servers)
