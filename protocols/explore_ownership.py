@@ -55,7 +55,7 @@ concrete state stored for its canonical class.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator
 from typing import Final, TypeAlias
 
 import attrs
@@ -143,6 +143,7 @@ class OwnershipSpace:
         script: bool = False,
         version_window: int = DEFAULT_VERSION_WINDOW,
         symmetry: bool = True,
+        invariants: Collection[str] | None = None,
         step: StepFn = ownership.step,
         shutdown: ShutdownFn = ownership.shutdown_linux,
     ) -> None:
@@ -168,6 +169,11 @@ class OwnershipSpace:
         self.cache_size = cache_size
         self.version_window = version_window
         self.symmetry = symmetry
+        known = {f.__name__ for f in (*inv.STATE_INVARIANTS, *inv.TRANSITION_INVARIANTS)}
+        if invariants is not None and not set(invariants) <= known:
+            raise ValueError(f"unknown invariants: {sorted(set(invariants) - known)}")
+        self.invariants = frozenset(known if invariants is None else invariants)
+        """The invariants checked (all by default; a finding's search checks only its own)."""
         self._step = step
         self._shutdown = shutdown
         has_ts = strategy.uses_task_server
@@ -295,18 +301,24 @@ class OwnershipSpace:
                 assert back is not None
                 yield NIL_ID, kernel.TaskNew(dest=now, mcp_or_new_chief=back)
 
-    @staticmethod
     def _verdict(
-        before: SystemSnapshot, me: ThreadId, message: object, reply: object, after: SystemSnapshot
+        self,
+        before: SystemSnapshot,
+        me: ThreadId,
+        message: object,
+        reply: object,
+        after: SystemSnapshot,
     ) -> str | None:
         try:
             inv.check_transition(before, me, message, reply, after)
         except inv.InvariantViolation as bad:
-            return f"{bad.name}: {bad.detail}"
+            return f"{bad.name}: {bad.detail}" if bad.name in self.invariants else None
         return None
 
     def check(self, state: SystemSnapshot) -> tuple[str, str] | None:
         for invariant in inv.STATE_INVARIANTS:
+            if invariant.__name__ not in self.invariants:
+                continue
             detail = invariant(state)
             if detail is not None:
                 return invariant.__name__, detail
