@@ -67,6 +67,10 @@ class Edition:
             name="l4env-2007+" + "+".join(sorted(f.name.lower() for f in fixes)), fixes=fixes
         )
 
+    def without(self, fix: Fix) -> Edition:
+        """This edition less ``fix`` (``HARDENED.without(F)`` isolates the finding F removes)."""
+        return Edition.custom(self.fixes - {fix})
+
     def __str__(self) -> str:
         return self.name
 

@@ -12,11 +12,19 @@ sources behave (edition ``l4env-2007``), does not keep.  Each one records
 
 Nothing in the catalogue is a typed-in counterexample.  ``search(finding, edition)``
 explores that bounded space breadth first, checking only the finding's invariant, so the
-counterexample it returns is a *shortest* one, computed every time; ``l4sim findings``
-prints it, and the tests demand that each finding is found in ``l4env-2007`` within its
-bound and is absent in ``hardened`` there.  "Absent" is as wide as the bound: every
-state reachable within that many steps of that configuration, under the abstractions
-of the canonical form (see ``protocols.explore_ownership``).
+counterexample it returns is a *shortest* one, computed every time.  Three searches say
+everything about a finding:
+
+* ``isolate(f)`` searches ``hardened`` less ``f.fix``: every other defect is fixed, so
+  the counterexample is this finding's own (``l4sim findings`` prints it);
+* ``search(f, L4ENV_2007)`` shows the invariant broken in the seed's system itself
+  (possibly first by another finding's path);
+* ``search(f, HARDENED)`` shows it absent once every fix is in.
+
+So a finding found by ``isolate`` is also the proof that its fix is needed: without it,
+``hardened`` breaks the promise.  "Absent" is as wide as the bound: every state
+reachable within that many steps of that configuration, under the abstractions of the
+canonical form (see ``protocols.explore_ownership``).
 """
 
 from __future__ import annotations
@@ -25,12 +33,12 @@ from collections.abc import Callable
 
 import attrs
 
-from protocols.editions import Edition, Fix
+from protocols.editions import HARDENED, Edition, Fix
 from protocols.explore import ExploreResult, explore
 from protocols.explore_ownership import OwnershipSpace
 from protocols.l4linux import Strategy
 
-__all__ = ["FINDINGS", "Bound", "Finding", "finding", "search"]
+__all__ = ["FINDINGS", "Bound", "Finding", "finding", "isolate", "search"]
 
 
 @attrs.frozen(kw_only=True)
@@ -105,3 +113,10 @@ def search(
         invariants=(f.invariant,),
     )
     return explore(space, max_depth=b.depth, progress=progress)
+
+
+def isolate(
+    f: Finding, *, progress: Callable[[int, int, int], None] | None = None
+) -> ExploreResult:
+    """Search ``f``'s bound in ``hardened`` less ``f.fix``: ``f``'s own counterexample."""
+    return search(f, HARDENED.without(f.fix), progress=progress)
