@@ -1,8 +1,39 @@
-"""The invariants of chief ownership (ARCHITECTURE.md), as named functions.
+"""The promises of chief ownership, as named functions over a snapshot of the system.
 
-Each takes a snapshot (or, for a rule about transitions, the states before and after)
-and returns ``None`` when it holds or a one-line description of the first violation.
-``check_all`` runs every state invariant and raises ``InvariantViolation``.
+Each promise is stated as what a user of the real system is promised, then checked
+over what the servers know (``protocols.snapshot.SystemSnapshot``: the kernel's task
+table, RMGR's books, the task server's records, every L4Linux server's processes and
+cache).  A function returns ``None`` when the promise holds or a one-line description of
+the first violation; ``check_all`` runs every state invariant and raises
+``InvariantViolation``.  The promises (numbers as in the project's first list):
+
+1. *Someone can act on every task number*: every task number has exactly one chief and
+   the chain of chiefs ends at the kernel (``every_task_has_exactly_one_chief``).
+2. *Only the chief creates or deletes*: ``l4_task_new`` succeeds only for the chief of the
+   task, and a refused call changes nothing (``task_new_succeeds_only_for_the_chief``).
+3. *No task number is lost or in two places*: every task number is in exactly one place
+   -- free at RMGR, reserved by the task server, owned by a client (running or
+   inactive), or in a client's cache -- and a number that the books call free can be
+   handed out again (``every_task_is_in_exactly_one_place``).
+4. *What you are given with allocate_chief you can start and stop*: the owner the task
+   server (or RMGR, ``merged``) records for such a task is the kernel's chief
+   (``the_owner_of_an_allocate_chief_task_is_its_chief``).
+5. *A cached task is yours alone*: it is inactive, its chief is the caching client, and
+   no server can give it to anyone else (``cached_tasks_are_inactive_and_the_cachers``).
+6. *An old id never reaches a new incarnation*: a process runs under the kernel's
+   current id of its task, never under an id that an earlier incarnation had
+   (``reused_tasks_get_a_new_version``).
+7. *When a client dies, what it held comes back*: no task is owned, held at RMGR or
+   cached by a dead task (``exit_reclaims_everything``).
+8. *Only the owner (or the task itself) kills or frees a task through the servers*
+   (``only_the_owner_kills_or_frees``).
+
+What the servers cannot know: the kernel records chiefs by task number, not by
+incarnation, and RMGR records owners by task number (in one byte in the sources), so
+"alive" in 7 means "some task runs under that number now", which a new incarnation of a
+dead owner's number satisfies; promise 6 is checked for the ids the servers remember
+(each L4Linux server's retired ids of its own processes), not for ids held by
+third parties, which no server can enumerate.
 """
 
 from __future__ import annotations
