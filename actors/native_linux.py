@@ -4,8 +4,9 @@ On native Linux a system call is not a message to another thread: the process's 
 thread enters kernel mode (``int 0x80``), runs the kernel's code in the same address
 space and returns.  So ``NativeLinux`` is not an actor but a plain object whose ``trap``
 runs on the calling process's thread; it records a ``Syscall`` event, the pages the
-kernel's code touches (task 0, which Linux 2.6 maps with global pages; REFERENCE.md
-section 6) and the named units of work (the same unit names as the L4Linux server, so
+kernel's code touches (task 0, which Linux 2.6 maps with global pages: AMD's
+22007E optimisation guide, TLB chapter) and the named units of work (the same
+unit names as the L4Linux server, so
 the body of ``getpid`` costs the same in both worlds).  There is no ``SpaceSwitch``:
 kernel and process share one address space.
 

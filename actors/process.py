@@ -1,6 +1,6 @@
 """A Linux user process: a thread whose pager is its L4Linux server.
 
-Its Linux system calls are IPC calls to the pager (REFERENCE.md section 1: two context
+Its Linux system calls are IPC calls to the pager (the seed: two context
 switches per call).  The harness tells it which call to make with ``LinuxCall``, as it
 tells a ``ClientThread`` with ``Perform`` (which a process also understands, so a test
 can make a process misbehave).

@@ -5,7 +5,7 @@ tuple of virtual page numbers, touched as a whole (``L4Thread.touch``).  The siz
 modelling assumptions, kept minimal and uniform: code that runs touches at least a text
 page, a data page and a stack page.  With an untagged TLB every address-space switch
 flushes them, so an L4Linux system call refills the process's three pages and the
-Linux server's three (REFERENCE.md section 1: 6 TLB misses per getpid); the reproduce
+Linux server's three (the seed: 6 TLB misses per getpid); the reproduce
 report marks that figure as calibrated because these sizes were chosen with it in view.
 
 Region names the IPC path touches by itself: ``call`` (before a thread sends an IPC),

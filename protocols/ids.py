@@ -1,8 +1,13 @@
 """Task numbers and thread ids with the L4 V2 x86 layout.
 
-REFERENCE.md section 2: a V2 x86 thread id is ``version_low:10, lthread:7, task:11,
-version_high:4, site:17, chief:11, nest:4``.  So there are 2048 task numbers, 128
-threads per task and a 14-bit version.  A task id is the thread id of its lthread 0.
+A V2 x86 thread id at osfree-project/l4env commit 0e5dd12a (2007-02) is 64 bit:
+``version_low:10, lthread:7, task:11, version_high:4, site:17, chief:11, nest:4``
+(l4/pkg/l4sys/include/ARCH-x86/L4API-l4v2/types.h@0e5dd12a:33-41;
+kernel/fiasco/src/abi/l4_types.cpp@0e5dd12a:1210-1248); from b719d2c3 (2007-06) on it is
+32 bit, the first four fields only (types.h@e91a37df:33-38).  Either way there are 2048
+task numbers, 128 threads per task and a 14-bit version.  ``l4_task_equal`` compares
+every field but lthread, version included; ``l4_tasknum_equal`` the task number only
+(types.h@0e5dd12a:568-580, @e91a37df:394-405).  A task id is the thread id of its lthread 0.
 
 The ``site``, ``chief`` and ``nest`` fields are not modelled: Fiasco implements chiefs
 only for task creation rights (they are kept in the kernel's task table, not in ids)
@@ -40,9 +45,9 @@ VERSION_COUNT: Final = 1 << 14
 KERNEL_TASK: Final = 0
 """Task 0 holds the kernel's own threads; it is the chief of the boot tasks."""
 SIGMA0_TASK: Final = 2
-"""sigma0, the root pager (REFERENCE.md section 2)."""
+"""sigma0, the root pager (Fiasco kernel/fiasco/src/kern/config.cpp@0e5dd12a:97-103)."""
 RMGR_TASK: Final = 4
-"""The boot task, the resource manager RMGR (REFERENCE.md section 2)."""
+"""The boot task, the resource manager RMGR (Fiasco config.cpp@0e5dd12a:97-103)."""
 BOOT_TASK: Final = RMGR_TASK
 FIRST_USER_TASK: Final = 5
 """At boot every task number above 4 is inactive with RMGR as its chief."""

@@ -262,7 +262,7 @@ STATE_INVARIANTS: tuple[Callable[[SystemSnapshot], str | None], ...] = (
     reused_tasks_get_a_new_version,
     exit_reclaims_everything,
 )
-"""Invariants 1, 3, 4, 5, 6 and 7 of ARCHITECTURE.md: each holds in every snapshot."""
+"""Invariants 1, 3, 4, 5, 6 and 7 (module docstring): each holds in every snapshot."""
 
 TRANSITION_INVARIANTS = (task_new_succeeds_only_for_the_chief, only_the_owner_kills_or_frees)
 """Invariants 2 and 8: rules about one request, checked with the state before it."""

@@ -1,7 +1,7 @@
 """The Linux system-call protocol between a user process and the Linux server.
 
 On L4Linux every system call is an IPC call from the process's thread to the L4Linux
-server thread and its reply (REFERENCE.md section 1: two context switches per call).
+server thread and its reply (the seed: two context switches per call).
 On native Linux the same requests trap into a monolithic kernel in the process's own
 address space (no IPC); the message types are shared so both can be compared.
 """

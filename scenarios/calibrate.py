@@ -1,6 +1,7 @@
 """calibrate: solve the profile's calibrated constants against their seed figures.
 
-Five constants have no published value (REFERENCE.md section 6) and are each solved
+Five constants have no published value (AMD publishes no K7 TLB-miss, CR3 or IPC
+cycle cost) and are each solved
 against exactly one seed figure, on the same recorded runs ``l4sim reproduce`` prices:
 
 =========================  ==========================================  ===============

@@ -24,7 +24,7 @@ class UsageError(Exception):
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    """Reproduce every figure of REFERENCE.md section 1 (see ``scenarios.reproduce``)."""
+    """Reproduce every figure of the seed (see ``scenarios.reproduce``)."""
     from scenarios._common import ScenarioError
     from scenarios.reproduce import run
 
@@ -337,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser(
         "reproduce",
         help="reproduce the seed's figures (the main job)",
-        description="A table of every figure of REFERENCE.md section 1: seed value, model "
+        description="A table of every figure of the seed: seed value, model "
         "value, deviation, tolerance, calibrated or predicted; then the what-ifs. "
         "Exit status 1 if a row is out of tolerance.",
     )

@@ -33,7 +33,7 @@ What your class must be, per protocol:
     ``actors.l4linux.L4LinuxServer``; run in the
     ownership machine with the ``chief+cache`` strategy.
 
-For ``task_server`` and ``cache`` the eight chief-ownership invariants of ARCHITECTURE.md
+For ``task_server`` and ``cache`` the eight chief-ownership invariants of protocols.invariants
 are checked after every step, and every reply and the whole system's snapshot must equal
 the spec's (``protocols.ownership``).
 """
@@ -335,7 +335,7 @@ class Protocol:
 PROTOCOLS: dict[str, Protocol] = {
     "kernel": Protocol(
         name="kernel",
-        summary="l4_task_new and the task table (REFERENCE.md section 2)",
+        summary="l4_task_new and the task table (Fiasco)",
         base=KernelActor,
         machines=lambda cls: (kernel_rmgr_machine(kernel_class=cls),),
         invariants=(
@@ -346,7 +346,7 @@ PROTOCOLS: dict[str, Protocol] = {
     ),
     "rmgr": Protocol(
         name="rmgr",
-        summary="the RMGR task protocol (REFERENCE.md section 3)",
+        summary="the RMGR task protocol (roottask)",
         base=RmgrActor,
         machines=lambda cls: (kernel_rmgr_machine(rmgr_class=cls),),
         invariants=(
@@ -357,7 +357,7 @@ PROTOCOLS: dict[str, Protocol] = {
     ),
     "task_server": Protocol(
         name="task_server",
-        summary="the task server, allocate_chief and free2 (REFERENCE.md section 4)",
+        summary="the task server, allocate_chief and free2 (simple_ts)",
         base=TaskServer,
         machines=lambda cls: ownership_machines(
             cls, EIP_TASK_SERVER, (Strategy.CLASSIC, Strategy.CHIEF)
@@ -366,7 +366,7 @@ PROTOCOLS: dict[str, Protocol] = {
     ),
     "cache": Protocol(
         name="cache",
-        summary="the L4Linux task cache (REFERENCE.md section 5)",
+        summary="the L4Linux task cache (lx_task_cache)",
         base=L4LinuxServer,
         machines=lambda cls: ownership_machines(cls, EIP_L4LINUX, (Strategy.CHIEF_CACHE,)),
         invariants=OWNERSHIP_INVARIANTS,

@@ -1,6 +1,6 @@
 """fork: N fork+exit pairs of an L4Linux process, by task-management strategy.
 
-Covers the seed's second post (REFERENCE.md section 1): ``fork.chief.speedup`` (~10%,
+Covers the seed's second post (two 2006 posts on L4Linux performance): ``fork.chief.speedup`` (~10%,
 ``allocate_chief``: L4Linux starts and stops its tasks itself) and ``fork.cache.speedup``
 (~20%, plus a cache of terminated tasks), both against the task-server path
 (``classic``); ``merged`` is the seed's what-if of folding the task server into RMGR.

@@ -1,6 +1,6 @@
 """getpid: N ``sys_getpid()`` calls, native or on L4Linux.
 
-Covers the seed's first post (REFERENCE.md section 1): ``getpid.native.cycles`` (~260),
+Covers the seed's first post (on L4Linux system calls): ``getpid.native.cycles`` (~260),
 ``getpid.l4linux.cycles`` (~3,700), ``getpid.native.tlb_misses_per_100k`` (~200) and
 ``getpid.l4linux.tlb_misses_per_call`` (6).  Natively the process traps into Linux in its
 own address space; on L4Linux each call is an IPC to the Linux server and a reply, two

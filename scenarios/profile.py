@@ -5,7 +5,8 @@ constant is a table ``{ value = ..., provenance = ..., note = ... }`` where prov
 one of
 
 - ``measured``: measured on the seed's machine (by the seed's author);
-- ``published``: from a published source (REFERENCE.md section 6, the seed);
+- ``published``: from a published source (a processor manual such as AMD's 22007E
+  optimisation guide, a paper, or the seed);
 - ``calibrated``: solved so that the model hits one seed figure (the note names it);
 - ``assumed``: a documented guess; the what-ifs show how much it matters.
 

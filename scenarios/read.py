@@ -1,6 +1,6 @@
 """read: a blocking ``sys_read()``, and the share of it L4Linux's IPC overhead costs.
 
-Covers ``read.blocking.cycles`` (~2.7 million cycles, REFERENCE.md section 1) and the
+Covers ``read.blocking.cycles`` (~2.7 million cycles, the seed) and the
 seed's argument that "losing 3,500 cycles for a system call is not a lot" next to it.
 The process reads one page; the Linux server (natively: the kernel) runs ``sys_read``
 and then waits for the data (``wait.read``, the one constant calibrated against the

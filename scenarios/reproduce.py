@@ -1,4 +1,4 @@
-"""reproduce: every figure of REFERENCE.md section 1, seed against model, and what-ifs.
+"""reproduce: every figure of the seed, seed against model, and what-ifs.
 
 Each row's model value comes out of a recorded run of the actors (counted events) priced
 by the machine model with the profile's constants; nothing is typed in but the seed's
@@ -109,7 +109,7 @@ def measure(profile: Profile, sizes: Sizes = SIZES, progress: Progress = _quiet)
 
 @attrs.frozen(kw_only=True)
 class Spec:
-    """A figure of REFERENCE.md section 1: its seed value and how to check the model."""
+    """A figure of the seed: its seed value and how to check the model."""
 
     id: str
     figure: str
@@ -210,7 +210,7 @@ SPECS: Final = (
         model=lambda m: m.speedup("chief+cache"),
     ),
 )
-"""Every figure of REFERENCE.md section 1, in its order, with the rules of issue 4."""
+"""Every figure of the seed, in its order, with the rules of issue 4."""
 
 
 @attrs.frozen(kw_only=True)

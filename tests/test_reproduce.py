@@ -1,4 +1,4 @@
-"""l4sim reproduce: every row of REFERENCE.md section 1, honest kinds, exit status, plots."""
+"""l4sim reproduce: every figure of the seed, honest kinds, exit status, plots."""
 
 from __future__ import annotations
 
