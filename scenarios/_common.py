@@ -11,6 +11,7 @@ from scenarios.machine import Cost, PricingError, price
 from scenarios.profile import DEFAULT_PROFILE, Profile, ProfileError, load_profile
 
 __all__ = [
+    "HelpFormatter",
     "ScenarioError",
     "add_profile_args",
     "emit",
@@ -62,13 +63,32 @@ def add_profile_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps descriptions as written and adds ``(default: X)`` to every option's help that
+    has a default worth saying and does not name it already."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or default is None
+            or default is False
+            or default == []
+            or default is argparse.SUPPRESS
+            or not action.option_strings
+        ):
+            return action.help
+        return f"{text} (default: %(default)s)"
+
+
 def scenario_parser(name: str, description: str | None) -> argparse.ArgumentParser:
     """The parser of scenario ``name`` (``l4sim run NAME``) with ``--json`` and the
     profile options; the script adds its own options."""
     parser = argparse.ArgumentParser(
         prog=f"l4sim run {name}",
         description=description,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     add_profile_args(parser)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from scenarios import __version__
-from scenarios._common import positive_int
+from scenarios._common import HelpFormatter, positive_int
 from scenarios.host import pin_requested, pin_to_one_cpu
 
 __all__ = ["UsageError", "build_parser", "main"]
@@ -467,6 +467,18 @@ def build_parser() -> argparse.ArgumentParser:
     exp.set_defaults(func=cmd_explore)
     _add_run(sub)
     _add_profile(sub)
+    from scenarios import findings
+
+    fnd = sub.add_parser(
+        "findings",
+        help="where chief ownership breaks in an edition, each with a shortest counterexample",
+        description="Search each finding's bound with explore and print its shortest "
+        "counterexample, story, source lines and the fix of hardened that removes it. "
+        "Exit 0 if the search agrees with the catalogue (every finding found in "
+        "l4env-2007, none in hardened), 1 if not.",
+    )
+    findings.add_arguments(fnd)
+    fnd.set_defaults(func=findings.command)
     from scenarios.tracecmd import add_arguments as add_trace_arguments
 
     trc = sub.add_parser(
@@ -479,12 +491,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_trace_arguments(trc)
     trc.set_defaults(func=cmd_trace)
+    for each in (parser, *sub.choices.values()):
+        each.formatter_class = HelpFormatter
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``l4sim`` console script."""
     parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):
+        parser.print_help()
+        return 0
     args = parser.parse_args(argv)
     args.argv = tuple(sys.argv[1:] if argv is None else argv)
     if args.pin and pin_requested():

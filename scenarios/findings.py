@@ -23,7 +23,16 @@ from protocols.editions import EDITIONS, HARDENED, L4ENV_2007, Edition, edition
 from protocols.explore import ExploreResult
 from protocols.findings import FINDINGS, Finding, isolate, search
 
-__all__ = ["FindingResult", "add_arguments", "main", "render", "run", "to_json"]
+__all__ = [
+    "FindingResult",
+    "add_arguments",
+    "as_expected",
+    "command",
+    "main",
+    "render",
+    "run",
+    "to_json",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -141,8 +150,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def as_expected(ed: Edition, results: Sequence[FindingResult]) -> bool:
+    """Whether the search agrees with the catalogue: in ``l4env-2007`` every finding is
+    found (else the catalogue is stale), in any other edition none is."""
+    if ed == L4ENV_2007:
+        return all(r.found for r in results)
+    return not any(r.found for r in results)
+
+
 def command(args: argparse.Namespace) -> int:
-    """Run ``l4sim findings`` with parsed ``args``; exit status 0, or 2 for a bad name."""
+    """Run ``l4sim findings`` with parsed ``args``.
+
+    Exit status 0 if the search agrees with the catalogue (``as_expected``), 1 if not, 2
+    for a bad finding name."""
     only = tuple(n for n in args.only.split(",") if n)
     unknown = sorted(set(only) - {f.name for f in FINDINGS})
     if unknown:
@@ -154,7 +174,7 @@ def command(args: argparse.Namespace) -> int:
         print(json.dumps(to_json(ed, results), indent=2, sort_keys=True))
     else:
         print(render(ed, results))
-    return 0
+    return 0 if as_expected(ed, results) else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

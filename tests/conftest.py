@@ -6,6 +6,26 @@ the profile named by the environment variable ``L4SIM_HYPOTHESIS_PROFILE``: ``ci
 more examples and longer runs, random seeds; for a campaign of some minutes).
 ``L4SIM_HYPOTHESIS_REDIS=redis://HOST:6379/0`` stores examples in that Redis server
 instead (needs the ``fuzz`` extra); unset, the profile's own database is used.
+
+Long campaigns beyond one machine (``pip install -e '.[test,fuzz]'``: HypoFuzz,
+pytest-xdist, the Redis client):
+
+* more cores, one test per worker::
+
+      L4SIM_HYPOTHESIS_PROFILE=thorough pytest -n auto tests/test_ownership_machine.py \
+          tests/test_fault_machine.py tests/test_adversary_machine.py
+
+* for hours, HypoFuzz on every core (runs until stopped)::
+
+      L4SIM_HYPOTHESIS_PROFILE=thorough hypothesis fuzz --no-dashboard -- \
+          tests/test_fault_machine.py tests/test_adversary_machine.py
+
+* several machines share one example database through one Redis server (e.g.
+  ``redis-server --bind 127.0.0.1 --port 6379 --save ""``, reached through an ssh
+  tunnel), so a failure found on any of them replays on every other: set
+  ``L4SIM_HYPOTHESIS_REDIS=redis://127.0.0.1:6379/0`` on every run.
+
+The ``ci`` profile keeps no database and is derandomized: the same run every time.
 """
 
 from __future__ import annotations
