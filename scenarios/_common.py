@@ -74,7 +74,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
             "default" in text
             or default is None
             or default is False
-            or default == []
+            or default in ([], "")
             or default is argparse.SUPPRESS
             or not action.option_strings
         ):

@@ -91,7 +91,12 @@ def measure(managed: int, profile: Profile) -> BootRun:
 def setup(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the scenario's arguments."""
     parser = scenario_parser("boot", __doc__)
-    parser.add_argument("--managed", type=positive_int, default=MANAGED)
+    parser.add_argument(
+        "--managed",
+        type=positive_int,
+        default=MANAGED,
+        help="task numbers the task server manages",
+    )
     return parser.parse_args(argv)
 
 

@@ -96,8 +96,12 @@ def measure(strategy: str, pairs: int, profile: Profile) -> ForkRun:
 def setup(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the scenario's arguments."""
     parser = scenario_parser("fork", __doc__)
-    parser.add_argument("--strategy", choices=STRATEGIES, default="classic")
-    parser.add_argument("-n", "--pairs", type=positive_int, default=PAIRS)
+    parser.add_argument(
+        "--strategy", choices=STRATEGIES, default="classic", help="L4Linux's task strategy"
+    )
+    parser.add_argument(
+        "-n", "--pairs", type=positive_int, default=PAIRS, help="fork+exit pairs to make"
+    )
     return parser.parse_args(argv)
 
 

@@ -78,8 +78,10 @@ def measure(mode: str, calls: int, profile: Profile) -> GetpidRun:
 def setup(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the scenario's arguments."""
     parser = scenario_parser("getpid", __doc__)
-    parser.add_argument("--mode", choices=MODES, default="l4linux")
-    parser.add_argument("-n", "--calls", type=positive_int, default=CALLS)
+    parser.add_argument("--mode", choices=MODES, default="l4linux", help="native Linux or L4Linux")
+    parser.add_argument(
+        "-n", "--calls", type=positive_int, default=CALLS, help="getpid calls to make"
+    )
     return parser.parse_args(argv)
 
 

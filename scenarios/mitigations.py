@@ -102,8 +102,12 @@ def measure(profile: Profile, calls: int = CALLS, pairs: int = PAIRS) -> tuple[M
 def setup(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the scenario's arguments."""
     parser = scenario_parser("mitigations", __doc__)
-    parser.add_argument("-n", "--calls", type=positive_int, default=CALLS)
-    parser.add_argument("--pairs", type=positive_int, default=PAIRS)
+    parser.add_argument(
+        "-n", "--calls", type=positive_int, default=CALLS, help="getpid calls per variant"
+    )
+    parser.add_argument(
+        "--pairs", type=positive_int, default=PAIRS, help="fork+exit pairs per variant"
+    )
     return parser.parse_args(argv)
 
 

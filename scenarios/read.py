@@ -81,7 +81,9 @@ def measure(reads: int, profile: Profile) -> ReadRun:
 def setup(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the scenario's arguments."""
     parser = scenario_parser("read", __doc__)
-    parser.add_argument("-n", "--reads", type=positive_int, default=READS)
+    parser.add_argument(
+        "-n", "--reads", type=positive_int, default=READS, help="blocking reads to make"
+    )
     return parser.parse_args(argv)
 
 

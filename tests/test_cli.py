@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import json
 
 import pytest
@@ -28,7 +30,6 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(
     "argv",
     [
-        [],
         ["frobnicate"],
         ["run", "getpid", "-n", "x"],
         ["explore", "--tasks", "-3"],
@@ -119,3 +120,48 @@ def test_run_getpid_native_prints_one_json_object(capsys: pytest.CaptureFixture[
     data = json.loads(capsys.readouterr().out)
     assert set(data) >= {"cycles_per_call", "tlb_misses_per_call", "breakdown"}
     assert data["calls"] == 100
+
+
+def test_no_arguments_print_the_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: l4sim") and "reproduce" in out and "findings" in out
+
+
+def _check_defaults_shown(parser: argparse.ArgumentParser, where: str) -> int:
+    formatter = parser._get_formatter()
+    checked = 0
+    for action in parser._actions:
+        d = action.default
+        if not action.option_strings or d in (None, False, [], "", argparse.SUPPRESS):
+            continue
+        shown = d.value if hasattr(d, "value") else d
+        text = formatter._expand_help(action) if action.help else ""
+        assert str(shown) in text, (where, action.dest, text)
+        checked += 1
+    return checked
+
+
+def test_every_option_help_names_its_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scenarios import _common
+    from scenarios.cli import SCENARIOS, build_parser
+
+    parser = build_parser()
+    (sub,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    checked = sum(_check_defaults_shown(p, name) for name, p in sub.choices.items())
+    made: list[argparse.ArgumentParser] = []
+
+    def recording(name: str, description: str | None) -> argparse.ArgumentParser:
+        made.append(real(name, description))
+        return made[-1]
+
+    real = _common.scenario_parser
+    monkeypatch.setattr(_common, "scenario_parser", recording)
+    for name in SCENARIOS:
+        module = importlib.import_module(f"scenarios.{name}")
+        monkeypatch.setattr(module, "scenario_parser", recording)
+        with pytest.raises(SystemExit):
+            main(["run", name, "--help"])
+    assert len(made) == len(SCENARIOS)
+    checked += sum(_check_defaults_shown(p, p.prog) for p in made)
+    assert checked >= 15
