@@ -6,13 +6,21 @@ on every message (there is no parameter for it).  Every call has a finite timeou
 nonexistent or dead destination, a timeout, or a message the receiver does not speak
 comes back as an ``IpcError`` value.  Every call and reply is appended to the trace.
 
-Malformed messages are refused before any handler runs: a message whose attrs fields do
-not have the types its class declares (``GetTask(number="5")``, ``Free(task=5)``, a
-``bool`` where an ``int`` is declared) gets ``IpcError(EMALFORMED)``.  Only the types are
-checked here (one ``isinstance`` per field); values out of range are the receiving
-server's business and get its typed error (``EINVAL``, ``ENOTASK``, ...).  A receiver that
-dies while handling a request (``ReceiverCrashed``, used by fault injection) answers its
-caller ``IpcError(EABORTED)``.
+A message is wire data (``wellformed``).  Before any handler runs, every field of the
+message (an IPC, or the request of a system call) must hold a value of *exactly* a class
+its declaration allows, nested ids and messages checked the same way: no ``bool`` for an
+``int``, no subclass of ``int`` or of a message class (such a value could compare or hash
+as it likes inside a server), no id inside an id.  Every ``int`` fits one 32-bit register,
+and every class's own validators hold (a ``ThreadId``'s task number, lthread and version
+are in range even when the object was forged around its constructor).  Anything else gets
+``IpcError(EMALFORMED)``.  Values that are well-formed but meaningless (a task number the
+server does not manage) are the receiving server's business and get its typed error.
+
+Fault isolation: whatever a handler raises, ``BaseException`` included, stays with that
+one message: the caller gets ``IpcError(EABORTED)`` and every actor, the handler's own
+included, keeps running (Pykka would otherwise stop every actor of the process on a
+``BaseException``).  A handler that fails half-way may have changed its own state; the
+reply says so.  Only ``ReceiverCrashed`` (fault injection: the receiver dies) is passed on.
 
 Receivers declare what they speak with ``@handles(MessageType)`` on methods
 ``(self, sender: ThreadId, message) -> reply``; these run on the receiver's own thread.
@@ -23,7 +31,7 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Final, TypeVar
 
 import attrs
 import pykka
@@ -73,55 +81,108 @@ class ReceiverCrashed(Exception):
     """Raised by a thread that dies while handling a request; its caller gets EABORTED."""
 
 
-_FieldCheck = tuple[str, tuple[type, ...], bool]
-_FIELD_CHECKS: dict[type, tuple[_FieldCheck, ...]] = {}
+_Check = Callable[[object], bool]
+_CHECKS: dict[type, _Check] = {}
 
 
-def _runtime_types(hint: Any) -> tuple[type, ...] | None:
-    """The classes a value of type ``hint`` may have (None: anything goes)."""
-    if hint is Any or isinstance(hint, TypeVar):
+WORD_MIN: Final = -(2**31)
+WORD_END: Final = 2**32
+"""An ``int`` on the wire is one 32-bit register (signed or not): ``WORD_MIN <= v < WORD_END``."""
+
+
+def _exact(allowed: tuple[type, ...]) -> _Check:
+    if int in allowed:
+
+        def word(value: object) -> bool:
+            t = type(value)
+            return t in allowed and (t is not int or WORD_MIN <= value < WORD_END)  # type: ignore[operator]
+
+        return word
+
+    def check(value: object) -> bool:
+        return type(value) in allowed
+
+    return check
+
+
+def _checker(hint: Any) -> _Check | None:
+    """A check of a value against type ``hint`` by exact class, recursively into attrs
+    classes, tuples and frozensets; None when the hint allows anything."""
+    if hint is Any or isinstance(hint, TypeVar) or hint is object:
         return None
     origin = typing.get_origin(hint)
     if origin is typing.Union or origin is types.UnionType:
-        allowed: list[type] = []
-        for arg in typing.get_args(hint):
-            arg_types = _runtime_types(arg)
-            if arg_types is None:
-                return None
-            allowed.extend(arg_types)
-        return tuple(allowed)
+        options = [_checker(arg) for arg in typing.get_args(hint)]
+        if any(o is None for o in options):
+            return None
+        checks = [o for o in options if o is not None]
+        return lambda value: any(c(value) for c in checks)
     if origin is typing.Literal:
-        return tuple({type(v) for v in typing.get_args(hint)})
+        literals = typing.get_args(hint)
+        return lambda value: any(type(value) is type(v) and value == v for v in literals)
+    if origin in (tuple, frozenset):
+        args = typing.get_args(hint)
+        homogeneous = (origin is tuple and len(args) == 2 and args[1] is Ellipsis) or (
+            origin is frozenset and len(args) == 1
+        )
+        if homogeneous:
+            each = _checker(args[0])
+        else:
+            return _exact((origin,))
+        if each is None:
+            return _exact((origin,))
+        element = each
+        return lambda value: type(value) is origin and all(element(v) for v in value)  # type: ignore[attr-defined]
     if origin is not None:
-        return (origin,) if isinstance(origin, type) else None
+        return _exact((origin,)) if isinstance(origin, type) else None
     if hint is None or hint is type(None):
-        return (type(None),)
+        return _exact((type(None),))
     if hint is float:
-        return (float, int)
-    return (hint,) if isinstance(hint, type) else None
+        return _exact((float, int))
+    if isinstance(hint, type) and attrs.has(hint):
+        return lambda value: type(value) is hint and wellformed(value)
+    return _exact((hint,)) if isinstance(hint, type) else None
 
 
-def _field_checks(cls: type) -> tuple[_FieldCheck, ...]:
-    checks = _FIELD_CHECKS.get(cls)
-    if checks is None:
-        built: list[_FieldCheck] = []
-        if attrs.has(cls):
-            hints = typing.get_type_hints(cls)
-            for field in attrs.fields(cls):
-                allowed = _runtime_types(hints.get(field.name, Any))
-                if allowed is not None and object not in allowed:
-                    built.append((field.name, allowed, bool in allowed))
-        checks = _FIELD_CHECKS[cls] = tuple(built)
-    return checks
+def _class_check(cls: type) -> _Check:
+    """The check of every field of attrs class ``cls``: declared class exactly, nested
+    values recursively, then the class's own validators (ranges)."""
+    check = _CHECKS.get(cls)
+    if check is not None:
+        return check
+    _CHECKS[cls] = lambda value: True  # a class that contains itself: checked one level
+    fields: list[tuple[str, _Check]] = []
+    hints = typing.get_type_hints(cls)
+    for field in attrs.fields(cls):
+        c = _checker(hints.get(field.name, Any))
+        if c is not None:
+            fields.append((field.name, c))
+    validated = any(field.validator is not None for field in attrs.fields(cls))
+
+    def check_fields(value: object) -> bool:
+        for name, c in fields:
+            if not c(getattr(value, name)):
+                return False
+        if validated:
+            try:
+                attrs.validate(value)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                return False
+        return True
+
+    _CHECKS[cls] = check_fields
+    return check_fields
 
 
 def wellformed(message: object) -> bool:
-    """Whether every attrs field of ``message`` has a type its class declares for it."""
-    for name, allowed, bool_ok in _field_checks(type(message)):
-        value = getattr(message, name)
-        if not isinstance(value, allowed) or (type(value) is bool and not bool_ok):
-            return False
-    return True
+    """Whether ``message`` is valid wire data: every attrs field holds a value of exactly a
+    class its declaration allows (no subclass: no ``bool`` for an ``int``, no ``int``
+    subclass with its own comparison), nested ids and messages checked the same way, and
+    every field within the range its class's validators allow."""
+    cls = type(message)
+    if not attrs.has(cls):
+        return True
+    return _class_check(cls)(message)
 
 
 def handles(*message_types: type) -> Callable[[F], F]:
@@ -177,7 +238,23 @@ class L4Thread(pykka.ThreadingActor):
     # -- receiving (runs on this actor's thread) -------------------------------------
 
     def on_receive(self, message: Any) -> Any:
-        """Dispatch an envelope to its handler; unknown messages get ``EUNKNOWN_MESSAGE``."""
+        """Dispatch an envelope to its handler; unknown messages get ``EUNKNOWN_MESSAGE``,
+        malformed ones ``EMALFORMED``, a handler that raises ``EABORTED``."""
+        try:
+            return self._receive(message)
+        except ReceiverCrashed:
+            raise
+        except BaseException:  # isolation is the point; see the module docstring
+            inner = message.message if type(message) is Envelope else message
+            if type(message) is Trap:
+                inner = message.request
+            return IpcError(code=ErrorCode.EABORTED, dest=self.tid, request=type(inner).__name__)
+
+    def _receive(self, message: Any) -> Any:
+        if type(message) is Trap and not wellformed(message.request):
+            return IpcError(
+                code=ErrorCode.EMALFORMED, dest=NIL_ID, request=type(message.request).__name__
+            )
         if type(message) is Envelope:
             if "dispatch" in self.WORKING_SETS:
                 self.touch("dispatch")

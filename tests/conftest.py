@@ -61,7 +61,7 @@ _PROFILE = os.environ.get("L4SIM_HYPOTHESIS_PROFILE", "ci")
 _REDIS = os.environ.get("L4SIM_HYPOTHESIS_REDIS")
 if _REDIS:
     # One example database shared by every machine that points at this Redis server:
-    # a failure found anywhere replays everywhere (README, "Long campaigns").
+    # a failure found anywhere replays everywhere (module docstring).
     from hypothesis.extra.redis import RedisExampleDatabase
     from redis import Redis
 

@@ -3,7 +3,7 @@
 The CLI answers bad input with one error line (argparse: its usage, then one line) and
 exit status 2, never a traceback.  Library calls raise ``ValueError`` for a value out of
 range, ``TypeError`` for a wrongly typed one, ``ProfileError`` / ``TraceFileError`` for an
-unusable file (README, "Bad input").  What ``test_cli``, ``test_profile`` and
+unusable file (README, "Guarantees").  What ``test_cli``, ``test_profile`` and
 ``test_tracefile`` already cover is not repeated here.
 """
 

@@ -105,7 +105,7 @@ def test_three_tasks_two_l4linux_clients_are_proved_for_each_strategy(strategy: 
 
 
 def test_a_misbehaving_scripted_client_is_explored_too() -> None:
-    # merged at 2x1 in CI; the task-server strategies take ~30 s each (README).
+    # merged at 2x1 in CI; the task-server strategies take ~30 s each.
     result = explore(OwnershipSpace(tasks=2, clients=1, strategy=Strategy.MERGED, script=True))
     plain = explore(OwnershipSpace(tasks=2, clients=1, strategy=Strategy.MERGED))
     assert result.violation is None and result.complete

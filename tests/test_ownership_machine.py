@@ -1,7 +1,7 @@
 """The chief-ownership state machine, run for each of the four strategies.
 
 How many examples and steps: the Hypothesis profile (``L4SIM_HYPOTHESIS_PROFILE``, see
-``conftest.py`` and README).
+``conftest.py``).
 """
 
 from __future__ import annotations

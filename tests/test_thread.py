@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import ClassVar
 
 import attrs
 import pytest
@@ -13,7 +14,8 @@ from actors.images import factory
 from protocols.errors import ErrorCode
 from protocols.ids import RMGR_TASK, SIGMA0_TASK, ThreadId, task_id
 from protocols.ipc import IpcError
-from protocols.rmgr import RmgrTaskNew
+from protocols.kernel import TaskNew
+from protocols.rmgr import FreeTask, GetTask, RmgrTaskNew
 from protocols.trace import IpcCall, IpcFail, IpcReply, SpaceSwitch
 
 EIP_ECHO = 0x9000
@@ -147,3 +149,120 @@ def test_a_subclass_overriding_a_handler_replaces_it() -> None:
     assert LoudEcho._handlers[Ping] is LoudEcho.ping
     assert Echo._handlers[Ping] is Echo.ping
     assert LoudEcho._handlers[Block] is Echo.block
+
+
+@attrs.frozen(kw_only=True)
+class Raise:
+    """Test client to Bomb: raise this exception while handling the message."""
+
+    kind: str
+
+
+class Bomb(L4Thread):
+    """A handler that raises whatever it is told to."""
+
+    KINDS: ClassVar[dict[str, type[BaseException]]] = {
+        "SystemExit": SystemExit,
+        "KeyboardInterrupt": KeyboardInterrupt,
+        "RuntimeError": RuntimeError,
+    }
+
+    @handles(Raise)
+    def boom(self, sender: ThreadId, msg: Raise) -> None:
+        raise self.KINDS[msg.kind]("boom")
+
+
+@pytest.mark.parametrize("kind", sorted(Bomb.KINDS))
+def test_a_handler_that_raises_anything_aborts_only_its_own_call(
+    world: tuple[System, ThreadId, ThreadId], kind: str
+) -> None:
+    """SystemExit, KeyboardInterrupt and a plain exception in turn: the caller gets a typed
+    EABORTED; the raising actor and every other actor still answer."""
+    system, client, echo = world
+    system.runtime.images[0x9100] = factory(Bomb)
+    bomb = task_id(11, 1)
+    made = system.perform(
+        client,
+        task_id(RMGR_TASK),
+        RmgrTaskNew(dest=bomb, mcp_or_chief=10, eip=0x9100, pager=task_id(SIGMA0_TASK)),
+    )
+    assert made.error is ErrorCode.OK
+    for _ in range(2):  # twice: the bomb itself survives its first exception
+        reply = system.perform(client, bomb, Raise(kind=kind))
+        assert isinstance(reply, IpcError) and reply.code is ErrorCode.EABORTED
+    assert system.perform(client, echo, Ping()) == client
+    before = system.snapshot()  # every server still answers its observer
+    assert before.kernel.tasks[11].active and before.kernel.tasks[11].chief == RMGR_TASK
+
+
+class Sneaky(int):
+    """An int whose comparisons stop the interpreter: must never reach a handler."""
+
+    def __eq__(self, other: object) -> bool:
+        raise SystemExit("forged")
+
+    def __lt__(self, other: object) -> bool:
+        raise SystemExit("forged")
+
+    __hash__ = int.__hash__
+
+
+def _forged(message: object, field: str, value: object) -> object:
+    object.__setattr__(message, field, value)
+    return message
+
+
+def _forged_id(**fields: object) -> ThreadId:
+    tid = task_id(10)
+    for name, value in fields.items():
+        object.__setattr__(tid, name, value)
+    return tid
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda: _forged(GetTask(number=10), "number", Sneaky(10)),
+        lambda: _forged(GetTask(number=10), "number", 2**40),
+        lambda: _forged(GetTask(number=10), "number", True),
+        lambda: _forged(FreeTask(number=10), "number", 10.0),
+        lambda: _forged(RmgrTaskNew(dest=task_id(10), mcp_or_chief=1), "dest", _forged_id(task=-1)),
+        lambda: _forged(
+            RmgrTaskNew(dest=task_id(10), mcp_or_chief=1), "dest", _forged_id(task=5000)
+        ),
+        lambda: _forged(
+            RmgrTaskNew(dest=task_id(10), mcp_or_chief=1), "dest", _forged_id(version=Sneaky(1))
+        ),
+        lambda: _forged(
+            RmgrTaskNew(dest=task_id(10), mcp_or_chief=1), "dest", _forged_id(task=task_id(3))
+        ),
+    ],
+    ids=[
+        "int-subclass",
+        "huge",
+        "bool",
+        "float",
+        "negative-task",
+        "task-5000",
+        "sneaky-version",
+        "id-in-id",
+    ],
+)
+def test_forged_wire_values_are_refused_and_change_nothing(
+    world: tuple[System, ThreadId, ThreadId], forge: Callable[[], object]
+) -> None:
+    system, client, echo = world
+    before = system.snapshot()
+    reply = system.perform(client, task_id(RMGR_TASK), forge())
+    assert isinstance(reply, IpcError) and reply.code is ErrorCode.EMALFORMED
+    assert system.snapshot() == before
+    assert system.perform(client, echo, Ping()) == client
+
+
+def test_a_forged_system_call_is_refused(world: tuple[System, ThreadId, ThreadId]) -> None:
+    system, client, _ = world
+    before = system.snapshot()
+    forged = _forged(TaskNew(dest=task_id(12), mcp_or_new_chief=task_id(5)), "dest", Sneaky(3))
+    reply = system.syscall(client, forged)
+    assert isinstance(reply, IpcError) and reply.code is ErrorCode.EMALFORMED
+    assert system.snapshot() == before
