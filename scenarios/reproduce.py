@@ -611,6 +611,8 @@ def _progress_to_terminal() -> Progress:
 def run(args: argparse.Namespace) -> int:
     """``l4sim reproduce``: print the report; exit 1 if a row is out of tolerance."""
     profile = profile_from(args)
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise ScenarioError(f"--out {args.out}: exists and is not a directory")
     progress = _progress_to_terminal()
     rep = report(profile, progress=progress)
     if progress is not _quiet:
@@ -621,9 +623,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("\n".join(rep.lines()))
     if args.out is not None:
-        written = write_plots(rep, args.out)
-        (args.out / "reproduce.json").write_text(json.dumps(data, sort_keys=True, indent=1))
-        (args.out / "reproduce.txt").write_text("\n".join(rep.lines()) + "\n")
+        try:
+            written = write_plots(rep, args.out)
+            (args.out / "reproduce.json").write_text(json.dumps(data, sort_keys=True, indent=1))
+            (args.out / "reproduce.txt").write_text("\n".join(rep.lines()) + "\n")
+        except OSError as exc:
+            raise ScenarioError(f"--out {args.out}: cannot write: {exc.strerror}") from None
         if not args.json:
             print(f"wrote {len(written)} plots, reproduce.json and reproduce.txt to {args.out}")
     return 0 if rep.ok else 1

@@ -182,15 +182,22 @@ def dump(
         path.write(text)
 
 
+def _json(line: str, number: int) -> Any:
+    """One line's JSON value; ``TraceFileError`` if it is not JSON or nested too deeply."""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise TraceFileError(f"line {number}: not JSON ({exc.msg}); truncated?") from None
+    except RecursionError:
+        raise TraceFileError(f"line {number}: JSON nested too deeply for a trace") from None
+
+
 def loads(text: str) -> TraceFile:
     """Parse trace file text; ``TraceFileError`` (with the line number) if it is not one."""
     lines = text.splitlines()
     if not lines:
         raise TraceFileError("empty file: not an l4sim trace")
-    try:
-        header = json.loads(lines[0])
-    except json.JSONDecodeError as exc:
-        raise TraceFileError(f"line 1: not JSON ({exc.msg})") from None
+    header = _json(lines[0], 1)
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise TraceFileError(f"line 1: not an {FORMAT} file")
     if header.get("version") != VERSION:
@@ -208,20 +215,19 @@ def loads(text: str) -> TraceFile:
         except cattrs.BaseValidationError as exc:
             detail = "; ".join(cattrs.transform_error(exc, format_exception=lambda e, _t: str(e)))
             raise TraceFileError(f"line 1: bad initial snapshot: {detail}") from None
-        except (TypeError, ValueError, KeyError) as exc:
+        except (TypeError, ValueError, KeyError, RecursionError) as exc:
             raise TraceFileError(f"line 1: bad initial snapshot: {exc}") from None
     events = []
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
+        data = _json(line, number)
         try:
-            events.append(_event_from_json(json.loads(line)))
-        except json.JSONDecodeError as exc:
-            raise TraceFileError(f"line {number}: not JSON ({exc.msg}); truncated?") from None
+            events.append(_event_from_json(data))
         except cattrs.BaseValidationError as exc:
             detail = "; ".join(cattrs.transform_error(exc, format_exception=lambda e, _t: str(e)))
             raise TraceFileError(f"line {number}: {detail}") from None
-        except (TypeError, ValueError, KeyError) as exc:
+        except (TypeError, ValueError, KeyError, RecursionError) as exc:
             raise TraceFileError(f"line {number}: {exc}") from None
     for index, event in enumerate(events):
         if event.seq != events[0].seq + index:

@@ -45,8 +45,10 @@ def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
         (lambda t: t.replace('"version": 1', '"version": 2', 1), "version 2"),
         (lambda t: "\x00\x01 garbage \xff\n", "line 1"),
         (lambda t: "", "empty"),
+        (lambda t: "[" * 100_000 + "]" * 100_000 + "\n", "nested too deeply"),
+        (lambda t: t.splitlines()[0] + "\n" + "{" + '"a":[' * 50_000 + "\n", "line 2"),
     ],
-    ids=["truncated", "wrong-version", "garbage", "empty"],
+    ids=["truncated", "wrong-version", "garbage", "empty", "deep-header", "deep-event"],
 )
 def test_check_refuses_bad_trace_files(
     tmp_path: Path,
@@ -57,6 +59,15 @@ def test_check_refuses_bad_trace_files(
     path = tmp_path / "bad.jsonl"
     path.write_text(mangle(good_text()))
     assert message in run_cli(["check", str(path)], capsys)
+
+
+def test_reproduce_refuses_an_out_path_that_is_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    existing = tmp_path / "a-file"
+    existing.write_text("keep me")
+    assert "not a directory" in run_cli(["reproduce", "--out", str(existing)], capsys)
+    assert existing.read_text() == "keep me"
 
 
 def test_check_refuses_binary_and_missing_files_and_directories(
