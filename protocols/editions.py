@@ -43,6 +43,15 @@ class Fix(enum.Enum):
     Each member's docstring-like value is one sentence; the finding it removes, its story
     and the source lines responsible are in ``protocols.findings``."""
 
+    # --- fixes in the kernel (l4_task_new) and RMGR -------------------------------------
+    # (protocols.kernel, protocols.rmgr)
+
+    # --- fixes in the task server (simple_ts) -----------------------------------------
+    # (protocols.task_server)
+
+    # --- fixes in L4Linux and the task cache ------------------------------------------
+    # (protocols.l4linux)
+
 
 @attrs.frozen(kw_only=True)
 class Edition:

@@ -83,7 +83,22 @@ class Finding:
     bound: Bound
 
 
-FINDINGS: tuple[Finding, ...] = ()
+# --- findings in the kernel (l4_task_new) and RMGR ---------------------------------------
+
+KERNEL_RMGR_FINDINGS: tuple[Finding, ...] = ()
+
+
+# --- findings in the task server (simple_ts) ------------------------------------------
+
+TASK_SERVER_FINDINGS: tuple[Finding, ...] = ()
+
+
+# --- findings in L4Linux and the task cache -------------------------------------------
+
+L4LINUX_FINDINGS: tuple[Finding, ...] = ()
+
+
+FINDINGS: tuple[Finding, ...] = (*KERNEL_RMGR_FINDINGS, *TASK_SERVER_FINDINGS, *L4LINUX_FINDINGS)
 """Every finding of ``l4env-2007``, in the order ``l4sim findings`` lists them."""
 
 
