@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Final
 
 from actors import boot
-from protocols.editions import DEFAULT_EDITION
+from protocols.editions import DEFAULT_EDITION, Edition
 from protocols.errors import ErrorCode
 from protocols.l4linux import Strategy
 from protocols.linux import Exit, Fork, ForkReply, LinuxRequest, Wait
@@ -27,7 +27,7 @@ def l4linux_loop(
     request: LinuxRequest,
     calls: int,
     strategy: str = "classic",
-    edition: str = DEFAULT_EDITION.name,
+    edition: str | Edition = DEFAULT_EDITION.name,
 ) -> tuple[Event, ...]:
     """init makes ``request`` ``calls`` times; the loop's events."""
     with boot(task_count=TASKS, linux=1, strategy=strategy, edition=edition) as system:
@@ -40,7 +40,7 @@ def l4linux_loop(
 
 
 def fork_exit_pairs(
-    strategy: str, pairs: int, edition: str = DEFAULT_EDITION.name
+    strategy: str, pairs: int, edition: str | Edition = DEFAULT_EDITION.name
 ) -> tuple[Event, ...]:
     """init forks a child, the child exits, init reaps it; ``pairs`` times; the events."""
     with boot(task_count=TASKS, linux=1, strategy=strategy, edition=edition) as system:

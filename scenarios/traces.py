@@ -14,7 +14,7 @@ from typing import Final
 from actors import boot
 from actors.native_linux import NativeSystem
 from actors.task_server import TsInit
-from protocols.editions import DEFAULT_EDITION
+from protocols.editions import DEFAULT_EDITION, Edition
 from protocols.linux import Getpid, LinuxRequest, Read
 from protocols.trace import Event
 from scenarios.l4world import TASKS, fork_exit_pairs, l4linux_loop
@@ -35,7 +35,7 @@ def _request(name: str) -> LinuxRequest:
 
 @functools.lru_cache(maxsize=16)
 def syscall_loop(
-    call: str, mode: str, calls: int, edition: str = DEFAULT_EDITION.name
+    call: str, mode: str, calls: int, edition: str | Edition = DEFAULT_EDITION.name
 ) -> tuple[Event, ...]:
     """One process makes the system call ``call`` ("getpid" or "read") ``calls`` times
     (``edition`` is that of the L4 system; native Linux has none)."""
@@ -49,14 +49,16 @@ def syscall_loop(
 
 
 @functools.lru_cache(maxsize=16)
-def fork_pairs(strategy: str, pairs: int, edition: str = DEFAULT_EDITION.name) -> tuple[Event, ...]:
+def fork_pairs(
+    strategy: str, pairs: int, edition: str | Edition = DEFAULT_EDITION.name
+) -> tuple[Event, ...]:
     """``pairs`` fork + exit + wait of an L4Linux process under ``strategy``."""
     return fork_exit_pairs(strategy, pairs, edition)
 
 
 @functools.lru_cache(maxsize=8)
 def boot_init(
-    by_count: bool, managed: int, edition: str = DEFAULT_EDITION.name
+    by_count: bool, managed: int, edition: str | Edition = DEFAULT_EDITION.name
 ) -> tuple[Event, ...]:
     """The task server's init: get and free every task, or ask RMGR for the count."""
     with boot(task_count=TASKS, task_server=True, edition=edition) as system:
