@@ -5,7 +5,7 @@ by the machine model with the profile's constants; nothing is typed in but the s
 own figures.  A row is **calibrated** when one constant was solved against that very
 figure (``scenarios/calibrate.py`` solves them; the profile's notes say which), so its
 agreement shows only that the model can be fitted; a row is **predicted** when no
-constant was fitted to it.  Tolerances (issue 4): cycles within 5%, L4Linux TLB misses
+constant was fitted to it.  Tolerances: cycles within 5%, L4Linux TLB misses
 within 0.1, native misses per 100k within 25%, speedups within 2 percentage points when
 calibrated and 3 when predicted.
 
@@ -231,7 +231,7 @@ SPECS: Final = (
         model=lambda m: m.speedup("chief+cache"),
     ),
 )
-"""Every figure of the seed, in its order, with the rules of issue 4."""
+"""Every figure of the seed, in its order, with its tolerance."""
 
 
 @attrs.frozen(kw_only=True)
