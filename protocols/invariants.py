@@ -251,6 +251,14 @@ def only_the_owner_kills_or_frees(
         owner = before.rmgr.owners[number]
         if owner not in (rmgr.FREE, sender.task):
             return f"RMGR {type(request).__name__}({number}) by {sender} (owner {owner}) succeeded"
+    freed = getattr(reply, "count", 0)
+    # Freeing what another holds at RMGR: the holder and trusted clients only.
+    if (
+        isinstance(request, rmgr.FreeTaskAll)
+        and freed
+        and sender.task not in (request.owner, *before.rmgr.trusted)
+    ):
+        return f"RMGR FreeTaskAll({request.owner}) by {sender} freed {freed}"
     return None
 
 
