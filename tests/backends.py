@@ -6,6 +6,8 @@ against the reference spec and the implementation with the same test body.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from actors import EIP_CLIENT, System, boot
@@ -82,3 +84,13 @@ def actor_system(
         timeout=5.0,
         edition=edition,
     )
+
+
+@contextlib.contextmanager
+def backend_for(kind: str, edition: Edition = DEFAULT_EDITION, **config: Any) -> Iterator[Backend]:
+    """A ``spec`` or ``actors`` backend running ``edition``'s rules."""
+    if kind == "spec":
+        yield SpecBackend(edition=edition, **config)
+    else:
+        with actor_system(edition=edition, **config) as system:
+            yield ActorBackend(system)
