@@ -161,7 +161,7 @@ class RmgrActor(L4Thread):
             if not (held and self.edition.has(Fix.RMGR_REFUSAL_RELEASES_HELD_NUMBER)):
                 self.task_free(num, sender.task)
             return RmgrReply(error=ErrorCode.ENOTCHIEF)
-        return RmgrReply(error=ErrorCode.OK, task=n)
+        return RmgrReply(error=ErrorCode.OK, task=ThreadId(num, 0, self.versions[num]))
 
     @handles(FreeTask)
     def free_task(self, sender: ThreadId, msg: FreeTask) -> RmgrReply:

@@ -27,9 +27,9 @@ Choices where the sources are silent or typed differently:
 
 * RMGR keeps no versions.  ``versions`` records the version of the last task RMGR
   created under each number; only the what-ifs (``protocols.rmgr_whatifs``) read it.
-* The IDL replies carry no task id; ``RmgrReply.task`` carries the id the kernel
-  answered RMGR's own ``l4_task_new`` with (for ``get_task`` the caller's id with the
-  number replaced, rmgr.c@e91a37df:123-126).
+* The IDL replies carry no task id.  ``RmgrReply.task`` of ``task_new`` is the kernel's
+  answer; of ``get_task`` the number with the version of ``versions`` (the kernel itself
+  is passed the caller's id with the number replaced, rmgr.c@e91a37df:123-126).
 * ``set_task_id`` treats every name as configured, with the configured quota.
 * ``log_mcp`` is 255, and 0 for a task ``task_new`` made until ``set_task_id``.
 
@@ -159,7 +159,7 @@ class TaskCount:
     The size of RMGR's table in ``count``; changes nothing.  No such call in rmgr.c."""
 
 
-RmgrRequest: TypeAlias = (
+RmgrRequest: TypeAlias = (  # the what-ifs have no source (protocols.rmgr_whatifs)
     GetTask
     | FreeTask
     | FreeTaskAll
@@ -302,7 +302,11 @@ def _get_task(
     dest = ThreadId(number, sender.lthread, sender.version)
     ks2, got = kernel_task_new(ks, dest, sender, edition=e)
     if not got.is_nil:
-        return ks2, reserved, RmgrReply(error=ErrorCode.OK, task=got)
+        return (
+            ks2,
+            reserved,
+            RmgrReply(error=ErrorCode.OK, task=task_id(number, rs.versions[number])),
+        )
     if reserved is rs and e.has(Fix.RMGR_REFUSAL_RELEASES_HELD_NUMBER):
         return ks2, rs, RmgrReply(error=ErrorCode.ENOTCHIEF)
     released = _release(reserved, number, sender.task)
@@ -314,9 +318,8 @@ def _free_task(
 ) -> Step:
     """Effect: ``number`` is free in the books; the kernel is untouched (rmgr.c:289-306).
 
-    Whoever is chief stays chief and a running task keeps running (l4env-2007).
-    ``hardened`` (``FREE_TASK_LEAVES_CHIEF``) first has RMGR re-new the number
-    inactive with itself as chief, which needs RMGR to be chief: else ``ENOTCHIEF``."""
+    The chief stays chief, a running task keeps running.  ``hardened``
+    (``FREE_TASK_LEAVES_CHIEF``): RMGR first re-news it to itself, else ``ENOTCHIEF``."""
     if not _in_table(rs, number):
         return ks, rs, RmgrReply(error=ErrorCode.EINVAL)
     released = _release(rs, number, sender.task)
@@ -336,11 +339,9 @@ def _free_task_all(
 ) -> Step:
     """Effect: every number whose byte equals ``owner`` is inactive, RMGR chief, free.
 
-    rmgr.c@e91a37df:255-287: the caller is not checked (l4env-2007; ``hardened``,
-    ``FREE_TASK_ALL_BY_ANYONE``, allows the owner and trusted clients only).  The
-    stored byte is compared with the whole task number, so an owner above 255 matches
-    nothing and ``owner`` 0 matches every free number.  RMGR must be chief of each; at
-    the first refusal it stops with ``ENOTCHIEF``, keeping what it did so far."""
+    rmgr.c@e91a37df:255-287: anyone may call it (``hardened``, ``FREE_TASK_ALL_BY_ANYONE``:
+    the owner and trusted clients).  The byte is compared with the whole number (owner
+    0 matches every free number).  At the first refusal it stops with ``ENOTCHIEF``."""
     if e.has(Fix.FREE_TASK_ALL_BY_ANYONE) and sender.task not in (owner, *rs.trusted):
         return ks, rs, RmgrReply(error=ErrorCode.ENOTOWNER)
     freed = 0
@@ -391,8 +392,8 @@ def _task_new(
 def _set_task_id(rs: RmgrState, sender: ThreadId, req: SetTaskId) -> tuple[RmgrState, RmgrReply]:
     """Effect: ``task`` gets the configured quota afresh (rmgr.c:333-353).
 
-    Allowed if the byte holding ``task``'s number equals the caller's whole number;
-    the copy goes to slot ``task.task``, which the quota checks read only below 256."""
+    Allowed if the holder byte equals the caller's whole number; the copy goes to slot
+    ``task.task``, which the quota checks read only below 256."""
     number = req.task.task
     if not _in_table(rs, number):
         return rs, RmgrReply(error=ErrorCode.EINVAL)
@@ -439,8 +440,7 @@ def step(
     if isinstance(request, RmgrTaskNew):
         return _task_new(ks, rs, sender, request, edition)
     if isinstance(request, SetTaskId):
-        rs, reply = _set_task_id(rs, sender, request)
-        return ks, rs, reply
+        return (ks, *_set_task_id(rs, sender, request))
     if isinstance(request, SetPrio):
         return _set_prio(ks, rs, sender, request, edition)
     if isinstance(request, AllocateChief | Free2 | FreeClient):

@@ -197,7 +197,8 @@ class KernelRmgrMachine(RuleBasedStateMachine):
         actors = self.actors()
         return actors[who % len(actors)]
 
-    @precondition(lambda self: self.system is not None)
+    # l4env-2007: free_task_all(RMGR) by anyone can delete every client.
+    @precondition(lambda self: self.system is not None and self.actors())
     @rule(
         who=st.integers(0, 7),
         aim=NUMBERS,
@@ -242,7 +243,8 @@ class KernelRmgrMachine(RuleBasedStateMachine):
             assert verdict is None, verdict
         self._count("task_new", "task_new refused" if got.task.is_nil else "task_new ok")
 
-    @precondition(lambda self: self.system is not None)
+    # l4env-2007: free_task_all(RMGR) by anyone can delete every client.
+    @precondition(lambda self: self.system is not None and self.actors())
     @rule(
         who=st.integers(0, 7),
         request=st.one_of(
@@ -266,6 +268,12 @@ class KernelRmgrMachine(RuleBasedStateMachine):
         got = self.system.perform(caller, task_id(RMGR_TASK), request)
         assert got == expected, f"{type(request).__name__}: spec says {expected!r}, got {got!r}"
         self._count("call_rmgr", f"{type(request).__name__} {got.error.name}")
+
+    @precondition(lambda self: self.system is not None and not self.actors())
+    @rule()
+    def no_client_left(self) -> None:
+        """Every client was deleted (l4env-2007 lets anyone free_task_all RMGR's tasks)."""
+        self._count("no_client_left", "no client left")
 
     @invariant()
     def actors_match_the_spec(self) -> None:
