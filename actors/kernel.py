@@ -1,7 +1,7 @@
 """The kernel actor: the task table and ``l4_task_new``, call by call as Fiasco does it.
 
-``sys_task_new`` (``osfree-project/l4env kernel/fiasco/src/kern/syscalls.cpp@e91a37df:650-770``):
-check the chief, delete an active dest with ``kill_task`` (thread.cpp@e91a37df:664-720,
+``sys_task_new`` (``osfree-project/l4env kernel/fiasco/src/kern/syscalls.cpp@e91a37df:650-782``):
+check the chief, delete an active dest with ``kill_task`` (thread.cpp@e91a37df:664-801,
 post-order; each deleted space hands its dead children to its own chief,
 space_index.cpp@e91a37df:131-160), then hand over (nil pager; the new chief must exist)
 or create.  A separate, mutable implementation of ``protocols.kernel`` (tests compare

@@ -84,7 +84,8 @@ class RmgrActor(L4Thread):
         dest = ThreadId(number, 0, BOOT_MODULE_VERSION)
         reply = self._task_new(dest, kernel.MAX_MCP, eip=eip, pager=ThreadId(SIGMA0_TASK))
         assert not reply.is_nil, f"RMGR could not start boot module {number}"
-        self.task[number] = RMGR_TASK
+        self.task[number] = RMGR_TASK  # task_alloc(task_no, TASKNO_ROOT, 0)
+        self.current[RMGR_TASK] += 1
         self.versions[number] = BOOT_MODULE_VERSION
         return reply
 

@@ -1,7 +1,7 @@
 """The kernel's task system calls and the reference spec of its task table.
 
 Fiasco's ``l4_task_new`` as of 2007-12 (``osfree-project/l4env
-kernel/fiasco/src/kern/syscalls.cpp@e91a37df:650-770``).  The spec is a pure function
+kernel/fiasco/src/kern/syscalls.cpp@e91a37df:650-782``).  The spec is a pure function
 ``step(state, sender, request, edition=...) -> (state, reply)`` written as the effect
 of a call on the task table; the kernel actor in ``actors.kernel`` is a separate,
 mutable implementation that tests compare with it.
@@ -9,11 +9,11 @@ mutable implementation that tests compare with it.
 What the sources say, in our words:
 
 * Rights: the caller's task must be the recorded chief of ``dest``'s task number, else
-  nothing happens and the reply is nil (syscalls.cpp@e91a37df:663-669, 767).  Only the
+  nothing happens and the reply is nil (syscalls.cpp@e91a37df:664-669, 779).  Only the
   number counts: the kernel neither checks nor assigns versions.
 * An active ``dest`` is deleted first (syscalls.cpp@e91a37df:671-684).  ``kill_task``
   deletes the task and, depth first, every *active* task whose chief is a deleted one
-  (``osfree-project/l4env kernel/fiasco/src/kern/thread.cpp@e91a37df:664-720``).  Each
+  (``osfree-project/l4env kernel/fiasco/src/kern/thread.cpp@e91a37df:664-801``).  Each
   deleted space leaves its number dead with its own chief kept and hands its dead
   children to that chief (``osfree-project/l4env
   kernel/fiasco/src/kern/space_index.cpp@e91a37df:131-160``, ``space.cpp@e91a37df:76-103``):
@@ -27,7 +27,7 @@ What the sources say, in our words:
   with lthread 0.
 * A pager: a new task whose lthread 0 starts at (eip, esp) with that pager; the creator
   is its chief, its priority the creating thread's, its mcp the smaller of the
-  creator's and the requested one (syscalls.cpp@e91a37df:704-765).  The return
+  creator's and the requested one (syscalls.cpp@e91a37df:704-777, 759-760).  The return
   registers are left alone, so the caller gets ``dest`` back as passed.
 * Boot: numbers above 4 are inactive with chief 4 (RMGR), sigma0 (2) and RMGR (4) have
   the kernel (0) as chief (``osfree-project/l4env
@@ -234,7 +234,7 @@ def _children(state: KernelState) -> dict[int, list[int]]:
 def doomed(state: KernelState, number: int) -> frozenset[int]:
     """What deleting active task ``number`` kills: it and every active task under it.
 
-    ``kill_task`` follows chiefs through active tasks only (thread.cpp@e91a37df:664-720);
+    ``kill_task`` follows chiefs through active tasks only (thread.cpp@e91a37df:664-801);
     the walk is iterative."""
     below = _children(state)
     killed = {number}

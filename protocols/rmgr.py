@@ -154,9 +154,7 @@ class RmgrReply:
 
 @attrs.frozen(kw_only=True)
 class TaskCount:
-    """Task server to RMGR (the seed's cheaper boot): how many task numbers exist?
-
-    The size of RMGR's table in ``count``; changes nothing.  No such call in rmgr.c."""
+    """Task server to RMGR (the seed's cheaper boot): how many task numbers? Not in rmgr.c."""
 
 
 RmgrRequest: TypeAlias = (  # the what-ifs have no source (protocols.rmgr_whatifs)
@@ -463,7 +461,8 @@ def start_modules(
 ) -> tuple[kernel.KernelState, RmgrState, tuple[ThreadId, ...]]:
     """RMGR starts its boot modules as tasks 5, 6, ...: active, RMGR chief and holder.
 
-    init.c@e91a37df:1452-1517 loads them into consecutive numbers reserved for RMGR."""
+    init.c@e91a37df:1466-1540 reserves each for RMGR (``task_alloc``, counted against
+    RMGR's own quota) and creates it."""
     ids = []
     for i, eip in enumerate(eips):
         number = FIRST_USER_TASK + i
@@ -479,6 +478,7 @@ def start_modules(
             rs,
             owners=put(rs.owners, number, RMGR_TASK),
             versions=put(rs.versions, number, BOOT_MODULE_VERSION),
+            used=put(rs.used, RMGR_TASK, rs.used[RMGR_TASK] + 1),
         )
         ids.append(reply.task)
     return ks, rs, tuple(ids)

@@ -223,7 +223,7 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 
 def test_the_lthread_of_dest_is_ignored(backend: Backend) -> None:
-    """syscalls.cpp@e91a37df:697-698, 750: the number counts; the task starts lthread 0."""
+    """syscalls.cpp@e91a37df:700-701, 752: the number counts; the task starts lthread 0."""
     a = backend.clients[0]
     got(backend, a, 10)
     reply = backend.syscall(a, create(ThreadId(10, 3, 1)))
@@ -234,7 +234,7 @@ def test_the_lthread_of_dest_is_ignored(backend: Backend) -> None:
 
 
 def test_a_new_task_gets_the_creators_priority(backend: Backend) -> None:
-    """syscalls.cpp@e91a37df:750-751: Thread::create with sched()->prio() of the creator."""
+    """syscalls.cpp@e91a37df:759-760: Thread::create with sched()->prio() of the creator."""
     a = backend.clients[0]
     got(backend, a, 10)
     backend.syscall(a, create(task_id(10, 1), mcp=200))
