@@ -132,8 +132,8 @@ KERNEL_RMGR_FINDINGS: tuple[Finding, ...] = (
         story=(
             "A client frees a task number it got from RMGR while it is still the number's "
             "chief. free_task only updates RMGR's books, so the number is free at RMGR but "
-            "the client keeps the chief right; the next client RMGR gives it to gets a "
-            "refusal and the number is lost."
+            "the client keeps the chief right (a running task keeps running); whoever RMGR "
+            "gives the number to next is refused, until the old holder hands it back."
         ),
         sources=(f"{_RT}rmgr.c@e91a37df:289-306", f"{_RT}task.c@e91a37df:49-61"),
         fix=Fix.FREE_TASK_LEAVES_CHIEF,

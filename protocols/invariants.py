@@ -25,7 +25,8 @@ the first violation; ``check_all`` runs every state invariant and raises
    (``reused_tasks_get_a_new_version``).
 7. *When a client dies, what it held comes back*: no task is owned, held at RMGR or
    cached by a dead task (``exit_reclaims_everything``).
-8. *Only the owner (or the task itself) kills or frees a task through the servers*
+8. *Only the owner (or the task itself) kills or frees a task through the servers*;
+   RMGR's ``free_task_all`` only for the holder or a trusted client
    (``only_the_owner_kills_or_frees``).
 
 What the servers cannot know: the kernel records chiefs by task number, not by
