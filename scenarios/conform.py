@@ -251,6 +251,12 @@ class KernelRmgrMachine(RuleBasedStateMachine):
             st.builds(rmgr.GetTask, number=NUMBERS),
             st.builds(rmgr.FreeTask, number=NUMBERS),
             st.builds(rmgr.FreeTaskAll, owner=st.integers(-1, TASKS)),
+            st.builds(rmgr.SetTaskId, name=st.just("x"), task=st.builds(task_id, NUMBERS)),
+            st.builds(
+                rmgr.SetPrio,
+                task=st.builds(task_id, NUMBERS, VERSIONS),
+                prio=st.integers(0, 255),
+            ),
             st.builds(
                 rmgr.RmgrTaskNew,
                 dest=st.builds(task_id, NUMBERS, VERSIONS),
