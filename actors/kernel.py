@@ -141,7 +141,7 @@ class KernelActor(pykka.ThreadingActor):
             return False
         other = req.mcp_or_new_chief
         if req.pager.is_nil:
-            return isinstance(other, ThreadId) and not other.is_nil
+            return isinstance(other, ThreadId)
         return type(other) is int and 0 <= other <= spec.MAX_MCP
 
     def _children(self) -> dict[int, set[int]]:

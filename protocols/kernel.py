@@ -39,7 +39,8 @@ Choices where the sources are silent or typed differently:
   no version for a number without a task, so a nil-pager call leaves it as it was.
 * A second argument of the wrong kind (an int with a nil pager, an id with a pager), a
   nil ``dest`` or a number outside the table is refused before anything happens (the C
-  code reinterprets the raw word; our messages are typed).  ``dest``'s lthread is
+  code reinterprets the raw word; our messages are typed).  A nil new chief names task
+  0, which never exists: refused after the deletion, like any absent chief.  ``dest``'s lthread is
   ignored, as in the sources (RMGR passes its caller's).
 * Clan walks are iterative (a chain of chiefs as long as the table must work).
 """
@@ -270,7 +271,7 @@ def _well_typed(state: KernelState, req: TaskNew) -> bool:
         return False
     if req.pager.is_nil:
         other = req.mcp_or_new_chief
-        return isinstance(other, ThreadId) and not other.is_nil
+        return isinstance(other, ThreadId)  # nil names task 0, which never exists
     return type(req.mcp_or_new_chief) is int and 0 <= req.mcp_or_new_chief <= MAX_MCP
 
 

@@ -324,3 +324,15 @@ def test_the_kernel_actor_deletes_the_deepest_chain_without_recursion() -> None:
     assert not reply.task.is_nil
     want, _ = kernel.step(state, RMGR_ID, hand(task_id(FIRST_USER_TASK, 1), task_id(RMGR_TASK)))
     assert actor.snapshot() == want
+
+
+@pytest.mark.parametrize("name", ["l4env-2007", "hardened"])
+def test_a_nil_new_chief_never_exists(kind: str, name: str) -> None:
+    """syscalls.cpp@e91a37df:691-695: nil names task 0, whose lookup fails after the
+    deletion (l4env-2007) or before it (hardened)."""
+    with backend_for(kind, EDITIONS[name]) as backend:
+        a = backend.clients[0]
+        got(backend, a, 10)
+        backend.syscall(a, create(task_id(10, 1)))
+        assert backend.syscall(a, hand(task_id(10, 1), NIL_ID)).task == NIL_ID
+        assert backend.alive(task_id(10, 1)) == (name == "hardened")
