@@ -120,7 +120,7 @@ KERNEL_RMGR_FINDINGS: tuple[Finding, ...] = (
             "A client that already holds a task number and is its chief asks RMGR for it "
             "again. RMGR's l4_task_new is refused because RMGR is no longer chief, and RMGR "
             "then releases the number in its books: the number is free at RMGR while the "
-            "client still is its chief, so RMGR can never hand it out again."
+            "client still is its chief, so whoever RMGR hands it to next is refused."
         ),
         sources=(f"{_RT}rmgr.c@e91a37df:118-132", f"{_RT}task.c@e91a37df:36-61"),
         fix=Fix.RMGR_REFUSAL_RELEASES_HELD_NUMBER,
