@@ -45,6 +45,16 @@ class Fix(enum.Enum):
 
     # --- fixes in the kernel (l4_task_new) and RMGR -------------------------------------
     # (protocols.kernel, protocols.rmgr)
+    TASK_NEW_DELETES_BEFORE_CHECKING_CHIEF = (
+        "l4_task_new with a nil pager checks that the new chief will exist before it deletes"
+    )
+    RMGR_REFUSAL_RELEASES_HELD_NUMBER = (
+        "a refused get_task or task_new releases only a reservation that call itself made"
+    )
+    FREE_TASK_LEAVES_CHIEF = (
+        "free_task takes the chief right back with RMGR's l4_task_new before marking free"
+    )
+    FREE_TASK_ALL_BY_ANYONE = "free_task_all is allowed to the owner itself and trusted clients"
 
     # --- fixes in the task server (simple_ts) -----------------------------------------
     # (protocols.task_server)
