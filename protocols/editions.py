@@ -76,15 +76,19 @@ class Edition:
 
     @classmethod
     def custom(cls, fixes: frozenset[Fix] | set[Fix]) -> Edition:
-        """``l4env-2007`` with exactly ``fixes`` (named after them, e.g. for pricing one fix)."""
+        """``l4env-2007`` with exactly ``fixes``: named ``l4env-2007+fix+...`` after the fixes
+        it has, or ``hardened-fix-...`` after those it lacks, whichever list is shorter."""
         fixes = frozenset(fixes)
         if fixes == HARDENED.fixes:
             return HARDENED
         if not fixes:
             return L4ENV_2007
-        return cls(
-            name="l4env-2007+" + "+".join(sorted(f.name.lower() for f in fixes)), fixes=fixes
-        )
+        missing = HARDENED.fixes - fixes
+        if len(missing) < len(fixes):
+            name = "hardened-" + "-".join(sorted(f.name.lower() for f in missing))
+        else:
+            name = "l4env-2007+" + "+".join(sorted(f.name.lower() for f in fixes))
+        return cls(name=name, fixes=fixes)
 
     def without(self, fix: Fix) -> Edition:
         """This edition less ``fix`` (``HARDENED.without(F)`` isolates the finding F removes)."""
