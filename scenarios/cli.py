@@ -152,6 +152,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
                 processes=args.processes,
                 script=args.script,
                 version_window=args.version_window,
+                cache_size=args.cache_size,
             )
         else:
             space = KernelRmgrSpace(tasks=args.tasks, clients=args.clients)
@@ -183,7 +184,11 @@ def cmd_explore(args: argparse.Namespace) -> int:
                     "tasks": args.tasks,
                     "clients": args.clients,
                     **(
-                        {"strategy": args.strategy, "script": args.script}
+                        {
+                            "strategy": args.strategy,
+                            "script": args.script,
+                            "cache_size": args.cache_size,
+                        }
                         if args.spec == "ownership"
                         else {}
                     ),
@@ -431,7 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=2,
         help="client tasks; for ownership L4Linux servers (default 2)",
     )
-    from protocols.l4linux import Strategy
+    from protocols.l4linux import DEFAULT_CACHE_SIZE, Strategy
 
     exp.add_argument(
         "--strategy",
@@ -445,6 +450,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="ownership: fork only while a server has fewer processes, zombies included "
         "(default: --tasks)",
+    )
+    exp.add_argument(
+        "--cache-size",
+        type=positive_int,
+        default=DEFAULT_CACHE_SIZE,
+        help="ownership: slots of each L4Linux's task cache (chief+cache only; "
+        f"default {DEFAULT_CACHE_SIZE}, like lx_task_cache)",
     )
     exp.add_argument(
         "--script",
