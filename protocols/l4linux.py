@@ -24,8 +24,9 @@ reaches no server (osfree-project/l4linux-l4env arch/l4/l4lxlib/l4env/task.c@07d
   allocate answers its error (the source: -EBUSY, "No task no left").  A refused create
   frees the number again (task server ``free``) and the child dies
   (process_gen.c@07d143c8:58-70): fork answers the create's error.  The generic_ts
-  library repeats create every 10 ms while it gets ``EUSED``; a task that stays
-  terminating would make that loop endless, so the model takes ``EUSED`` as a failure.
+  library repeats create every 10 ms while it gets ``EUSED`` (osfree-project/l4env
+  l4/pkg/generic_ts/lib/clientlib/open.c@0e5dd12a:77-90); a task that stays terminating
+  would make that loop endless, so the model takes ``EUSED`` as a failure.
 * exit: task server ``kill(id, SYNC|NOEV)`` (NOEV: the task is not on the hybrid list),
   then, only if the kill succeeded, task server ``free``; a failed kill keeps the number
   allocated so it is never used again (process_gen.c@07d143c8:73-107;
