@@ -51,7 +51,14 @@ PRIO_SERVER_PROC: Final = 64
 
 
 class Strategy(enum.Enum):
-    """How an L4Linux server gets and gives back the tasks of its processes."""
+    """How an L4Linux server gets and gives back the tasks of its processes.
+
+    ``classic``: L4Linux 2007-02 with the task server (osfree-project/l4linux-l4env
+    arch/l4/l4lxlib/l4env/task.c@07d143c8:61-69, 198-257); ``chief``: L4Linux 2007-12,
+    the allocate2 path (same file @72b0736c:62-74, 135-163, 214-298); ``chief+cache``:
+    ``chief`` with the lx_task_cache module (osfree-project/l4env
+    l4/pkg/task/examples/lx_task_cache/taskcache.c@552f19d0:57-113); ``merged``: a
+    what-if of the seed's with no source (no task server, RMGR hands out tasks)."""
 
     CLASSIC = "classic"
     CHIEF = "chief"
