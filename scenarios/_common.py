@@ -7,12 +7,14 @@ import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 
+from protocols.editions import DEFAULT_EDITION, EDITIONS
 from scenarios.machine import Cost, PricingError, price
 from scenarios.profile import DEFAULT_PROFILE, Profile, ProfileError, load_profile
 
 __all__ = [
     "HelpFormatter",
     "ScenarioError",
+    "add_edition_arg",
     "add_profile_args",
     "emit",
     "per",
@@ -63,6 +65,16 @@ def add_profile_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_edition_arg(parser: argparse.ArgumentParser) -> None:
+    """``--edition l4env-2007|hardened``: which rules the simulated system runs by."""
+    parser.add_argument(
+        "--edition",
+        choices=tuple(EDITIONS),
+        default=DEFAULT_EDITION.name,
+        help="the system's rules: the 2007 sources as they behave, or with every fix",
+    )
+
+
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Keeps descriptions as written and adds ``(default: X)`` to every option's help that
     has a default worth saying and does not name it already."""
@@ -92,6 +104,7 @@ def scenario_parser(name: str, description: str | None) -> argparse.ArgumentPars
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     add_profile_args(parser)
+    add_edition_arg(parser)
     return parser
 
 

@@ -19,6 +19,7 @@ from typing import Final
 
 import attrs
 
+from protocols.editions import DEFAULT_EDITION
 from protocols.task_server import DEFAULT_MANAGED
 from protocols.trace import IpcCall, Syscall
 from scenarios._common import (
@@ -75,9 +76,9 @@ class BootRun:
         }
 
 
-def measure(managed: int, profile: Profile) -> BootRun:
+def measure(managed: int, profile: Profile, edition: str = DEFAULT_EDITION.name) -> BootRun:
     """Record and price both inits of a task server managing ``managed`` tasks."""
-    every, count = boot_init(False, managed), boot_init(True, managed)
+    every, count = boot_init(False, managed, edition), boot_init(True, managed, edition)
     return BootRun(
         managed=managed,
         every=priced(every, profile),
@@ -103,7 +104,7 @@ def setup(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def _main(argv: Sequence[str] | None) -> int:
     args = setup(argv)
     profile = profile_from(args)
-    run = measure(args.managed, profile)
+    run = measure(args.managed, profile, args.edition)
     out = run.to_json(profile)
     mhz = profile.get_int("cpu.mhz")
     lines = [

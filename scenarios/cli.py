@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, cast
 
+from protocols.editions import DEFAULT_EDITION
 from scenarios import __version__
 from scenarios._common import HelpFormatter, positive_int
 from scenarios.host import pin_requested, pin_to_one_cpu
@@ -98,10 +99,12 @@ def cmd_check(args: argparse.Namespace) -> int:
             f"{args.trace_file}: bad boot configuration in the header ({exc})"
         ) from None
     report = check(trace.events, model)
+    edition = str(trace.boot.get("edition", DEFAULT_EDITION.name))
     if args.json:
         out = {
             "ok": report.ok,
             "model": report.model,
+            "edition": edition,
             "events": report.events,
             "steps": report.steps,
             "violation": None,
@@ -119,7 +122,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     elif report.violation is None:
         print(
             f"conforms: {report.steps} steps of {report.events} events checked against "
-            f"the {report.model} specs"
+            f"the {report.model} specs of edition {edition}"
         )
     else:
         v = report.violation

@@ -22,6 +22,8 @@ import attrs
 from protocols.editions import EDITIONS, HARDENED, L4ENV_2007, Edition, edition
 from protocols.explore import ExploreResult
 from protocols.findings import FINDINGS, Finding, isolate, search
+from scenarios import prices
+from scenarios._common import ScenarioError, add_profile_args, profile_from
 
 __all__ = [
     "FindingResult",
@@ -148,6 +150,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME,...",
         help="search only these findings (default: all)",
     )
+    parser.add_argument(
+        "--no-prices",
+        action="store_true",
+        help="leave out what each fix costs per fork+exit (scenarios.prices)",
+    )
+    add_profile_args(parser)
 
 
 def as_expected(ed: Edition, results: Sequence[FindingResult]) -> bool:
@@ -169,11 +177,22 @@ def command(args: argparse.Namespace) -> int:
         print(f"l4sim findings: error: no finding {', '.join(unknown)}", file=sys.stderr)
         return 2
     ed = edition(args.edition)
+    try:
+        profile = profile_from(args)
+    except ScenarioError as exc:
+        print(f"l4sim findings: error: {exc}", file=sys.stderr)
+        return 2
     results = run(ed, only)
+    table = () if args.no_prices else prices.measure(profile)
     if args.json:
-        print(json.dumps(to_json(ed, results), indent=2, sort_keys=True))
+        out = to_json(ed, results)
+        if not args.no_prices:
+            out["prices"] = prices.to_json(table)
+        print(json.dumps(out, indent=2, sort_keys=True))
     else:
         print(render(ed, results))
+        if not args.no_prices:
+            print("\n" + "\n".join(prices.render(table, profile)))
     return 0 if as_expected(ed, results) else 1
 
 

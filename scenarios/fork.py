@@ -24,6 +24,7 @@ from typing import Final
 
 import attrs
 
+from protocols.editions import DEFAULT_EDITION
 from protocols.ids import RMGR_TASK
 from protocols.trace import Event, IpcCall, Syscall
 from scenarios._common import (
@@ -52,6 +53,7 @@ class ForkRun:
 
     strategy: str
     pairs: int
+    edition: str
     cost: Cost
     ipc: int
     syscalls: int
@@ -72,6 +74,7 @@ class ForkRun:
         out: dict[str, object] = {
             "scenario": "fork",
             "strategy": self.strategy,
+            "edition": self.edition,
             "pairs": self.pairs,
             "profile": profile.name,
             "cycles_per_fork": round(self.cycles_per_fork, 1),
@@ -130,12 +133,15 @@ def server_calls(events: Sequence[Event]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def measure(strategy: str, pairs: int, profile: Profile) -> ForkRun:
-    """Record and price ``pairs`` fork+exit pairs under ``strategy``."""
-    events = fork_pairs(strategy, pairs)
+def measure(
+    strategy: str, pairs: int, profile: Profile, edition: str = DEFAULT_EDITION.name
+) -> ForkRun:
+    """Record and price ``pairs`` fork+exit pairs under ``strategy`` in ``edition``."""
+    events = fork_pairs(strategy, pairs, edition)
     return ForkRun(
         strategy=strategy,
         pairs=pairs,
+        edition=edition,
         cost=priced(events, profile),
         ipc=sum(1 for e in events if type(e) is IpcCall),
         syscalls=sum(1 for e in events if type(e) is Syscall),
@@ -158,11 +164,14 @@ def setup(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def _main(argv: Sequence[str] | None) -> int:
     args = setup(argv)
     profile = profile_from(args)
-    run = measure(args.strategy, args.pairs, profile)
-    classic = run if args.strategy == "classic" else measure("classic", args.pairs, profile)
+    run = measure(args.strategy, args.pairs, profile, args.edition)
+    classic = (
+        run if args.strategy == "classic" else measure("classic", args.pairs, profile, args.edition)
+    )
     out = run.to_json(profile, classic)
     lines = [
-        f"fork+exit, strategy {args.strategy}, {args.pairs} pairs, profile {profile.name}",
+        f"fork+exit, strategy {args.strategy}, edition {args.edition}, {args.pairs} pairs, "
+        f"profile {profile.name}",
         f"  cycles per fork+exit   {out['cycles_per_fork']}",
         f"  IPC calls per fork     {out['ipc_per_fork']}",
         f"  system calls per fork  {out['syscalls_per_fork']}",

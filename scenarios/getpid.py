@@ -18,6 +18,7 @@ from typing import Final
 
 import attrs
 
+from protocols.editions import DEFAULT_EDITION
 from protocols.trace import Event
 from scenarios._common import (
     emit,
@@ -65,14 +66,16 @@ class GetpidRun:
         }
 
 
-def record(mode: str, calls: int) -> tuple[Event, ...]:
+def record(mode: str, calls: int, edition: str = DEFAULT_EDITION.name) -> tuple[Event, ...]:
     """Run the actors: one process makes ``calls`` getpid calls; the loop's trace."""
-    return syscall_loop("getpid", mode, calls)
+    return syscall_loop("getpid", mode, calls, edition)
 
 
-def measure(mode: str, calls: int, profile: Profile) -> GetpidRun:
+def measure(
+    mode: str, calls: int, profile: Profile, edition: str = DEFAULT_EDITION.name
+) -> GetpidRun:
     """Record and price ``calls`` getpid calls in ``mode``."""
-    return GetpidRun(mode=mode, calls=calls, cost=priced(record(mode, calls), profile))
+    return GetpidRun(mode=mode, calls=calls, cost=priced(record(mode, calls, edition), profile))
 
 
 def setup(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -88,7 +91,7 @@ def setup(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def _main(argv: Sequence[str] | None) -> int:
     args = setup(argv)
     profile = profile_from(args)
-    run = measure(args.mode, args.calls, profile)
+    run = measure(args.mode, args.calls, profile, args.edition)
     out = run.to_json(profile)
     lines = [
         f"getpid, {args.mode}, {args.calls} calls, profile {profile.name}",

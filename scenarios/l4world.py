@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Final
 
 from actors import boot
+from protocols.editions import DEFAULT_EDITION, Edition
 from protocols.errors import ErrorCode
 from protocols.l4linux import Strategy
 from protocols.linux import Exit, Fork, ForkReply, LinuxRequest, Wait
@@ -22,9 +23,14 @@ TASKS: Final = 96
 STRATEGIES: Final = tuple(s.value for s in Strategy)
 
 
-def l4linux_loop(request: LinuxRequest, calls: int, strategy: str = "classic") -> tuple[Event, ...]:
+def l4linux_loop(
+    request: LinuxRequest,
+    calls: int,
+    strategy: str = "classic",
+    edition: str | Edition = DEFAULT_EDITION.name,
+) -> tuple[Event, ...]:
     """init makes ``request`` ``calls`` times; the loop's events."""
-    with boot(task_count=TASKS, linux=1, strategy=strategy) as system:
+    with boot(task_count=TASKS, linux=1, strategy=strategy, edition=edition) as system:
         init = system.init_processes[0]
         mark = system.trace.mark()
         for _ in range(calls):
@@ -33,9 +39,11 @@ def l4linux_loop(request: LinuxRequest, calls: int, strategy: str = "classic") -
         return system.trace.since(mark)
 
 
-def fork_exit_pairs(strategy: str, pairs: int) -> tuple[Event, ...]:
+def fork_exit_pairs(
+    strategy: str, pairs: int, edition: str | Edition = DEFAULT_EDITION.name
+) -> tuple[Event, ...]:
     """init forks a child, the child exits, init reaps it; ``pairs`` times; the events."""
-    with boot(task_count=TASKS, linux=1, strategy=strategy) as system:
+    with boot(task_count=TASKS, linux=1, strategy=strategy, edition=edition) as system:
         init = system.init_processes[0]
         mark = system.trace.mark()
         for _ in range(pairs):

@@ -19,6 +19,7 @@ from typing import Final
 
 import attrs
 
+from protocols.editions import DEFAULT_EDITION
 from scenarios._common import (
     ScenarioError,
     emit,
@@ -73,12 +74,17 @@ class MitigationRow:
         }
 
 
-def measure(profile: Profile, calls: int = CALLS, pairs: int = PAIRS) -> tuple[MitigationRow, ...]:
+def measure(
+    profile: Profile,
+    calls: int = CALLS,
+    pairs: int = PAIRS,
+    edition: str = DEFAULT_EDITION.name,
+) -> tuple[MitigationRow, ...]:
     """Price getpid (native and L4Linux) and fork under every configuration."""
     rows = []
-    getpid = syscall_loop("getpid", "l4linux", calls)
+    getpid = syscall_loop("getpid", "l4linux", calls, edition)
     native = syscall_loop("getpid", "native", calls)
-    forks = {s: fork_pairs(s, pairs) for s in FORK_STRATEGIES}
+    forks = {s: fork_pairs(s, pairs, edition) for s in FORK_STRATEGIES}
     for name, overrides in CONFIGS:
         try:
             p = profile.with_overrides(overrides)
@@ -114,7 +120,7 @@ def setup(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def _main(argv: Sequence[str] | None) -> int:
     args = setup(argv)
     profile = profile_from(args)
-    rows = measure(profile, args.calls, args.pairs)
+    rows = measure(profile, args.calls, args.pairs, args.edition)
     out = {"scenario": "mitigations", "profile": profile.name, "rows": [r.to_json() for r in rows]}
     head = f"{'configuration':<26}{'getpid':>9}{'TLB/call':>9}{'native':>8}"
     head += "".join(f"{'fork ' + s:>18}" for s in FORK_STRATEGIES)

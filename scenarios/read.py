@@ -18,6 +18,7 @@ from typing import Final
 
 import attrs
 
+from protocols.editions import DEFAULT_EDITION
 from scenarios._common import (
     emit,
     per,
@@ -69,11 +70,11 @@ class ReadRun:
         }
 
 
-def measure(reads: int, profile: Profile) -> ReadRun:
+def measure(reads: int, profile: Profile, edition: str = DEFAULT_EDITION.name) -> ReadRun:
     """Record and price ``reads`` blocking reads natively and on L4Linux."""
     return ReadRun(
         reads=reads,
-        l4linux=priced(syscall_loop("read", "l4linux", reads), profile),
+        l4linux=priced(syscall_loop("read", "l4linux", reads, edition), profile),
         native=priced(syscall_loop("read", "native", reads), profile),
     )
 
@@ -90,7 +91,7 @@ def setup(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def _main(argv: Sequence[str] | None) -> int:
     args = setup(argv)
     profile = profile_from(args)
-    run = measure(args.reads, profile)
+    run = measure(args.reads, profile, args.edition)
     out = run.to_json(profile)
     share = float(out["l4linux_overhead_share"])  # type: ignore[arg-type]
     lines = [

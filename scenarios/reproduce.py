@@ -5,7 +5,7 @@ by the machine model with the profile's constants; nothing is typed in but the s
 own figures.  A row is **calibrated** when one constant was solved against that very
 figure (``scenarios/calibrate.py`` solves them; the profile's notes say which), so its
 agreement shows only that the model can be fitted; a row is **predicted** when no
-constant was fitted to it.  Tolerances (issue 4): cycles within 5%, L4Linux TLB misses
+constant was fitted to it.  Tolerances: cycles within 5%, L4Linux TLB misses
 within 0.1, native misses per 100k within 25%, speedups within 2 percentage points when
 calibrated and 3 when predicted.
 
@@ -24,10 +24,17 @@ from typing import Final
 
 import attrs
 
+from protocols.editions import DEFAULT_EDITION
 from scenarios import boot as boot_scenario
 from scenarios import fork as fork_scenario
 from scenarios import read as read_scenario
-from scenarios._common import ScenarioError, add_profile_args, priced, profile_from
+from scenarios._common import (
+    ScenarioError,
+    add_edition_arg,
+    add_profile_args,
+    priced,
+    profile_from,
+)
 from scenarios.getpid import NATIVE_MISS_CALLS
 from scenarios.l4world import STRATEGIES
 from scenarios.machine import Cost
@@ -68,6 +75,8 @@ class Measured:
     """The priced runs every row and what-if is computed from."""
 
     sizes: Sizes
+    edition: str
+    """The edition of the L4 system every run was recorded in."""
     native: Cost
     l4linux: Cost
     read: read_scenario.ReadRun
@@ -89,19 +98,31 @@ def _quiet(_step: str) -> None:
     return None
 
 
-def measure(profile: Profile, sizes: Sizes = SIZES, progress: Progress = _quiet) -> Measured:
+def measure(
+    profile: Profile,
+    sizes: Sizes = SIZES,
+    progress: Progress = _quiet,
+    edition: str = DEFAULT_EDITION.name,
+) -> Measured:
     """Record (once per process) and price every run the report needs."""
     progress("native getpid")
     native = priced(syscall_loop("getpid", "native", sizes.native_calls), profile)
     progress("L4Linux getpid")
-    l4linux = priced(syscall_loop("getpid", "l4linux", sizes.l4linux_calls), profile)
+    l4linux = priced(syscall_loop("getpid", "l4linux", sizes.l4linux_calls, edition), profile)
     progress("blocking read")
-    read = read_scenario.measure(sizes.reads, profile)
+    read = read_scenario.measure(sizes.reads, profile, edition)
     forks = []
     for strategy in STRATEGIES:
         progress(f"fork {strategy}")
-        forks.append((strategy, priced(fork_pairs(strategy, sizes.pairs), profile)))
-    return Measured(sizes=sizes, native=native, l4linux=l4linux, read=read, forks=tuple(forks))
+        forks.append((strategy, priced(fork_pairs(strategy, sizes.pairs, edition), profile)))
+    return Measured(
+        sizes=sizes,
+        edition=edition,
+        native=native,
+        l4linux=l4linux,
+        read=read,
+        forks=tuple(forks),
+    )
 
 
 # -- the rows ----------------------------------------------------------------------------
@@ -210,7 +231,7 @@ SPECS: Final = (
         model=lambda m: m.speedup("chief+cache"),
     ),
 )
-"""Every figure of the seed, in its order, with the rules of issue 4."""
+"""Every figure of the seed, in its order, with its tolerance."""
 
 
 @attrs.frozen(kw_only=True)
@@ -330,9 +351,9 @@ def whatifs(
 ) -> tuple[WhatIf, ...]:
     """The model's predictions under the seed's proposals."""
     out: list[WhatIf] = []
-    getpid = syscall_loop("getpid", "l4linux", sizes.l4linux_calls)
-    cache_forks = fork_pairs("chief+cache", sizes.pairs)
-    classic_forks = fork_pairs("classic", sizes.pairs)
+    getpid = syscall_loop("getpid", "l4linux", sizes.l4linux_calls, m.edition)
+    cache_forks = fork_pairs("chief+cache", sizes.pairs, m.edition)
+    classic_forks = fork_pairs("classic", sizes.pairs, m.edition)
     for key, name, overrides in MITIGATIONS:
         progress(f"what-if {name}")
         try:
@@ -409,7 +430,7 @@ def whatifs(
         )
     )
     progress("what-if cheaper boot")
-    b = boot_scenario.measure(sizes.managed, profile)
+    b = boot_scenario.measure(sizes.managed, profile, m.edition)
     out.append(
         WhatIf(
             id="boot.task_server_init.cycles",
@@ -445,6 +466,7 @@ class Report:
             "rows": [r.to_json() for r in self.rows],
             "whatif": [w.to_json() for w in self.whatif],
             "profile": self.profile.to_json(),
+            "edition": self.measured.edition,
             "ok": self.ok,
         }
 
@@ -453,6 +475,7 @@ class Report:
         p = self.profile
         out = [
             f"l4sim reproduce - profile {p.name}: {p.description}",
+            f"edition {self.measured.edition}",
             "",
             f"{'id':<36}{'seed':>11}{'model':>12}{'deviation':>11}{'tolerance':>10}"
             f"  {'kind':<11}ok",
@@ -521,9 +544,14 @@ def _breakdown_text(name: str, cost: Cost, n: int) -> str:
     return f"{name:<18}{cost.cycles / n:>10,.0f} = {parts}"
 
 
-def report(profile: Profile, sizes: Sizes = SIZES, progress: Progress = _quiet) -> Report:
-    """Measure everything and build the report."""
-    m = measure(profile, sizes, progress)
+def report(
+    profile: Profile,
+    sizes: Sizes = SIZES,
+    progress: Progress = _quiet,
+    edition: str = DEFAULT_EDITION.name,
+) -> Report:
+    """Measure everything and build the report (the L4 system in ``edition``)."""
+    m = measure(profile, sizes, progress, edition)
     rows = tuple(Row(spec=s, model=s.model(m)) for s in SPECS)
     return Report(
         profile=profile, rows=rows, whatif=whatifs(profile, m, sizes, progress), measured=m
@@ -594,6 +622,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", type=Path, metavar="DIR", help="also write plots (PNG, SVG) and the JSON"
     )
     add_profile_args(parser)
+    add_edition_arg(parser)
 
 
 def _progress_to_terminal() -> Progress:
@@ -614,7 +643,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise ScenarioError(f"--out {args.out}: exists and is not a directory")
     progress = _progress_to_terminal()
-    rep = report(profile, progress=progress)
+    rep = report(profile, progress=progress, edition=args.edition)
     if progress is not _quiet:
         print("\r\033[K", end="", file=sys.stderr, flush=True)
     data = rep.to_json()

@@ -27,7 +27,13 @@ from protocols.ids import RMGR_TASK, ThreadId
 from protocols.l4linux import Strategy
 from protocols.snapshot import SystemSnapshot
 from protocols.trace import Event, IpcCall
-from scenarios._common import ScenarioError, add_profile_args, positive_int, profile_from
+from scenarios._common import (
+    ScenarioError,
+    add_edition_arg,
+    add_profile_args,
+    positive_int,
+    profile_from,
+)
 from scenarios.machine import PricingError, price_each
 from scenarios.render import DEFAULT_NAMES, render_mermaid, render_perfetto, render_text
 from scenarios.tracefile import dumps
@@ -86,7 +92,9 @@ def record(scenario: str, args: argparse.Namespace) -> Recording:
                     events=world.trace.since(mark), boot={"native": True}, initial=None
                 )
         return _l4linux(
-            args.strategy, lambda s, init: [s.linux_call(init, request) for _ in range(args.n)]
+            args.strategy,
+            args.edition,
+            lambda s, init: [s.linux_call(init, request) for _ in range(args.n)],
         )
     if scenario == "fork":
 
@@ -98,9 +106,9 @@ def record(scenario: str, args: argparse.Namespace) -> Recording:
                 system.linux_call(child.task, linux.Exit())
                 system.linux_call(init, linux.Wait(pid=child.pid))
 
-        return _l4linux(args.strategy, pairs)
+        return _l4linux(args.strategy, args.edition, pairs)
     assert scenario == "boot", scenario
-    with boot(task_count=TASKS, task_server=True) as system:
+    with boot(task_count=TASKS, task_server=True, edition=args.edition) as system:
         assert system.task_server is not None
         initial = system.snapshot()
         mark = system.trace.mark()
@@ -113,8 +121,8 @@ def record(scenario: str, args: argparse.Namespace) -> Recording:
         )
 
 
-def _l4linux(strategy: str, body: Any) -> Recording:
-    with boot(task_count=TASKS, linux=1, strategy=strategy) as system:
+def _l4linux(strategy: str, edition: str, body: Any) -> Recording:
+    with boot(task_count=TASKS, linux=1, strategy=strategy, edition=edition) as system:
         init = system.init_processes[0]
         initial = system.snapshot()
         mark = system.trace.mark()
@@ -166,6 +174,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     add_profile_args(parser)
+    add_edition_arg(parser)
 
 
 def run(args: argparse.Namespace) -> str:

@@ -1,0 +1,92 @@
+"""What ``hardened`` costs: the price of each fix per fork+exit, from the cost model.
+
+A fix's price is measured, never estimated: the fork scenario (init forks a child, the
+child exits, init reaps it) is recorded once in ``l4env-2007`` and once in
+``l4env-2007`` plus that one fix (``Edition.custom``), under each L4Linux strategy, and
+both traces are priced on the same profile.  The price is the difference per fork+exit in
+IPC calls, kernel system calls (``l4_task_new``, ``l4_thread_schedule``, ...) and
+cycles.  The last rows price ``hardened`` (every fix at once) the same way; it need not be
+the sum of the single prices when two fixes touch the same path.
+
+``l4sim findings`` prints this table after the findings (``--no-prices`` leaves it out).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import attrs
+
+from protocols.editions import HARDENED, L4ENV_2007, Edition, Fix
+from protocols.trace import IpcCall, Syscall
+from scenarios._common import priced
+from scenarios.l4world import STRATEGIES
+from scenarios.profile import Profile
+from scenarios.traces import fork_pairs
+
+__all__ = ["PAIRS", "Price", "measure", "render", "to_json"]
+
+PAIRS: Final = 8
+"""Fork+exit pairs per run: enough for the task cache to reach its steady state."""
+
+
+@attrs.frozen(kw_only=True)
+class Price:
+    """What one set of fixes adds to a fork+exit under one strategy (negative: saves)."""
+
+    what: str
+    """The fix's name in lower case, or ``hardened`` for every fix at once."""
+    strategy: str
+    ipc: float
+    syscalls: float
+    cycles: float
+    share: float
+    """``cycles`` as a share of the ``l4env-2007`` fork+exit under this strategy."""
+
+
+def _per_fork(strategy: str, ed: Edition, pairs: int, profile: Profile) -> tuple[float, ...]:
+    events = fork_pairs(strategy, pairs, ed)
+    ipc = sum(1 for e in events if type(e) is IpcCall)
+    calls = sum(1 for e in events if type(e) is Syscall)
+    return ipc / pairs, calls / pairs, priced(events, profile).cycles / pairs
+
+
+def measure(profile: Profile, pairs: int = PAIRS) -> tuple[Price, ...]:
+    """The price of every fix alone, then of ``hardened``, under every strategy."""
+    sets: list[tuple[str, Edition]] = [(fix.name.lower(), Edition.custom({fix})) for fix in Fix]
+    sets.append((HARDENED.name, HARDENED))
+    out = []
+    for strategy in STRATEGIES:
+        base = _per_fork(strategy, L4ENV_2007, pairs, profile)
+        for what, ed in sets:
+            ipc, calls, cycles = _per_fork(strategy, ed, pairs, profile)
+            out.append(
+                Price(
+                    what=what,
+                    strategy=strategy,
+                    ipc=round(ipc - base[0], 3),
+                    syscalls=round(calls - base[1], 3),
+                    cycles=round(cycles - base[2], 1),
+                    share=round((cycles - base[2]) / base[2], 5),
+                )
+            )
+    return tuple(out)
+
+
+def render(prices: tuple[Price, ...], profile: Profile) -> list[str]:
+    """The price table as text lines."""
+    lines = [
+        f"What the fixes cost per fork+exit (against l4env-2007; profile {profile.name}):",
+        f"  {'fix':<44}{'strategy':<13}{'IPC':>6}{'syscalls':>10}{'cycles':>10}{'share':>9}",
+    ]
+    for p in prices:
+        lines.append(
+            f"  {p.what:<44}{p.strategy:<13}{p.ipc:>+6.2f}{p.syscalls:>+10.2f}"
+            f"{p.cycles:>+10.0f}{p.share:>+9.2%}"
+        )
+    return lines
+
+
+def to_json(prices: tuple[Price, ...]) -> list[dict[str, object]]:
+    """The price table as JSON rows."""
+    return [attrs.asdict(p) for p in prices]
