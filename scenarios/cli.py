@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from protocols.editions import DEFAULT_EDITION
 from scenarios import __version__
-from scenarios._common import HelpFormatter, positive_int
+from scenarios._common import HelpFormatter, add_edition_arg, positive_int
 from scenarios.host import pin_requested, pin_to_one_cpu
 
 __all__ = ["UsageError", "build_parser", "main"]
@@ -139,6 +139,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
     """Walk every reachable state of a spec; exit 1 with a shortest counterexample."""
     import json
 
+    from protocols.editions import edition
     from protocols.explore import KernelRmgrSpace, Space, explore
     from protocols.explore_ownership import OwnershipSpace
     from protocols.l4linux import Strategy
@@ -156,6 +157,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
                 script=args.script,
                 version_window=args.version_window,
                 cache_size=args.cache_size,
+                edition=edition(args.edition),
             )
         else:
             space = KernelRmgrSpace(tasks=args.tasks, clients=args.clients)
@@ -191,6 +193,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
                             "strategy": args.strategy,
                             "script": args.script,
                             "cache_size": args.cache_size,
+                            "edition": args.edition,
                         }
                         if args.spec == "ownership"
                         else {}
@@ -478,6 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="stop after this many steps (default: until no new state)",
     )
+    add_edition_arg(exp)
     exp.add_argument("--json", action="store_true", help="print one JSON object")
     exp.set_defaults(func=cmd_explore)
     _add_run(sub)
