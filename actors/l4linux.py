@@ -32,6 +32,7 @@ from protocols.l4linux import (
     LinuxBoot,
     LinuxShutdown,
     LinuxState,
+    LoadCacheModule,
     Process,
     ProcState,
     Strategy,
@@ -51,7 +52,7 @@ from protocols.linux import (
     WaitReply,
 )
 
-__all__ = ["L4LinuxServer", "LinuxBoot", "LinuxShutdown"]
+__all__ = ["L4LinuxServer", "LinuxBoot", "LinuxShutdown", "LoadCacheModule"]
 
 
 class _Proc:
@@ -85,14 +86,17 @@ class L4LinuxServer(L4Thread):
     # -- harness ----------------------------------------------------------------------
 
     def on_control(self, message: Any) -> Any:
-        """Boot (start init), shutdown, a process's exit event (runs on the server's thread)."""
+        """Boot (start init), load the cache module, shutdown, a process's exit event.
+
+        Runs on the server's thread."""
         if isinstance(message, LinuxBoot):
             self.strategy, self.ts = message.strategy, message.task_server
             self.cache_size = message.cache_size if message.strategy.caches else 0
-            reply = self._spawn(parent=0)
-            if reply.error is ErrorCode.OK and self.strategy.caches:
+            return self._spawn(parent=0)
+        if isinstance(message, LoadCacheModule):
+            if self.strategy.caches:
                 self.fill_cache()
-            return reply
+            return len(self.slots)
         if isinstance(message, LinuxShutdown):
             if self.strategy.uses_task_server:
                 return self.call(self.ts, ts.Exit())

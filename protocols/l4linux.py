@@ -115,6 +115,7 @@ from protocols.l4linux_state import (
     LinuxBoot,
     LinuxShutdown,
     LinuxState,
+    LoadCacheModule,
     Process,
     ProcState,
     Strategy,
@@ -148,10 +149,12 @@ __all__ = [
     "LinuxBoot",
     "LinuxShutdown",
     "LinuxState",
+    "LoadCacheModule",
     "ProcState",
     "Process",
     "Strategy",
     "boot",
+    "load_cache",
     "shutdown",
     "step",
 ]
@@ -425,16 +428,30 @@ def boot(
     *,
     edition: Edition = DEFAULT_EDITION,
 ) -> tuple[kernel.KernelState, rmgr.RmgrState, ts.TsState | None, LinuxState, ForkReply]:
-    """An L4Linux server boots: it starts init (pid 1); then ``chief+cache`` loads its cache.
-
-    The cache module is loaded once Linux runs (a module's init), so init's task never
-    comes from the cache (taskcache.c@552f19d0:91-113, 133)."""
+    """An L4Linux server boots: it starts init (pid 1).  Its cache comes later
+    (``load_cache``)."""
     lx = LinuxState(me=me, strategy=strategy, cache_size=cache_size if strategy.caches else 0)
     w = _World(ks, rs, tsv, lx, edition)
     reply = _spawn(w, parent=0)
-    if reply.error is ErrorCode.OK and strategy.caches:
-        _fill_cache(w)
     return w.ks, w.rs, w.tsv, w.lx, reply
+
+
+def load_cache(
+    ks: kernel.KernelState,
+    rs: rmgr.RmgrState,
+    tsv: ts.TsState | None,
+    lx: LinuxState,
+    *,
+    edition: Edition = DEFAULT_EDITION,
+) -> tuple[kernel.KernelState, rmgr.RmgrState, ts.TsState | None, LinuxState]:
+    """``chief+cache``: the cache module is loaded once Linux runs (a module's init), after
+    every server started init, so no init's task comes from a cache
+    (taskcache.c@552f19d0:91-113, 133).  Other strategies: no change."""
+    if not lx.strategy.caches:
+        return ks, rs, tsv, lx
+    w = _World(ks, rs, tsv, lx, edition)
+    _fill_cache(w)
+    return w.ks, w.rs, w.tsv, w.lx
 
 
 def shutdown(

@@ -25,6 +25,7 @@ __all__ = [
     "CapProbe",
     "LinuxBoot",
     "LinuxShutdown",
+    "LoadCacheModule",
     "LinuxState",
     "ProcState",
     "Process",
@@ -148,6 +149,12 @@ class LinuxBoot:
     strategy: Strategy
     task_server: ThreadId = NIL_ID
     cache_size: int = DEFAULT_CACHE_SIZE
+
+
+@attrs.frozen(kw_only=True)
+class LoadCacheModule:
+    """Harness to an L4Linux server once every server runs init: load the task cache module
+    (``chief+cache`` only; nothing otherwise).  Answers the number of slots filled."""
 
 
 @attrs.frozen(kw_only=True)

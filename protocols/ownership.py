@@ -78,6 +78,8 @@ def boot(
         )
         assert reply.error is ErrorCode.OK, reply
         servers.append(lx)
+    for i, lx in enumerate(servers):
+        ks, rs, tsv, servers[i] = l4linux.load_cache(ks, rs, tsv, lx, edition=edition)
     return SystemSnapshot(
         kernel=ks, rmgr=rs, task_server=tsv, linux=tuple(servers), edition=edition
     )
