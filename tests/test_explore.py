@@ -7,7 +7,7 @@ from collections.abc import Callable
 import attrs
 import pytest
 
-from protocols import kernel, l4linux, linux, ownership, rmgr
+from protocols import kernel, l4linux, rmgr
 from protocols.editions import HARDENED, Edition, Fix
 from protocols.explore import KernelRmgrSpace, explore
 from protocols.explore_ownership import OwnershipSpace
