@@ -157,7 +157,7 @@ class TaskServer(L4Thread):
     def _init(self, managed: int) -> None:
         """``task_init`` (main.c:151-189): get every managed number from RMGR, give the
         kernel's chief right back, never free it at RMGR; a refused number is reserved."""
-        for n in range(TASK_FIRST, TASK_FIRST + managed):
+        for n in range(TASK_FIRST, TASK_FIRST + min(managed, spec.TASK_CNT_MAX - TASK_FIRST)):
             got = self._rmgr(rmgr.GetTask(number=n))
             if got.error is ErrorCode.EINVAL:
                 break  # beyond RMGR's table

@@ -88,6 +88,7 @@ from protocols.task_server_msgs import (
     DEFAULT_MANAGED,
     EIP_TASK_SERVER,
     NO_OWNER,
+    TASK_CNT_MAX,
     TASK_FIRST,
     VERSION_LOW,
     Allocate,
@@ -113,6 +114,7 @@ __all__ = [
     "DEFAULT_MANAGED",
     "EIP_TASK_SERVER",
     "NO_OWNER",
+    "TASK_CNT_MAX",
     "TASK_FIRST",
     "VERSION_LOW",
     "Allocate",
@@ -147,7 +149,9 @@ def next_id(tid: ThreadId) -> ThreadId:
 
 
 def managed_numbers(task_count: int, managed: int) -> range:
-    """The task numbers simple_ts manages: ``managed`` from ``TASK_FIRST``, within the table."""
+    """The task numbers simple_ts manages: ``managed`` from ``TASK_FIRST``, within the table
+    and at most ``TASK_CNT_MAX - TASK_FIRST`` of them (main.c@e91a37df:115-120)."""
+    managed = min(managed, TASK_CNT_MAX - TASK_FIRST)
     return range(TASK_FIRST, min(TASK_FIRST + managed, task_count))
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_MANAGED",
     "EIP_TASK_SERVER",
     "NO_OWNER",
+    "TASK_CNT_MAX",
     "TASK_FIRST",
     "VERSION_LOW",
     "Allocate",
@@ -46,6 +47,8 @@ EIP_TASK_SERVER: Final = 0x2000
 """Start address of the task server's code (selects its image in the actor system)."""
 TASK_FIRST: Final = 10
 """The first task number simple_ts manages (``TASK_FIRST``, main.c@e91a37df:37,48)."""
+TASK_CNT_MAX: Final = 901
+"""simple_ts manages at most ``TASK_CNT_MAX - TASK_FIRST`` numbers (main.c:35,115-120)."""
 DEFAULT_MANAGED: Final = 64
 """How many task numbers simple_ts manages by default (``TASK_CNT_DFL``, main.c:36,49)."""
 NO_OWNER: Final = -1
