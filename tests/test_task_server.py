@@ -8,6 +8,7 @@ send requests to the actor compare each reply and the three tables with the spec
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Iterator
 
@@ -318,7 +319,7 @@ def test_kill_recursive_follows_a_chain_as_deep_as_the_numbers_allow() -> None:
     for _ in numbers:
         ks, rs, tstate, _r = ts.step(ks, rs, tstate, task_id(6), ts.Allocate())
     # 10 owned by 6, 11 by 10, 12 by 11, ...: a chain of owners.
-    for prev, n in zip(numbers, numbers[1:], strict=False):
+    for prev, n in itertools.pairwise(numbers):
         ks, rs, tstate, reply = ts.step(
             ks, rs, tstate, task_id(6), ts.Owner(task=task_id(n), owner=task_id(prev))
         )
@@ -339,7 +340,7 @@ def test_actor_reclaims_a_chain_without_recursion(tsys: System) -> None:
     """The actor's loop (main.c:370-374) over a chain through every managed number."""
     a, _ = tsys.modules
     ids = [_check_step(tsys, a, ts.Allocate()).task for _ in MANAGED]
-    for prev, tid in zip(ids, ids[1:], strict=False):
+    for prev, tid in itertools.pairwise(ids):
         _check_step(tsys, a, ts.Owner(task=tid, owner=prev))
     assert _check_step(tsys, a, ts.KillRecursive(task=ids[0])).error is ErrorCode.OK
     assert all(not r.used for r in _as_triple(tsys)[2].records)
