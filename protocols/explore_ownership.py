@@ -22,7 +22,8 @@ inits included (so ``tasks >= clients``).  The system boots with exactly the tas
 server (not in ``merged``), the L4Linux servers, the script (if any) and ``tasks`` more
 numbers; the task server manages ``tasks`` numbers from ``TASK_FIRST`` (10) on, as
 simple_ts does (numbers between the boot modules and 10 stay free at RMGR, unused).
-In ``merged`` RMGR hands out any free number, so the number of an exited L4Linux server becomes available too.
+In ``merged`` RMGR hands out any free number, so the number of an exited L4Linux
+server becomes available too.
 
 **Canonical form.**  As stored, states never repeat (pids and versions only grow), so
 states are compared by a canonical key that forgets what cannot matter:
