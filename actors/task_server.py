@@ -16,6 +16,7 @@ from actors.faults import ExitEvent
 from actors.thread import L4Thread, handles
 from protocols import kernel, rmgr
 from protocols import task_server as spec
+from protocols.editions import Fix
 from protocols.errors import ErrorCode
 from protocols.ids import RMGR_TASK, ThreadId, task_id
 from protocols.ipc import IpcError
@@ -251,7 +252,7 @@ class TaskServer(L4Thread):
             return TsReply(error=ErrorCode.EINVAL)
         return TsReply(error=ErrorCode.OK, task=got.task)
 
-    def _free(self, caller: int, task: ThreadId) -> TsReply:
+    def _free(self, caller: int, task: ThreadId, *, back: bool = False) -> TsReply:
         """``task_free`` (main.c:228-245): by number, local."""
         rec = self.records.get(task.task)
         if rec is None:
@@ -260,6 +261,9 @@ class TaskServer(L4Thread):
             return TsReply(error=ErrorCode.ENOTOWNER)
         if not rec.used:
             return TsReply(error=ErrorCode.ENOTFOUND)
+        fix = self.edition.has(Fix.FREE_LEAVES_CHIEF_WITH_CLIENT)
+        if fix and rec.state is TaskState.CHIEF and not back:
+            return TsReply(error=ErrorCode.ENOTCHIEF)
         rec.owner, rec.state = NO_OWNER, TaskState.FREE
         return TsReply(error=ErrorCode.OK)
 
@@ -270,9 +274,10 @@ class TaskServer(L4Thread):
 
     @handles(spec.Free2)
     def free2(self, sender: ThreadId, msg: spec.Free2) -> TsReply:
-        """``free2`` (main.c:462-470): the chief right to RMGR (unchecked), then free."""
-        self._task_new(msg.task, RMGR_TASK)
-        return self._free(sender.task, msg.task)
+        """``free2`` (main.c:462-470): the chief right to RMGR (unchecked in l4env-2007),
+        then free."""
+        back = self._task_new(msg.task, RMGR_TASK)
+        return self._free(sender.task, msg.task, back=back)
 
     def _kill(self, caller: int, task: ThreadId, options: KillOption) -> TsReply:
         """``task_kill`` (main.c:297-357)."""

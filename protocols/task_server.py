@@ -47,6 +47,11 @@ rule to ``l4_task_new(id, RMGR, 0, 0, nil)`` issued by the task server (the chie
 goes to RMGR if the task server holds it), whatever the caller and whatever the outcome
 -- this happens even when the free itself is refused.
 
+``hardened`` (``Fix.FREE_LEAVES_CHIEF_WITH_CLIENT``): the task server remembers which
+numbers it handed out with ``allocate2``; ``free`` of one is ``ENOTCHIEF``, and ``free2``
+of one frees it only if its ``l4_task_new`` gave the chief right to RMGR (``ENOTCHIEF``
+otherwise).  No extra call: the source's ``l4_task_new`` result is checked.
+
 **kill** (main.c:297-357, 578-594).  Out of range: ``ENOTFOUND``; unused or terminating:
 ``-L4_EUNKNOWN`` -> ``EUNKNOWN``; allowed to the owner, the master (``-m``), the task
 itself, anyone if the number is ownerless or with ``-a``; else ``ENOTOWNER``.  With
@@ -81,7 +86,7 @@ from typing import TypeAlias
 import attrs
 
 from protocols import kernel, rmgr
-from protocols.editions import DEFAULT_EDITION, Edition
+from protocols.editions import DEFAULT_EDITION, Edition, Fix
 from protocols.errors import ErrorCode
 from protocols.ids import FIRST_USER_TASK, RMGR_TASK, ThreadId, task_id
 from protocols.task_server_msgs import (
@@ -196,12 +201,14 @@ class _World:
             self.rs, owners=(*owners[:number], self.ts.me, *owners[number + 1 :])
         )
 
-    def ts_task_new(self, dest: ThreadId, chief: int) -> None:
-        """The kernel's rule for ``l4_task_new(dest, chief, 0, 0, nil)`` by the task server."""
+    def ts_task_new(self, dest: ThreadId, chief: int) -> bool:
+        """The kernel's rule for ``l4_task_new(dest, chief, 0, 0, nil)`` by the task server;
+        whether the kernel carried it out."""
         me = self.ks.tasks[self.ts.me].id
-        self.ks, _ = kernel.step(
+        self.ks, reply = kernel.step(
             self.ks, me, kernel.TaskNew(dest=dest.task_id, mcp_or_new_chief=task_id(chief))
         )
+        return isinstance(reply, kernel.TaskNewReply) and not reply.task.is_nil
 
 
 def init(
@@ -267,7 +274,9 @@ def _create(w: _World, caller: int, req: Create) -> TsReply:
     return TsReply(error=ErrorCode.OK, task=got.task)
 
 
-def _free(w: _World, caller: int, task: ThreadId) -> TsReply:
+def _free(
+    w: _World, caller: int, task: ThreadId, edition: Edition, *, back: bool = False
+) -> TsReply:
     # By number: the owner's used number becomes unused and ownerless; nothing else.
     rec = w.ts.record(task.task)
     if rec is None:
@@ -276,14 +285,18 @@ def _free(w: _World, caller: int, task: ThreadId) -> TsReply:
         return TsReply(error=ErrorCode.ENOTOWNER)
     if not rec.used:
         return TsReply(error=ErrorCode.ENOTFOUND)
+    # hardened: an allocate2 number is freed only by a free2 whose hand-back worked.
+    fix = edition.has(Fix.FREE_LEAVES_CHIEF_WITH_CLIENT)
+    if fix and rec.state is TaskState.CHIEF and not back:
+        return TsReply(error=ErrorCode.ENOTCHIEF)
     w.put(attrs.evolve(rec, owner=NO_OWNER, state=TaskState.FREE))
     return TsReply(error=ErrorCode.OK)
 
 
-def _free2(w: _World, caller: int, task: ThreadId) -> TsReply:
+def _free2(w: _World, caller: int, task: ThreadId, edition: Edition) -> TsReply:
     # The task server's l4_task_new(id, RMGR), whatever comes of it; then free.
-    w.ts_task_new(task, RMGR_TASK)
-    return _free(w, caller, task)
+    back = w.ts_task_new(task, RMGR_TASK)
+    return _free(w, caller, task, edition, back=back)
 
 
 def _kill(w: _World, caller: int, task: ThreadId, options: KillOption) -> TsReply:
@@ -384,9 +397,9 @@ def step(
     elif isinstance(request, Create):
         reply = _create(w, caller, request)
     elif isinstance(request, Free):
-        reply = _free(w, caller, request.task)
+        reply = _free(w, caller, request.task, edition)
     elif isinstance(request, Free2):
-        reply = _free2(w, caller, request.task)
+        reply = _free2(w, caller, request.task, edition)
     elif isinstance(request, Kill):
         reply = _kill(w, caller, request.task, request.options)
     elif isinstance(request, KillRecursive):
