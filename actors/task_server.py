@@ -97,8 +97,21 @@ class TaskServer(L4Thread):
             self.recover(message.kernel, message.rmgr, message.managed)
             return tuple(sorted(self.records))
         if isinstance(message, ExitEvent):
-            return self._exit(message.task)
+            return self.exit_event(message.task)
         return super().on_control(message)
+
+    def exit_event(self, dead: ThreadId) -> TsReply:
+        """The harness's "task died" (not simple_ts: it receives no exit events).  A managed
+        task is handled as its ``exit``; a client RMGR started is deleted through RMGR's
+        trusted ``FreeClient`` and what it owned is killed and freed as ``kill_recursive``
+        would (so a crashed boot module's tasks come back)."""
+        if dead.task in self.records:
+            return self._exit(dead)
+        got = self._rmgr(rmgr.FreeClient(owner=dead.task))
+        if got.error is not ErrorCode.OK:
+            return TsReply(error=got.error)
+        self.reclaim(dead.task)
+        return TsReply(error=ErrorCode.OK)
 
     def _new_rec(self, n: int, tid: ThreadId, *, reserved: bool = False) -> _Rec:
         rec = self.records[n] = _Rec(n, tid, self.page)

@@ -364,3 +364,34 @@ def test_actor_follows_the_spec_through_a_whole_life(tsys: System) -> None:
     _check_step(tsys, b, ts.Exit())
     _check_step(tsys, a, ts.KillRecursive(task=chief.task))
     _check_step(tsys, a, ts.Exit())
+
+
+# -- recovery (not in the sources: the model's rule, protocols.task_server.recover) ------
+
+
+def test_a_restarted_task_server_rebuilds_the_books_the_spec_says() -> None:
+    from actors.system import BootConfig, System
+    from scenarios.fault_machine import FAULT_IMAGES, restart_task_server
+
+    config = BootConfig(
+        task_count=TASKS, modules=(EIP_CLIENT,) * 2, task_server=True, managed=TASKS, timeout=5.0
+    )
+    system = System(config)
+    system.runtime.images.update(FAULT_IMAGES)
+    with system.start() as s:
+        a, b = s.modules
+        got = _check_step(s, a, ts.Allocate())
+        _check_step(s, a, ts.Create(task=got.task, eip=EIP_CLIENT, pager=a))
+        _check_step(s, b, ts.AllocateChief())
+        _check_step(s, b, ts.Allocate())  # reserved, not running: taken back
+        before = _as_triple(s)
+        ks, rs, books = before
+        last = {r.number: r.id for r in books.records}
+        restart_task_server(s)
+        want = ts.recover(ks, rs, books.me, TASKS, last)
+        after = _as_triple(s)
+        assert after == want
+        rec10, rec11, rec12 = (after[2].record(n) for n in (10, 11, 12))
+        assert rec10 is not None and rec10.owner == a.task
+        assert rec11 is not None and rec11.owner == b.task and rec11.state is TaskState.CHIEF
+        assert rec12 is not None and not rec12.used
