@@ -348,11 +348,10 @@ def _kill_recursive(w: _World, caller: int, victim: ThreadId) -> TsReply:
             stack.pop()
             continue
         stack[-1] = (owner, nxt + 1)
-        killer = w.ts.record(owner)
-        caller_id = killer.id if killer is not None else victim
         child = w.ts.record(numbers[nxt])
         assert child is not None
-        if _kill(w, caller_id.task, child.id, KillOption.FREE).error is ErrorCode.OK:
+        # The caller is the killed owner's id: the owner check compares numbers only.
+        if _kill(w, owner, child.id, KillOption.FREE).error is ErrorCode.OK:
             stack.append((child.number, 0))
     return TsReply(error=ErrorCode.OK)
 
