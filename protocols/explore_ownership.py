@@ -383,11 +383,14 @@ class OwnershipSpace:
             return frozenset()
         held = {t.task for lx in state.linux for t in lx.cache}
         free = set()
+        tsv = state.task_server
+        # simple_ts keeps its numbers at RMGR for good: free means unused in its books.
+        keeper = (rmgr.FREE,) if tsv is None else (rmgr.FREE, tsv.me)
         for n in self.pool:
-            if n in held or state.kernel.is_active(n) or state.rmgr.owners[n] != rmgr.FREE:
+            if n in held or state.kernel.is_active(n) or state.rmgr.owners[n] not in keeper:
                 continue
-            rec = state.task_server.record(n) if state.task_server is not None else None
-            if rec is not None and rec.owner != ts.NO_OWNER:
+            rec = tsv.record(n) if tsv is not None else None
+            if rec is not None and (rec.used or rec.owner != ts.NO_OWNER):
                 continue
             free.add(n)
         return frozenset(free)
