@@ -9,18 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import attrs
 import pytest
 
 from actors import EIP_CLIENT, System, boot
-from protocols import invariants, kernel
+from protocols import invariants, kernel, rmgr
 from protocols import task_server as ts
 from protocols.editions import HARDENED, L4ENV_2007, Edition, Fix
 from protocols.errors import ErrorCode
 from protocols.explore import explore
 from protocols.explore_ownership import OwnershipSpace
 from protocols.findings import TASK_SERVER_FINDINGS, finding, isolate
-from protocols.ids import RMGR_TASK, ThreadId
+from protocols.ids import FIRST_USER_TASK, RMGR_TASK, ThreadId, task_id
 from protocols.l4linux import Strategy
+from protocols.snapshot import SystemSnapshot
 
 TASKS = 16
 
@@ -133,3 +135,57 @@ def test_exit_of_an_unmanaged_client_reclaims_nothing_in_both_editions(tsys: Sys
     snap = tsys.snapshot()
     assert snap.task_server is not None
     assert snap.task_server.owned_by(a.task) == (got.task.task,)
+
+
+# -- no fix: defects the bounded explorer cannot reach on this configuration -------------
+
+
+def _spec_world() -> tuple[kernel.KernelState, rmgr.RmgrState, ts.TsState]:
+    ks = kernel.boot_state(TASKS)
+    rs = rmgr.boot_state(TASKS, trusted=frozenset({FIRST_USER_TASK}))
+    ks, rs, _ = rmgr.start_modules(ks, rs, (1, 2, 3))
+    return ts.init(ks, rs, FIRST_USER_TASK, TASKS)
+
+
+def test_kill_recursive_strands_a_number_whose_chief_right_is_at_the_task_server() -> None:
+    """main.c:332-336,370-374: kill asks RMGR for the task, which works only while RMGR is
+    the kernel's chief.  A managed task that got a number with allocate2 and handed its
+    chief right to the task server (as free2 asks) is killed; the recursion's kill of
+    that number fails with -L4_EUNKNOWN, and the number stays owned by the dead task.
+    Not reachable by explore here: its clients are boot modules, which simple_ts does not
+    manage, so none of them is ever killed through it."""
+    ks, rs, books = _spec_world()
+    six = task_id(6, ks.tasks[6].version)
+    ks, rs, books, got = ts.step(ks, rs, books, six, ts.Allocate())
+    create = ts.Create(task=got.task, eip=EIP_CLIENT, pager=six)
+    ks, rs, books, _ = ts.step(ks, rs, books, six, create)
+    ks, rs, books, child = ts.step(ks, rs, books, got.task, ts.AllocateChief())
+    ks, _ = kernel.step(
+        ks, got.task, kernel.TaskNew(dest=child.task, mcp_or_new_chief=task_id(FIRST_USER_TASK))
+    )
+    ks, rs, books, reply = ts.step(ks, rs, books, six, ts.KillRecursive(task=got.task))
+    assert reply.error is ErrorCode.OK and not ks.is_active(got.task.task)
+    snap = SystemSnapshot(kernel=ks, rmgr=rs, task_server=books)
+    detail = invariants.exit_reclaims_everything(snap)
+    assert detail == f"task {child.task.task} still owned by dead task {got.task.task}"
+
+
+def test_with_events_a_failed_kill_leaves_the_terminating_bit_set() -> None:
+    """main.c:325-336 (``--events``, as some configurations start simple_ts): the bit is
+    set before RMGR is asked; when RMGR refuses it is never cleared, so after a free the
+    number is free but terminating: create refuses it (-L4_EUSED) for good.  The explorer
+    runs simple_ts without ``--events`` (its default), so this is a plain test; no fix."""
+    ks, rs, books = _spec_world()
+    books = attrs.evolve(books, events=True)
+    six = task_id(6, ks.tasks[6].version)
+    ks, rs, books, got = ts.step(ks, rs, books, six, ts.AllocateChief())
+    ks, rs, books, killed = ts.step(ks, rs, books, six, ts.Kill(task=got.task))
+    assert killed.error is ErrorCode.EUNKNOWN
+    ks, _ = kernel.step(
+        ks, six, kernel.TaskNew(dest=got.task, mcp_or_new_chief=task_id(FIRST_USER_TASK))
+    )
+    ks, rs, books, freed = ts.step(ks, rs, books, six, ts.Free2(task=got.task), edition=HARDENED)
+    assert freed.error is ErrorCode.OK
+    snap = SystemSnapshot(kernel=ks, rmgr=rs, task_server=books)
+    detail = invariants.every_task_is_in_exactly_one_place(snap)
+    assert detail == f"task {got.task.task} is free at the task server but still terminating"
