@@ -28,7 +28,9 @@ change).  ``allocate`` touches nothing else: no RMGR call, no kernel call.  ``al
 then has RMGR hand the task to the task server (RMGR deletes it if active; its clan
 passes to RMGR) and makes the caller its chief, inactive, with the new version.  If RMGR
 refuses (it is not the kernel's chief of the number), the reply is ``ENOTASK`` but the
-number stays used and owned by the caller, who never learns it.  Source code
+number stays used and owned by the caller, who never learns it; RMGR's books change as
+its own ``get_task`` rule says for a refusal (the source releases the number,
+``osfree-project/l4env l4/pkg/roottask/server/src/rmgr.c@e91a37df:117-134``).  Source code
 ``-L4_ENOTASK`` -> ``ErrorCode.ENOTASK``.
 
 **create** (main.c:505-567).  The caller must own the number and name exactly the id
@@ -56,9 +58,10 @@ otherwise).  No extra call: the source's ``l4_task_new`` result is checked.
 ``-L4_EUNKNOWN`` -> ``EUNKNOWN``; allowed to the owner, the master (``-m``), the task
 itself, anyone if the number is ownerless or with ``-a``; else ``ENOTOWNER``.  With
 events (``-e``) and without ``NOEV`` the terminating bit is set first.  RMGR must be the
-kernel's chief of the number (else ``EUNKNOWN``, and a terminating bit just set stays
-set).  Effect: the task is inactive with RMGR as chief and the *passed* id's version;
-if it was active its clan is inactive under RMGR.  ``FREE`` frees the number as ``free``
+kernel's chief of the number (else ``EUNKNOWN``, RMGR's refusal rule applies as for
+``allocate2``, and a terminating bit just set stays set).  Effect: the task is
+inactive with RMGR as chief and the *passed* id's version; if it was active its clan is
+inactive under RMGR.  ``FREE`` frees the number as ``free``
 does.  With events: one exit event; the event server's acknowledgement is taken to come
 at once (main.c:712-749: RMGR frees what the dead task held, ``rmgr_free_task_all``, the
 terminating bit clears, ``FREE`` frees).  ``SYNC`` changes nothing else.
@@ -88,7 +91,7 @@ import attrs
 from protocols import kernel, rmgr
 from protocols.editions import DEFAULT_EDITION, Edition, Fix
 from protocols.errors import ErrorCode
-from protocols.ids import FIRST_USER_TASK, RMGR_TASK, ThreadId, task_id
+from protocols.ids import RMGR_TASK, ThreadId, task_id
 from protocols.task_server_msgs import (
     DEFAULT_MANAGED,
     EIP_TASK_SERVER,
@@ -167,6 +170,7 @@ class _World:
     ks: kernel.KernelState
     rs: rmgr.RmgrState
     ts: TsState
+    edition: Edition = DEFAULT_EDITION
 
     def put(self, rec: TsRecord) -> None:
         self.ts = attrs.evolve(
@@ -174,16 +178,18 @@ class _World:
         )
 
     def rmgr_grants(self, number: int) -> bool:
-        """Whether RMGR hands ``number`` to the task server: its books have it free or the
-        task server's, and RMGR is the kernel's chief of it (``protocols.rmgr`` get_task)."""
-        rs, me = self.rs, self.ts.me
-        if not FIRST_USER_TASK <= number < len(rs.owners) or number == me:
-            return False
-        if rs.owners[number] not in (rmgr.FREE, me):
-            return False
-        if rs.owners[number] == rmgr.FREE and len(rs.held_by(me)) >= rs.quota:
-            return False
-        return self.ks.chief_of(number) == RMGR_TASK
+        """Whether RMGR hands ``number`` to the task server (``get_task``).  A refusal
+        changes the tables as RMGR's own rule says (``protocols.rmgr``; in the source a
+        refusal by the kernel also releases the number, rmgr.c@e91a37df:117-134), so it
+        is taken from that rule; a grant's effect is ``set_task``."""
+        me = self.ks.tasks[self.ts.me].id
+        ks, rs, reply = rmgr.step(
+            self.ks, self.rs, me, rmgr.GetTask(number=number), edition=self.edition
+        )
+        if reply.error is ErrorCode.OK:
+            return True
+        self.ks, self.rs = ks, rs
+        return False
 
     def set_task(self, number: int, chief: int, version: int) -> None:
         """RMGR takes ``number`` for the task server (deleting it if active: its clan goes
@@ -386,7 +392,7 @@ def step(
     """One task-server request by ``sender``: new kernel, RMGR and task-server states, reply.
 
     Some refusals change the tables too (``allocate2``, ``free2``, ``kill``: see above)."""
-    w = _World(ks, rs, ts)
+    w = _World(ks, rs, ts, edition)
     caller = sender.task
     reply: TsReply
     if isinstance(request, Allocate):
