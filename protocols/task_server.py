@@ -36,7 +36,7 @@ its own ``get_task`` rule says for a refusal (the source releases the number,
 **create** (main.c:505-567).  The caller must own the number and name exactly the id
 handed out (else ``-L4_EINVAL`` -> ``EINVAL``); a terminating number is ``-L4_EUSED`` ->
 ``EUSED``.  The effect is RMGR's ``task_new`` rule (``protocols.rmgr``) for the task
-server; a refusal is ``EINVAL``.  There is no "already running" check: RMGR re-creates
+server, refusal included; a refusal is answered ``EINVAL``.  There is no "already running" check: RMGR re-creates
 a running task.  (The source then names the task at RMGR and sets its priority,
 ``rmgr_set_task_id`` / ``rmgr_set_prio``, main.c:546-563; not part of this rule yet.)
 
@@ -61,8 +61,7 @@ events (``-e``) and without ``NOEV`` the terminating bit is set first.  RMGR mus
 kernel's chief of the number (else ``EUNKNOWN``, RMGR's refusal rule applies as for
 ``allocate2``, and a terminating bit just set stays set).  Effect: the task is
 inactive with RMGR as chief and the *passed* id's version; if it was active its clan is
-inactive under RMGR.  ``FREE`` frees the number as ``free``
-does.  With events: one exit event; the event server's acknowledgement is taken to come
+inactive under RMGR.  ``FREE`` frees the number as ``free`` does.  With events: one exit event; the event server's acknowledgement is taken to come
 at once (main.c:712-749: RMGR frees what the dead task held, ``rmgr_free_task_all``, the
 terminating bit clears, ``FREE`` frees).  ``SYNC`` changes nothing else.
 
@@ -273,10 +272,12 @@ def _create(w: _World, caller: int, req: Create) -> TsReply:
         rmgr.RmgrTaskNew(
             dest=rec.id, mcp_or_chief=req.mcp, esp=req.esp, eip=req.eip, pager=req.pager
         ),
+        edition=w.edition,
     )
+    # RMGR's rule decides the tables, refusal included (rmgr.c may release the number).
+    w.ks, w.rs = ks, rs
     if got.error is not ErrorCode.OK or got.task.is_nil:
         return TsReply(error=ErrorCode.EINVAL)
-    w.ks, w.rs = ks, rs
     return TsReply(error=ErrorCode.OK, task=got.task)
 
 
@@ -325,7 +326,9 @@ def _kill(w: _World, caller: int, task: ThreadId, options: KillOption) -> TsRepl
     if events:
         # The acknowledgement: RMGR frees what the dead task held; the bit clears.
         me = w.ks.tasks[ts.me].id
-        w.ks, w.rs, _ = rmgr.step(w.ks, w.rs, me, rmgr.FreeTaskAll(owner=rec.number))
+        w.ks, w.rs, _ = rmgr.step(
+            w.ks, w.rs, me, rmgr.FreeTaskAll(owner=rec.number), edition=w.edition
+        )
         rec = attrs.evolve(rec, terminating=False)
         w.ts = attrs.evolve(w.ts, exit_events=w.ts.exit_events + 1)
         w.put(rec)
