@@ -33,12 +33,13 @@ its own ``get_task`` rule says for a refusal (the source releases the number,
 ``osfree-project/l4env l4/pkg/roottask/server/src/rmgr.c@e91a37df:117-134``).  Source code
 ``-L4_ENOTASK`` -> ``ErrorCode.ENOTASK``.
 
-**create** (main.c:505-567).  The caller must own the number and name exactly the id
+**create** (main.c:505-567). The caller must own the number and name exactly the id
 handed out (else ``-L4_EINVAL`` -> ``EINVAL``); a terminating number is ``-L4_EUSED`` ->
-``EUSED``.  The effect is RMGR's ``task_new`` rule (``protocols.rmgr``) for the task
-server, refusal included; a refusal is answered ``EINVAL``.  There is no "already running" check: RMGR re-creates
-a running task.  (The source then names the task at RMGR and sets its priority,
-``rmgr_set_task_id`` / ``rmgr_set_prio``, main.c:546-563; not part of this rule yet.)
+``EUSED``. The effect is RMGR's ``task_new`` rule (``protocols.rmgr``) for the task
+server, refusal included; a refusal is answered ``EINVAL``. There is no "already
+running" check: RMGR re-creates a running task. (The source then names the task at RMGR
+and sets its priority, ``rmgr_set_task_id`` / ``rmgr_set_prio``, main.c:546-563; not
+part of this rule yet.)
 
 **free / free2** (main.c:228-245, 447-470).  Act on the task *number*; the id's version is
 never compared.  Out of range: ``-L4_ENOTFOUND`` -> ``ENOTFOUND``; the caller not the
@@ -54,16 +55,17 @@ numbers it handed out with ``allocate2``; ``free`` of one is ``ENOTCHIEF``, and 
 of one frees it only if its ``l4_task_new`` gave the chief right to RMGR (``ENOTCHIEF``
 otherwise).  No extra call: the source's ``l4_task_new`` result is checked.
 
-**kill** (main.c:297-357, 578-594).  Out of range: ``ENOTFOUND``; unused or terminating:
+**kill** (main.c:297-357, 578-594). Out of range: ``ENOTFOUND``; unused or terminating:
 ``-L4_EUNKNOWN`` -> ``EUNKNOWN``; allowed to the owner, the master (``-m``), the task
-itself, anyone if the number is ownerless or with ``-a``; else ``ENOTOWNER``.  With
-events (``-e``) and without ``NOEV`` the terminating bit is set first.  RMGR must be the
+itself, anyone if the number is ownerless or with ``-a``; else ``ENOTOWNER``. With
+events (``-e``) and without ``NOEV`` the terminating bit is set first. RMGR must be the
 kernel's chief of the number (else ``EUNKNOWN``, RMGR's refusal rule applies as for
-``allocate2``, and a terminating bit just set stays set).  Effect: the task is
-inactive with RMGR as chief and the *passed* id's version; if it was active its clan is
-inactive under RMGR.  ``FREE`` frees the number as ``free`` does.  With events: one exit event; the event server's acknowledgement is taken to come
-at once (main.c:712-749: RMGR frees what the dead task held, ``rmgr_free_task_all``, the
-terminating bit clears, ``FREE`` frees).  ``SYNC`` changes nothing else.
+``allocate2``, and a terminating bit just set stays set). Effect: the task is inactive
+with RMGR as chief and the *passed* id's version; if it was active its clan is inactive
+under RMGR. ``FREE`` frees the number as ``free`` does. With events: one exit event; the
+event server's acknowledgement is taken to come at once (main.c:712-749: RMGR frees what
+the dead task held, ``rmgr_free_task_all``, the terminating bit clears, ``FREE`` frees).
+``SYNC`` changes nothing else.
 
 **kill_recursive / exit** (main.c:359-377, 603-644).  ``kill(victim, FREE)``; if that
 succeeds, every used number the victim's number owns is killed the same way, depth
