@@ -1,9 +1,10 @@
-"""The task server actor: L4Env's ``simple_ts`` (REFERENCE.md section 4).
+"""The task server actor: L4Env's ``simple_ts`` as of 2007-12.
 
-A mutable implementation of ``protocols.task_server`` (whose module docstring states
-every decision the model makes: reservation at allocate, versions, ``EUSED``, ``free2``,
-kill and reclaim through RMGR).  Its calls go task server -> RMGR -> kernel, and it
-traps into the kernel itself for the chief hand-overs; nothing calls back into it.
+A mutable implementation of ``protocols.task_server`` that makes the source's calls in
+the source's order (``osfree-project/l4env l4/pkg/simple_ts/server/src/main.c@e91a37df``;
+the spec states each rule as its effect on the tables, and cites the lines).  Its calls go
+task server -> RMGR -> kernel, and it traps into the kernel itself for the chief
+hand-overs; nothing calls back into it.
 """
 
 from __future__ import annotations
@@ -15,22 +16,31 @@ from actors.faults import ExitEvent
 from actors.thread import L4Thread, handles
 from protocols import kernel, rmgr
 from protocols import task_server as spec
+from protocols.editions import Fix
 from protocols.errors import ErrorCode
-from protocols.ids import FIRST_USER_TASK, RMGR_TASK, ThreadId, task_id
+from protocols.ids import RMGR_TASK, ThreadId, task_id
 from protocols.ipc import IpcError
-from protocols.task_server import NO_OWNER, TaskState, TsInit, TsRecover, TsReply
+from protocols.task_server import (
+    NO_OWNER,
+    TASK_FIRST,
+    KillOption,
+    TaskState,
+    TsInit,
+    TsRecover,
+    TsReply,
+)
 
 __all__ = ["TaskServer", "TsInit", "TsRecover"]
 
 
 class _Rec:
-    """One mutable record (owner, id, state) of a managed task number.
+    """One mutable record of a managed task number (``__task_t`` and its two bits).
 
     The id of the last incarnation is kept in the task server's task memory (``page``),
     which outlives a crash of its thread: the only thing a restarted task server cannot
-    read from the kernel (RMGR resets the version of a task it takes back)."""
+    read from the kernel."""
 
-    __slots__ = ("_page", "number", "owner", "state")
+    __slots__ = ("_page", "number", "owner", "state", "terminating")
 
     def __init__(self, number: int, tid: ThreadId, page: dict[Any, Any]) -> None:
         self.number = number
@@ -38,6 +48,12 @@ class _Rec:
         self.id = tid
         self.owner = NO_OWNER
         self.state = TaskState.FREE
+        self.terminating = False
+
+    @property
+    def used(self) -> bool:
+        """The ``task_used`` bit."""
+        return self.state is not TaskState.FREE
 
     @property
     def id(self) -> ThreadId:
@@ -60,13 +76,17 @@ class TaskServer(L4Thread):
         super().__init__(*args)
         self.records: dict[int, _Rec] = {}
         self.exit_events = 0
+        self.events = False
+        """``-e`` (main.c:94): off, as by default."""
+        self.anykill = False
+        self.master = NO_OWNER
         self.page: dict[Any, Any] = self.runtime.memory.setdefault(self.tid.task, {})
         """Last id per task number, in task memory that survives a restart."""
 
     # -- boot -------------------------------------------------------------------------
 
     def on_control(self, message: Any) -> Any:
-        """``TsInit`` from the harness (runs on the task server's thread)."""
+        """``TsInit`` / ``TsRecover`` / ``ExitEvent`` from the harness."""
         if isinstance(message, TsInit):
             if message.by_count:
                 self._init_by_count(message.managed)
@@ -77,70 +97,87 @@ class TaskServer(L4Thread):
             self.recover(message.kernel, message.rmgr, message.managed)
             return tuple(sorted(self.records))
         if isinstance(message, ExitEvent):
-            return self._kill_recursive(message.task.task, message.task, exiting=True)
+            return self.exit_event(message.task)
         return super().on_control(message)
 
-    def recover(self, ks: kernel.KernelState, rs: rmgr.RmgrState, managed: int) -> None:
-        """Rebuild the books after a restart, from the chief table and RMGR's owners.
+    def exit_event(self, dead: ThreadId) -> TsReply:
+        """The harness's "task died" (not simple_ts: it receives no exit events).  A managed
+        task is handled as its ``exit``; a client RMGR started is deleted through RMGR's
+        trusted ``FreeClient`` and what it owned is killed and freed as ``kill_recursive``
+        would (so a crashed boot module's tasks come back)."""
+        if dead.task in self.records:
+            return self._exit(dead)
+        got = self._rmgr(rmgr.FreeClient(owner=dead.task))
+        if got.error is not ErrorCode.OK:
+            return TsReply(error=got.error)
+        self.reclaim(dead.task)
+        return TsReply(error=ErrorCode.OK)
 
-        A managed number RMGR holds free is a free record.  One RMGR holds for the task
-        server is classified by the kernel: chief another task -> ``CHIEF`` owned by
-        that chief (``allocate_chief``, a cache); chief RMGR and running with a live
-        pager -> ``RUNNING`` owned by its pager (every ``Create`` in this model names
-        its creator as pager; a task created with a stranger as pager is attributed to
-        that pager).  What cannot be attributed (reserved but not running, chief the task
-        server itself, running under a dead pager) is taken back and freed, so nothing
-        is lost and nothing gets two owners; its former owner's next request on it gets
-        a typed error.  Versions: the newer of the kernel's and the last id kept in task
-        memory (so a stale id never names a later incarnation).  Exit events counted
-        before the crash are not recovered."""
+    def _new_rec(self, n: int, tid: ThreadId, *, reserved: bool = False) -> _Rec:
+        rec = self.records[n] = _Rec(n, tid, self.page)
+        if reserved:
+            rec.state, rec.terminating = TaskState.RESERVED, True
+        return rec
+
+    def _get_and_give_back(self, n: int) -> bool:
+        """``rmgr_get_task(n)``, then ``l4_task_new(n, RMGR, 0, 0, nil)`` (main.c:171-187)."""
+        got = self._rmgr(rmgr.GetTask(number=n))
+        if got.error is not ErrorCode.OK:
+            return False
+        self._task_new(task_id(n, self.tid.version), RMGR_TASK)
+        return True
+
+    def recover(self, ks: kernel.KernelState, rs: rmgr.RmgrState, managed: int) -> None:
+        """Rebuild the books after a restart (``protocols.task_server.recover`` states the
+        rule) from the kernel's table and RMGR's owners."""
         me = self.tid.task
         self.records = {}
         self.exit_events = 0
-        for n in range(FIRST_USER_TASK, min(FIRST_USER_TASK + managed, ks.task_count)):
+        for n in spec.managed_numbers(ks.task_count, managed):
+            entry = ks.tasks[n]
+            last = self.page.get(n, task_id(n))
+            newest = last if last.version >= entry.version else entry.id
             holder = rs.owners[n]
             if n == me or holder not in (rmgr.FREE, me):
-                continue
-            entry = ks.tasks[n]
-            last = self.page.get(n, entry.id)
-            newest = last if last.version >= entry.version else entry.id
-            rec = self.records[n] = _Rec(n, newest, self.page)
-            if holder == rmgr.FREE:
-                continue
-            if entry.chief not in (RMGR_TASK, me):
+                self._new_rec(n, newest, reserved=True)
+            elif holder == rmgr.FREE:
+                self._new_rec(n, newest, reserved=not self._get_and_give_back(n))
+            elif entry.chief not in (RMGR_TASK, me):
+                rec = self._new_rec(n, newest)
                 rec.owner, rec.state = entry.chief, TaskState.CHIEF
-                continue
-            pager = entry.pager.task
-            if entry.active and entry.chief == RMGR_TASK and pager != me and ks.is_active(pager):
-                rec.owner, rec.state = pager, TaskState.RUNNING
-                continue
-            rec.state = TaskState.RUNNING if entry.chief == RMGR_TASK else TaskState.CHIEF
-            if entry.active or entry.chief == me:
-                ok = self._stop_task(rec)
-                assert ok, f"the task server could not take back task {n}"
-            self._release(rec)
+            elif (
+                entry.active
+                and entry.chief == RMGR_TASK
+                and entry.pager.task != me
+                and ks.is_active(entry.pager.task)
+            ):
+                rec = self._new_rec(n, newest)
+                rec.owner, rec.state = entry.pager.task, TaskState.ALLOCATED
+            else:
+                if entry.active and entry.chief == RMGR_TASK:
+                    got = self._rmgr(rmgr.GetTask(number=n))
+                    assert got.error is ErrorCode.OK, got
+                if entry.active or entry.chief == me:
+                    self._task_new(newest, RMGR_TASK)
+                self._new_rec(n, newest)
 
     def _init_by_count(self, managed: int) -> None:
-        """The seed's cheaper alternative: ask RMGR how many tasks exist, once."""
+        """The seed's cheaper alternative (not simple_ts): ask RMGR how many tasks exist."""
         got = self._rmgr(rmgr.TaskCount())
         assert got.error is ErrorCode.OK, got
-        for n in range(FIRST_USER_TASK, min(FIRST_USER_TASK + managed, got.count)):
-            self.records[n] = _Rec(n, task_id(n), self.page)
+        for n in range(TASK_FIRST, min(TASK_FIRST + managed, got.count)):
+            self._new_rec(n, task_id(n))
 
     def _init(self, managed: int) -> None:
-        """Get every managed task from RMGR and give it straight back, to learn it exists."""
-        n = FIRST_USER_TASK
-        while n < FIRST_USER_TASK + managed:
+        """``task_init`` (main.c:151-189): get every managed number from RMGR, give the
+        kernel's chief right back, never free it at RMGR; a refused number is reserved."""
+        for n in range(TASK_FIRST, TASK_FIRST + min(managed, spec.TASK_CNT_MAX - TASK_FIRST)):
             got = self._rmgr(rmgr.GetTask(number=n))
-            if got.error is ErrorCode.EINVAL and n != self.tid.task:
+            if got.error is ErrorCode.EINVAL:
                 break  # beyond RMGR's table
             if got.error is ErrorCode.OK:
-                ok = self._task_new(got.task, RMGR_TASK)
-                assert ok, "the task server is chief right after get_task"
-                freed = self._rmgr(rmgr.FreeTask(number=n))
-                assert freed.error is ErrorCode.OK, freed
-                self.records[n] = _Rec(n, got.task, self.page)
-            n += 1
+                self._task_new(task_id(n, self.tid.version), RMGR_TASK)
+            self._new_rec(n, task_id(n), reserved=got.error is not ErrorCode.OK)
 
     # -- the calls it makes -----------------------------------------------------------
 
@@ -152,201 +189,193 @@ class TaskServer(L4Thread):
         return reply
 
     def _task_new(self, dest: ThreadId, chief: int) -> bool:
-        reply = self.syscall(kernel.TaskNew(dest=dest, mcp_or_new_chief=task_id(chief)))
+        reply = self.syscall(kernel.TaskNew(dest=dest.task_id, mcp_or_new_chief=task_id(chief)))
         return isinstance(reply, kernel.TaskNewReply) and not reply.task.is_nil
 
-    # -- checks (mutants override these) ----------------------------------------------
+    # -- checks and steps (mutants override these) -------------------------------------
 
     def may_act(self, rec: _Rec, caller: int, task: ThreadId, *, self_ok: bool) -> bool:
-        """Whether ``caller`` may act on ``rec``: its owner, or (kill) the task itself."""
-        return rec.owner == caller or (self_ok and caller == task.task)
-
-    def _owned(self, caller: int, task: ThreadId, *, self_ok: bool) -> _Rec | TsReply:
-        rec = self.records.get(task.task)
-        if rec is None or task.lthread != 0:
-            return TsReply(error=ErrorCode.EINVAL)
-        if rec.owner == NO_OWNER or rec.id != task:
-            return TsReply(error=ErrorCode.ENOTASK)
-        if not self.may_act(rec, caller, task, self_ok=self_ok):
-            return TsReply(error=ErrorCode.ENOTOWNER)
-        return rec
-
-    # -- requests ---------------------------------------------------------------------
-
-    def _allocate(self, caller: int, chief: bool) -> TsReply:
-        for n in sorted(self.records):
-            rec = self.records[n]
-            if rec.state is not TaskState.FREE:
-                continue
-            got = self._rmgr(rmgr.GetTask(number=n))
-            if got.error is not ErrorCode.OK:
-                continue
-            new = self.next_id(rec)
-            ok = self.hand_over(new, caller) if chief else self._task_new(new, RMGR_TASK)
-            assert ok, "the task server is chief right after get_task"
-            rec.id, rec.owner = new, caller
-            rec.state = TaskState.CHIEF if chief else TaskState.ALLOCATED
-            return TsReply(error=ErrorCode.OK, task=new)
-        return TsReply(error=ErrorCode.ENOMEM)
+        """kill's owner check (main.c:313-323): ``-a``, the owner, the master, the task
+        itself, or no owner at all."""
+        return (
+            self.anykill
+            or caller in (rec.owner, self.master)
+            or (self_ok and caller == task.task)
+            or rec.owner == NO_OWNER
+        )
 
     def hand_over(self, task: ThreadId, client: int) -> bool:
-        """``allocate_chief``: make ``client`` the chief of inactive ``task``."""
+        """``allocate2``: make ``client`` the chief of inactive ``task`` (main.c:428)."""
         return self._task_new(task, client)
 
     def next_id(self, rec: _Rec) -> ThreadId:
-        """The id of the task's next incarnation: the version bumped."""
-        return rec.id.next_version()
+        """The id of the number's next incarnation: ``version_low`` bumped."""
+        return spec.next_id(rec.id)
+
+    # -- requests ---------------------------------------------------------------------
+
+    def _alloc(self, caller: int, taskno: int) -> _Rec | None:
+        """``task_alloc`` (main.c:192-226)."""
+        if taskno:
+            rec = self.records.get(taskno)
+            if rec is None or rec.used:
+                return None
+        else:
+            free = [self.records[n] for n in sorted(self.records) if not self.records[n].used]
+            if not free:
+                return None
+            rec = free[0]
+        rec.state, rec.owner, rec.id = TaskState.ALLOCATED, caller, self.next_id(rec)
+        return rec
 
     @handles(spec.Allocate)
     def allocate(self, sender: ThreadId, msg: spec.Allocate) -> TsReply:
-        """Reserve a task for the sender; RMGR stays its chief."""
-        return self._allocate(sender.task, chief=False)
+        """``allocate`` (main.c:386-400): a number, nothing else."""
+        rec = self._alloc(sender.task, msg.taskno)
+        if rec is None:
+            return TsReply(error=ErrorCode.ENOTASK)
+        return TsReply(error=ErrorCode.OK, task=rec.id)
 
     @handles(spec.AllocateChief)
     def allocate_chief(self, sender: ThreadId, msg: spec.AllocateChief) -> TsReply:
-        """Reserve a task and make the sender its chief (``allocate2``)."""
-        return self._allocate(sender.task, chief=True)
+        """``allocate2`` (main.c:408-437): a number, then get_task and the chief right."""
+        rec = self._alloc(sender.task, msg.taskno)
+        if rec is None:
+            return TsReply(error=ErrorCode.ENOTASK)
+        rec.state = TaskState.CHIEF
+        if self._rmgr(rmgr.GetTask(number=rec.number)).error is not ErrorCode.OK:
+            return TsReply(error=ErrorCode.ENOTASK)
+        self.hand_over(rec.id, sender.task)  # the source ignores the outcome
+        return TsReply(error=ErrorCode.OK, task=rec.id)
 
     @handles(spec.Create)
     def create(self, sender: ThreadId, msg: spec.Create) -> TsReply:
-        """Start an allocated task through RMGR (RMGR stays chief)."""
-        rec = self._owned(sender.task, msg.task, self_ok=False)
-        if isinstance(rec, TsReply):
-            return rec
-        if rec.state is TaskState.RUNNING:
-            return TsReply(error=ErrorCode.EUSED)
-        if rec.state is TaskState.CHIEF:
-            return TsReply(error=ErrorCode.ENOTCHIEF)
-        if msg.pager.is_nil:
+        """``create`` (main.c:505-567) through RMGR's task_new."""
+        rec = self.records.get(msg.task.task)
+        if rec is None or not rec.used or rec.owner != sender.task or rec.id != msg.task:
             return TsReply(error=ErrorCode.EINVAL)
+        if rec.terminating:
+            return TsReply(error=ErrorCode.EUSED)
         got = self._rmgr(
             rmgr.RmgrTaskNew(
                 dest=rec.id, mcp_or_chief=msg.mcp, esp=msg.esp, eip=msg.eip, pager=msg.pager
             )
         )
-        if got.error is not ErrorCode.OK:
-            return TsReply(error=got.error)
-        rec.state = TaskState.RUNNING
-        return TsReply(error=ErrorCode.OK, task=rec.id)
-
-    def _stop_task(self, rec: _Rec) -> bool:
-        """Delete a running task (or take a chief-held one back); then RMGR is chief."""
-        if rec.state is TaskState.RUNNING:
-            got = self._rmgr(rmgr.GetTask(number=rec.number))
-            if got.error is not ErrorCode.OK:
-                return False
-            ok = self._task_new(rec.id, RMGR_TASK)
-            assert ok, "the task server is chief right after get_task"
-        elif rec.state is TaskState.CHIEF and not self._task_new(rec.id, RMGR_TASK):
-            return False
-        rec.state = TaskState.ALLOCATED
-        return True
-
-    def _release(self, rec: _Rec) -> None:
-        freed = self._rmgr(rmgr.FreeTask(number=rec.number))
-        assert freed.error is ErrorCode.OK, freed
-        rec.owner, rec.state = NO_OWNER, TaskState.FREE
-
-    @handles(spec.Kill)
-    def kill(self, sender: ThreadId, msg: spec.Kill) -> TsReply:
-        """Stop a task (owner or the task itself); FREE also frees, NOEV: no exit event."""
-        rec = self._owned(sender.task, msg.task, self_ok=True)
-        if isinstance(rec, TsReply):
-            return rec
-        was_running = rec.state is TaskState.RUNNING
-        if not self._stop_task(rec):
-            return TsReply(error=ErrorCode.ENOTCHIEF)
-        if was_running and spec.KillOption.NOEV not in msg.options:
-            self.exit_events += 1
-        if spec.KillOption.FREE in msg.options:
-            self._release(rec)
-        return TsReply(error=ErrorCode.OK, task=rec.id)
-
-    def _free(self, caller: int, task: ThreadId, two: bool) -> TsReply:
-        rec = self.records.get(task.task)
-        if rec is None or task.lthread != 0:
+        if got.error is not ErrorCode.OK or got.task.is_nil:
             return TsReply(error=ErrorCode.EINVAL)
-        stale = rec.id.version > task.version if two else rec.id != task
-        if rec.owner == NO_OWNER or stale:
-            return TsReply(error=ErrorCode.ENOTASK)
-        if not self.may_act(rec, caller, task, self_ok=False):
+        return TsReply(error=ErrorCode.OK, task=got.task)
+
+    def _free(self, caller: int, task: ThreadId, *, back: bool = False) -> TsReply:
+        """``task_free`` (main.c:228-245): by number, local."""
+        rec = self.records.get(task.task)
+        if rec is None:
+            return TsReply(error=ErrorCode.ENOTFOUND)
+        if rec.owner != caller:
             return TsReply(error=ErrorCode.ENOTOWNER)
-        if rec.state is TaskState.RUNNING:
-            return TsReply(error=ErrorCode.EUSED)
-        if rec.state is TaskState.CHIEF:
-            if not two:
-                return TsReply(error=ErrorCode.ENOTCHIEF)
-            if not self._task_new(task, RMGR_TASK):
-                return TsReply(error=ErrorCode.ENOTCHIEF)
-            rec.id, rec.state = task, TaskState.ALLOCATED
-        self._release(rec)
-        return TsReply(error=ErrorCode.OK, task=rec.id)
+        if not rec.used:
+            return TsReply(error=ErrorCode.ENOTFOUND)
+        fix = self.edition.has(Fix.FREE_LEAVES_CHIEF_WITH_CLIENT)
+        if fix and rec.state is TaskState.CHIEF and not back:
+            return TsReply(error=ErrorCode.ENOTCHIEF)
+        rec.owner, rec.state = NO_OWNER, TaskState.FREE
+        return TsReply(error=ErrorCode.OK)
 
     @handles(spec.Free)
     def free(self, sender: ThreadId, msg: spec.Free) -> TsReply:
-        """Give back a task that is not running (owner only)."""
-        return self._free(sender.task, msg.task, two=False)
+        """``free`` (main.c:447-452)."""
+        return self._free(sender.task, msg.task)
 
     @handles(spec.Free2)
     def free2(self, sender: ThreadId, msg: spec.Free2) -> TsReply:
-        """Give back an ``allocate_chief`` task whose chief right the owner handed back."""
-        return self._free(sender.task, msg.task, two=True)
+        """``free2`` (main.c:462-470): the chief right to RMGR (unchecked in l4env-2007),
+        then free."""
+        back = self._task_new(msg.task, RMGR_TASK)
+        return self._free(sender.task, msg.task, back=back)
 
-    def _kill_victim(self, victim: int) -> bool:
-        rec = self.records.get(victim)
+    def _kill(self, caller: int, task: ThreadId, options: KillOption) -> TsReply:
+        """``task_kill`` (main.c:297-357)."""
+        rec = self.records.get(task.task)
         if rec is None:
-            return self._rmgr(rmgr.FreeClient(owner=victim)).error is ErrorCode.OK
-        if rec.state is not TaskState.RUNNING:
-            return False
-        return self._stop_task(rec)
+            return TsReply(error=ErrorCode.ENOTFOUND)
+        if not rec.used or rec.terminating:
+            return TsReply(error=ErrorCode.EUNKNOWN)
+        if not self.may_act(rec, caller, task, self_ok=True):
+            return TsReply(error=ErrorCode.ENOTOWNER)
+        events = self.events and KillOption.NOEV not in options
+        if events:
+            rec.terminating = True
+        if self._rmgr(rmgr.GetTask(number=rec.number)).error is not ErrorCode.OK:
+            return TsReply(error=ErrorCode.EUNKNOWN)
+        self._task_new(task, RMGR_TASK)
+        if events:
+            # The event server's acknowledgement, taken to come at once (main.c:712-749).
+            self.exit_events += 1
+            self._rmgr(rmgr.FreeTaskAll(owner=rec.number))
+            rec.terminating = False
+        if KillOption.FREE in options:
+            rec.owner, rec.state = NO_OWNER, TaskState.FREE
+        return TsReply(error=ErrorCode.OK)
+
+    @handles(spec.Kill)
+    def kill(self, sender: ThreadId, msg: spec.Kill) -> TsReply:
+        """``kill`` (main.c:578-594)."""
+        return self._kill(sender.task, msg.task, msg.options)
 
     def reclaim(self, owner: int) -> None:
-        """Reclaim, recursively, every task ``owner`` owns: delete it if running, free it."""
-        for n in [m for m in sorted(self.records) if self.records[m].owner == owner]:
-            rec = self.records[n]
-            if rec.state is TaskState.RUNNING:
-                if not self._stop_task(rec):
-                    continue
-                self.reclaim(n)
-            elif rec.state is TaskState.CHIEF:
-                got = self._rmgr(rmgr.GetTask(number=n))
-                if got.error is ErrorCode.OK:
-                    ok = self._task_new(rec.id, RMGR_TASK)
-                    assert ok, "the task server is chief right after get_task"
-                elif not self._task_new(rec.id, RMGR_TASK):
-                    continue
-                rec.state = TaskState.ALLOCATED
-            self._release(rec)
+        """The loop of ``task_kill_recursive`` (main.c:370-374), without recursion: kill
+        with ``FREE`` every used number a killed number owns, depth first in order."""
+        numbers = sorted(self.records)
+        stack = [(owner, 0)]
+        while stack:
+            killer, start = stack[-1]
+            nxt = next(
+                (
+                    i
+                    for i in range(start, len(numbers))
+                    if self.records[numbers[i]].used and self.records[numbers[i]].owner == killer
+                ),
+                None,
+            )
+            if nxt is None:
+                stack.pop()
+                continue
+            stack[-1] = (killer, nxt + 1)
+            child = self.records[numbers[nxt]]
+            if self._kill(killer, child.id, KillOption.FREE).error is ErrorCode.OK:
+                stack.append((child.number, 0))
 
-    def _kill_recursive(self, caller: int, victim: ThreadId, exiting: bool) -> TsReply:
-        if not exiting:
-            rec = self._owned(caller, victim, self_ok=True)
-            if isinstance(rec, TsReply):
-                return rec
-        if not self._kill_victim(victim.task):
-            return TsReply(error=ErrorCode.ENOTCHIEF)
+    def _kill_recursive(self, caller: int, victim: ThreadId) -> TsReply:
+        """``task_kill_recursive`` (main.c:359-377)."""
+        first = self._kill(caller, victim, KillOption.FREE)
+        if first.error is not ErrorCode.OK:
+            return first
         self.reclaim(victim.task)
-        return TsReply(error=ErrorCode.OK, task=victim)
+        return TsReply(error=ErrorCode.OK)
 
     @handles(spec.KillRecursive)
     def kill_recursive(self, sender: ThreadId, msg: spec.KillRecursive) -> TsReply:
-        """Stop a task and reclaim everything it owned, recursively."""
-        return self._kill_recursive(sender.task, msg.task, exiting=False)
+        """``kill_recursive`` (main.c:634-644)."""
+        return self._kill_recursive(sender.task, msg.task)
+
+    def _exit(self, client: ThreadId) -> TsReply:
+        rec = self.records.get(client.task)
+        if rec is not None and rec.terminating:
+            return TsReply(error=ErrorCode.ENOTFOUND)
+        return self._kill_recursive(client.task, client.task_id)
 
     @handles(spec.Exit)
     def exit(self, sender: ThreadId, msg: spec.Exit) -> TsReply:
-        """The sender exits: stop it and reclaim everything it owned."""
-        return self._kill_recursive(sender.task, sender.task_id, exiting=True)
+        """``exit`` (main.c:603-620); the source never replies, the model does."""
+        return self._exit(sender)
 
     @handles(spec.Owner)
     def owner(self, sender: ThreadId, msg: spec.Owner) -> TsReply:
-        """Who owns a task."""
+        """``owner`` (main.c:654-664): the owner hands the number to another owner."""
         rec = self.records.get(msg.task.task)
-        if rec is None:
-            return TsReply(error=ErrorCode.EINVAL)
-        if rec.owner == NO_OWNER:
-            return TsReply(error=ErrorCode.ENOTASK)
-        return TsReply(error=ErrorCode.OK, task=rec.id, owner=rec.owner)
+        if rec is None or not rec.used or rec.owner != sender.task:
+            return TsReply(error=ErrorCode.ENOTOWNER)
+        rec.owner = NO_OWNER if msg.owner.is_nil else msg.owner.task
+        return TsReply(error=ErrorCode.OK)
 
     # -- observation ------------------------------------------------------------------
 
@@ -355,8 +384,17 @@ class TaskServer(L4Thread):
         return spec.TsState(
             me=self.tid.task,
             records=tuple(
-                spec.TsRecord(number=r.number, id=r.id, owner=r.owner, state=r.state)
+                spec.TsRecord(
+                    number=r.number,
+                    id=r.id,
+                    owner=r.owner,
+                    state=r.state,
+                    terminating=r.terminating,
+                )
                 for r in (self.records[n] for n in sorted(self.records))
             ),
             exit_events=self.exit_events,
+            events=self.events,
+            anykill=self.anykill,
+            master=self.master,
         )

@@ -58,6 +58,10 @@ class Fix(enum.Enum):
 
     # --- fixes in the task server (simple_ts) -----------------------------------------
     # (protocols.task_server)
+    FREE_LEAVES_CHIEF_WITH_CLIENT = (
+        "the task server remembers which numbers it handed out with allocate2: free refuses"
+        " them, and free2 frees one only if its l4_task_new gave the chief right to RMGR"
+    )
 
     # --- fixes in L4Linux and the task cache ------------------------------------------
     # (protocols.l4linux)

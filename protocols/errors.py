@@ -25,6 +25,11 @@ class ErrorCode(enum.Enum):
     ENOMEM = "no free task"
     EQUOTA = "quota exceeded"
     ENOTCHIEF = "caller is not the chief"
+    # task server (simple_ts) helper: codes its sources return that none above names
+    ENOTFOUND = "no such task number"
+    """``-L4_ENOTFOUND`` of simple_ts (out-of-range task number, nothing to free)."""
+    EUNKNOWN = "unknown error"
+    """``-L4_EUNKNOWN``: simple_ts's answer for a kill it cannot carry out."""
 
     def __repr__(self) -> str:
         return f"ErrorCode.{self.name}"

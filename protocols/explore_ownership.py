@@ -20,9 +20,10 @@ L4Linux servers (each with its init process) using one strategy, and from every 
 **Task numbers.**  ``tasks`` is how many task numbers the processes can run in, the
 inits included (so ``tasks >= clients``).  The system boots with exactly the task
 server (not in ``merged``), the L4Linux servers, the script (if any) and ``tasks`` more
-numbers; the task server manages every number it can get from RMGR, which are exactly
-those ``tasks`` numbers (the boot modules are RMGR's).  In ``merged`` RMGR hands out any
-free number, so the number of an exited L4Linux server becomes available too.
+numbers; the task server manages ``tasks`` numbers from ``TASK_FIRST`` (10) on, as
+simple_ts does (numbers between the boot modules and 10 stay free at RMGR, unused).
+In ``merged`` RMGR hands out any free number, so the number of an exited L4Linux
+server becomes available too.
 
 **Canonical form.**  As stored, states never repeat (pids and versions only grow), so
 states are compared by a canonical key that forgets what cannot matter:
@@ -182,10 +183,13 @@ class OwnershipSpace:
         self.clients = tuple(range(first, first + clients))
         self.script = first + clients if script else None
         pool_start = first + clients + (1 if script else 0)
+        if has_ts:
+            # simple_ts manages numbers from TASK_FIRST (10) on; those below stay RMGR's.
+            pool_start = max(pool_start, ts.TASK_FIRST)
         self.task_count = pool_start + tasks
         self.pool = tuple(range(pool_start, self.task_count))
-        self.managed = self.task_count - FIRST_USER_TASK
-        """Every number from 5 on: the task server gets exactly the pool (the rest is RMGR's)."""
+        self.managed = self.task_count - ts.TASK_FIRST if has_ts else 0
+        """The task server gets exactly the pool (the numbers below it are RMGR's)."""
         self._client_perms: tuple[dict[int, int], ...] = tuple(
             dict(zip(self.clients, perm, strict=True))
             for perm in (itertools.permutations(self.clients) if symmetry else (self.clients,))
@@ -379,11 +383,14 @@ class OwnershipSpace:
             return frozenset()
         held = {t.task for lx in state.linux for t in lx.cache}
         free = set()
+        tsv = state.task_server
+        # simple_ts keeps its numbers at RMGR for good: free means unused in its books.
+        keeper = (rmgr.FREE,) if tsv is None else (rmgr.FREE, tsv.me)
         for n in self.pool:
-            if n in held or state.kernel.is_active(n) or state.rmgr.owners[n] != rmgr.FREE:
+            if n in held or state.kernel.is_active(n) or state.rmgr.owners[n] not in keeper:
                 continue
-            rec = state.task_server.record(n) if state.task_server is not None else None
-            if rec is not None and rec.owner != ts.NO_OWNER:
+            rec = tsv.record(n) if tsv is not None else None
+            if rec is not None and (rec.used or rec.owner != ts.NO_OWNER):
                 continue
             free.add(n)
         return frozenset(free)

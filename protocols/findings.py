@@ -161,7 +161,28 @@ KERNEL_RMGR_FINDINGS: tuple[Finding, ...] = (
 
 # --- findings in the task server (simple_ts) ------------------------------------------
 
-TASK_SERVER_FINDINGS: tuple[Finding, ...] = ()
+TASK_SERVER_FINDINGS: tuple[Finding, ...] = (
+    Finding(
+        name="FREE_LEAVES_CHIEF_WITH_CLIENT",
+        invariant="every_task_is_in_exactly_one_place",
+        story=(
+            "A client gets a task number with allocate2, which makes it the kernel's chief of"
+            " the task, and gives the number back with free (or with free2 without first"
+            " handing the chief right to the task server).  simple_ts frees the number in its"
+            " own books only: free never looks at the chief right, and free2 ignores whether"
+            " its l4_task_new worked.  The number is free again, but the client is still its"
+            " chief, so the next client to get it cannot create it (create and allocate2 fail"
+            " at RMGR) while the first client can still start and stop it."
+        ),
+        sources=(
+            "osfree-project/l4env l4/pkg/simple_ts/server/src/main.c@e91a37df:228-245",
+            "osfree-project/l4env l4/pkg/simple_ts/server/src/main.c@e91a37df:420-436",
+            "osfree-project/l4env l4/pkg/simple_ts/server/src/main.c@e91a37df:447-470",
+        ),
+        fix=Fix.FREE_LEAVES_CHIEF_WITH_CLIENT,
+        bound=Bound(strategy=Strategy.CHIEF, tasks=3, clients=2, script=True, depth=8),
+    ),
+)
 
 
 # --- findings in L4Linux and the task cache -------------------------------------------

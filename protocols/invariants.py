@@ -14,10 +14,16 @@ the first violation; ``check_all`` runs every state invariant and raises
 3. *No task number is lost or in two places*: every task number is in exactly one place
    -- free at RMGR, reserved by the task server, owned by a client (running or
    inactive), or in a client's cache -- and a number that the books call free can be
-   handed out again (``every_task_is_in_exactly_one_place``).
+   handed out again (``every_task_is_in_exactly_one_place``).  simple_ts keeps every
+   number it manages reserved at RMGR for good and frees them only in its own books
+   (osfree-project/l4env l4/pkg/simple_ts/server/src/main.c@e91a37df:171-187,228-245),
+   so "free" there means: unused in the task server's books, RMGR the kernel's chief
+   (so ``create`` and ``allocate2`` can work) and not terminating (so ``create`` is not
+   refused ``EUSED``, main.c:533-538).
 4. *What you are given with allocate_chief you can start and stop*: the owner the task
    server (or RMGR, ``merged``) records for such a task is the kernel's chief
-   (``the_owner_of_an_allocate_chief_task_is_its_chief``).
+   (``the_owner_of_an_allocate_chief_task_is_its_chief``).  A record made ownerless
+   with ``owner(task, nil)`` (main.c:654-664) promises no one anything and is skipped.
 5. *A cached task is yours alone*: it is inactive, its chief is the caching client, and
    no server can give it to anyone else (``cached_tasks_are_inactive_and_the_cachers``).
 6. *An old id never reaches a new incarnation*: a process runs under the kernel's
@@ -27,7 +33,9 @@ the first violation; ``check_all`` runs every state invariant and raises
    cached by a dead task (``exit_reclaims_everything``).
 8. *Only the owner (or the task itself) kills or frees a task through the servers*;
    RMGR's ``free_task_all`` only for the holder or a trusted client
-   (``only_the_owner_kills_or_frees``).
+   (``only_the_owner_kills_or_frees``); an ownerless task may be killed by anyone, as
+   the interface says ("if set to nil, the owner is not checked",
+   osfree-project/l4env l4/pkg/generic_ts/idl/generic_ts.idl@e91a37df:94-100).
 
 What the servers cannot know: the kernel records chiefs by task number, not by
 incarnation, and RMGR records owners by task number (in one byte in the sources), so
@@ -158,6 +166,14 @@ def every_task_is_in_exactly_one_place(snap: SystemSnapshot) -> str | None:
             return f"task {n}: {place}"
         if place == "free at RMGR" and (ks.is_active(n) or ks.chief_of(n) != RMGR_TASK):
             return f"task {n} is free at RMGR but its chief is {ks.chief_of(n)}"
+        rec = snap.task_server.record(n) if snap.task_server is not None else None
+        if rec is not None and not rec.used:
+            # Free in the task server's books (which keep it reserved at RMGR for good):
+            # the next allocate hands it out, so RMGR must be able to create it.
+            if ks.chief_of(n) != RMGR_TASK:
+                return f"task {n} is free at the task server but its chief is {ks.chief_of(n)}"
+            if rec.terminating:
+                return f"task {n} is free at the task server but still terminating"
         if n in running and place != f"owned by {running[n][0]}":
             return f"task {n} runs a process of {running[n][0]} but is {place}"
     return None
@@ -168,7 +184,7 @@ def the_owner_of_an_allocate_chief_task_is_its_chief(snap: SystemSnapshot) -> st
     ks = snap.kernel
     if snap.task_server is not None:
         for rec in snap.task_server.records:
-            if rec.state is not ts.TaskState.CHIEF:
+            if rec.state is not ts.TaskState.CHIEF or rec.owner == ts.NO_OWNER:
                 continue
             # The task server itself: the owner handed the right back for free2.
             if ks.chief_of(rec.number) not in (rec.owner, snap.task_server.me):
@@ -242,6 +258,8 @@ def only_the_owner_kills_or_frees(
         tsv = before.task_server
         rec = tsv.record(request.task.task) if tsv is not None else None
         self_ok = isinstance(request, ts.Kill | ts.KillRecursive)
+        if self_ok and rec is not None and rec.owner == ts.NO_OWNER:
+            return None  # an ownerless task: "the owner is not checked" (the interface)
         if rec is None or not (
             rec.owner == sender.task or (self_ok and sender.task == request.task.task)
         ):

@@ -1,76 +1,131 @@
-"""The task server protocol (L4Env ``simple_ts``) and its reference spec.
+"""The task server (L4Env ``simple_ts`` as of 2007-12) and its reference spec.
 
-REFERENCE.md section 4.  The task server manages task numbers on behalf of its clients:
-it records ``{owner, id, state}`` per task number and does the RMGR and kernel calls
-that start, stop and hand over tasks.  The spec is a pure step over the triple (kernel
-state, RMGR state, task-server state), since every operation ends in RMGR requests and
-``l4_task_new`` calls that the task server issues itself.
+Sources: the server ``osfree-project/l4env l4/pkg/simple_ts/server/src/main.c@e91a37df``,
+its interface ``osfree-project/l4env l4/pkg/generic_ts/idl/generic_ts.idl@e91a37df`` and
+client library ``osfree-project/l4env l4/pkg/generic_ts/lib/clientlib@e91a37df``.  Every
+rule below is stated as its *effect* on the tables -- the kernel's task table, RMGR's
+owners, the task server's books -- and its reply, in both editions; the call-by-call
+procedure lives only in ``actors.task_server``.  Messages and books are defined in
+``protocols.task_server_msgs`` and re-exported here.
 
-Decisions where the sources are silent or the model differs (each rule below says which):
+**The books** (main.c@e91a37df:35-68): per task number from ``TASK_FIRST`` = 10 on
+(``task_cnt`` numbers, 64 by default) an owner (compared by task number,
+``l4_task_equal``), the id last handed out, a *used* bit and a *terminating* bit.
 
-* **Init.**  For each task number it manages (``DEFAULT_MANAGED`` = 64 from
-  ``FIRST_USER_TASK`` on, like simple_ts, configurable up to every number RMGR can hand
-  out) the task server asks RMGR for the task and gives it straight back; a number RMGR
-  refuses (a boot module, or beyond the table) is not managed.  Giving back means handing
-  the chief right back (``l4_task_new(id, RMGR, 0, 0, nil)``) and ``free_task``.  After
-  init every managed task is free at RMGR.
-* **Reservation at allocate.**  ``allocate`` and ``allocate_chief`` reserve the task at
-  RMGR (``get_task``), so no one can take it from RMGR while a client owns it.  ``allocate``
-  then hands the chief right back to RMGR (``l4_task_new(id, RMGR, 0, 0, nil)``) so RMGR
-  can create the task later; ``allocate_chief`` hands it to the client instead.  A task
-  RMGR refuses (someone took it directly from RMGR) is skipped; no free task is
-  ``ENOMEM``.
-* **Versions.**  The task server owns the version of the ids it hands out: ``allocate``
-  and ``allocate_chief`` give out the recorded id with its version incremented (14-bit
-  wrap is ignored: no run reuses a number 16384 times).  ``free2`` accepts the client's
-  current id and keeps the larger version, because a client that restarted the task
-  itself (the L4Linux task cache) has bumped the version past the record.
-* **create** (start, RMGR stays chief) is for tasks from ``allocate`` only: the caller
-  must be the owner (``ENOTOWNER``) and the id must be the one handed out (``EINVAL``);
-  the task server asks RMGR to create it (``RmgrTaskNew``).  ``EUSED``: in simple_ts a
-  task still terminating is refused.  In this deterministic model a kill completes before
-  its reply (so ``SYNC`` changes nothing), and "still terminating" collapses into "still
-  running": ``create`` on a running task is ``EUSED``.  On a task handed out with
-  ``allocate_chief`` it is ``ENOTCHIEF`` (the client holds the right to start it).
-* **kill** (owner or the task itself; ``ENOTOWNER`` otherwise, ``ENOTASK`` for an
-  unowned task or a stale id): a running task is deleted by asking RMGR for it again --
-  ``get_task`` by the owner re-transfers the chief right and deletes the active task
-  (its clan passes to RMGR) -- and the chief right is handed straight back to RMGR.  A
-  task handed out with ``allocate_chief`` can be killed only after its client handed the
-  chief right to the task server (then it becomes an ``allocate``-d task); otherwise
-  ``ENOTCHIEF``.  Options: ``FREE`` also frees the task; ``NOEV`` suppresses the exit
-  event (counted in ``exit_events``); ``SYNC`` is accepted and changes nothing.
-* **free** is for tasks that are not running (``EUSED`` if running, ``ENOTCHIEF`` for
-  ``allocate_chief`` tasks); it frees the task at RMGR.  **free2** frees a task handed
-  out with ``allocate_chief`` and gives the chief right back: it requires that the
-  client first handed the chief right to the task server with
-  ``l4_task_new(id, task_server, 0, 0, nil)``; otherwise ``ENOTCHIEF`` and no change.
-* **exit** (the caller) and **kill_recursive** (owner or the task itself) first kill the
-  victim -- a task the server started through RMGR, or (through RMGR's trusted
-  ``FreeClient``) a client that RMGR started at boot -- so its clan passes to RMGR, then
-  reclaim, recursively, every task the victim owned: delete it if running and free it
-  at RMGR.  If the victim cannot be killed, nothing changes (``ENOTCHIEF``).
-* Owners are task numbers (like chiefs); ``owner`` answers the owner's task number.
+**Init** (main.c:151-189).  For every managed number simple_ts asks RMGR for the task
+(``rmgr_get_task``) and hands the kernel's chief right straight back to RMGR
+(``l4_task_new(tid, RMGR, 0, 0, nil)`` with ``tid`` = its own id with the task number
+replaced, so the kernel's version becomes the task server's own).  It never calls
+``rmgr_free_task``: RMGR's books keep every managed number as the task server's for good.
+A number RMGR refuses is marked used and terminating (``RESERVED``): never handed out,
+never killed.  Numbers beyond the kernel's table are left out (in the source RMGR refuses
+them, the same outcome).
+
+**allocate / allocate2** (main.c:192-226, 386-437).  The lowest number whose used bit is
+clear (or the number asked for) becomes used, owned by the caller, and its id's
+``version_low`` (10 bits) is incremented, wrapping at 1024 (the 4 high bits never
+change).  ``allocate`` touches nothing else: no RMGR call, no kernel call.  ``allocate2``
+then has RMGR hand the task to the task server (RMGR deletes it if active; its clan
+passes to RMGR) and makes the caller its chief, inactive, with the new version.  If RMGR
+refuses (it is not the kernel's chief of the number), the reply is ``ENOTASK`` but the
+number stays used and owned by the caller, who never learns it; RMGR's books change as
+its own ``get_task`` rule says for a refusal (the source releases the number,
+``osfree-project/l4env l4/pkg/roottask/server/src/rmgr.c@e91a37df:117-134``).  Source code
+``-L4_ENOTASK`` -> ``ErrorCode.ENOTASK``.
+
+**create** (main.c:505-567). The caller must own the number and name exactly the id
+handed out (else ``-L4_EINVAL`` -> ``EINVAL``); a terminating number is ``-L4_EUSED`` ->
+``EUSED``. The effect is RMGR's ``task_new`` rule (``protocols.rmgr``) for the task
+server, refusal included; a refusal is answered ``EINVAL``. There is no "already
+running" check: RMGR re-creates a running task. (The source then names the task at RMGR
+and sets its priority, ``rmgr_set_task_id`` / ``rmgr_set_prio``, main.c:546-563; not
+part of this rule yet.)
+
+**free / free2** (main.c:228-245, 447-470).  Act on the task *number*; the id's version is
+never compared.  Out of range: ``-L4_ENOTFOUND`` -> ``ENOTFOUND``; the caller not the
+owner (an unused number has no owner): ``-L4_ENOTOWNER`` -> ``ENOTOWNER``.  The number
+becomes unused and ownerless; the terminating bit, the kernel and RMGR are untouched
+(a running task keeps running).  ``free2`` first applies the kernel's ``l4_task_new``
+rule to ``l4_task_new(id, RMGR, 0, 0, nil)`` issued by the task server (the chief right
+goes to RMGR if the task server holds it), whatever the caller and whatever the outcome
+-- this happens even when the free itself is refused.
+
+``hardened`` (``Fix.FREE_LEAVES_CHIEF_WITH_CLIENT``): the task server remembers which
+numbers it handed out with ``allocate2``; ``free`` of one is ``ENOTCHIEF``, and ``free2``
+of one frees it only if its ``l4_task_new`` gave the chief right to RMGR (``ENOTCHIEF``
+otherwise).  No extra call: the source's ``l4_task_new`` result is checked.
+
+**kill** (main.c:297-357, 578-594). Out of range: ``ENOTFOUND``; unused or terminating:
+``-L4_EUNKNOWN`` -> ``EUNKNOWN``; allowed to the owner, the master (``-m``), the task
+itself, anyone if the number is ownerless or with ``-a``; else ``ENOTOWNER``. With
+events (``-e``) and without ``NOEV`` the terminating bit is set first. RMGR must be the
+kernel's chief of the number (else ``EUNKNOWN``, RMGR's refusal rule applies as for
+``allocate2``, and a terminating bit just set stays set). Effect: the task is inactive
+with RMGR as chief and the *passed* id's version; if it was active its clan is inactive
+under RMGR. ``FREE`` frees the number as ``free`` does. With events: one exit event; the
+event server's acknowledgement is taken to come at once (main.c:712-749: RMGR frees what
+the dead task held, ``rmgr_free_task_all``, the terminating bit clears, ``FREE`` frees).
+``SYNC`` changes nothing else.
+
+**kill_recursive / exit** (main.c:359-377, 603-644).  ``kill(victim, FREE)``; if that
+succeeds, every used number the victim's number owns is killed the same way, depth
+first in number order, with the victim's id as caller.  Written iteratively here (the
+source recurses).  ``exit`` is ``kill_recursive`` of the caller by itself, refused with
+``ENOTFOUND`` when the caller's number is terminating.  A caller outside the managed range
+gets ``ENOTFOUND`` and nothing is reclaimed.  The source never replies to ``exit``
+(``DICE_NO_REPLY``); the model answers (the caller is gone when it succeeded).
+
+**owner** (main.c:646-664).  A transfer: the current owner makes ``owner`` the owner
+(the nil id: ownerless); anyone else, or an unused number: ``ENOTOWNER``.
+
+**Recovery** (``recover``) is not in the sources (simple_ts cannot restart); the model's
+choice is stated on ``recover``.
 """
 
 from __future__ import annotations
 
-import enum
-from typing import Final, TypeAlias
+from collections.abc import Mapping
+from typing import TypeAlias
 
 import attrs
 
 from protocols import kernel, rmgr
-from protocols.editions import DEFAULT_EDITION, Edition
+from protocols.editions import DEFAULT_EDITION, Edition, Fix
 from protocols.errors import ErrorCode
-from protocols.ids import FIRST_USER_TASK, NIL_ID, RMGR_TASK, ThreadId, task_id
+from protocols.ids import RMGR_TASK, ThreadId, task_id
+from protocols.task_server_msgs import (
+    DEFAULT_MANAGED,
+    EIP_TASK_SERVER,
+    NO_OWNER,
+    TASK_CNT_MAX,
+    TASK_FIRST,
+    VERSION_LOW,
+    Allocate,
+    AllocateChief,
+    Create,
+    Exit,
+    Free,
+    Free2,
+    Kill,
+    KillOption,
+    KillRecursive,
+    Owner,
+    TaskState,
+    TsInit,
+    TsRecord,
+    TsRecover,
+    TsReply,
+    TsRequest,
+    TsState,
+)
 
 __all__ = [
-    "TsRecover",
-    "TsInit",
     "DEFAULT_MANAGED",
     "EIP_TASK_SERVER",
     "NO_OWNER",
+    "TASK_CNT_MAX",
+    "TASK_FIRST",
+    "VERSION_LOW",
     "Allocate",
     "AllocateChief",
     "Create",
@@ -82,366 +137,249 @@ __all__ = [
     "KillRecursive",
     "Owner",
     "TaskState",
+    "TsInit",
     "TsRecord",
+    "TsRecover",
     "TsReply",
     "TsRequest",
     "TsState",
     "init",
+    "managed_numbers",
+    "next_id",
+    "recover",
     "step",
 ]
 
-EIP_TASK_SERVER: Final = 0x2000
-"""Start address of the task server's code (selects its image in the actor system)."""
-DEFAULT_MANAGED: Final = 64
-"""How many task numbers simple_ts manages by default."""
-NO_OWNER: Final = -1
-"""Owner value of a task number no client owns."""
+
+def next_id(tid: ThreadId) -> ThreadId:
+    """``version_low++`` (main.c:208,224): the low 10 bits wrap, the high 4 stay."""
+    high = tid.version - tid.version % VERSION_LOW
+    return tid.with_version(high + (tid.version + 1) % VERSION_LOW)
 
 
-class KillOption(enum.Flag):
-    """Options of ``kill``: wait for the end, free as well, no exit event."""
-
-    NONE = 0
-    SYNC = 1
-    FREE = 2
-    NOEV = 4
+def managed_numbers(task_count: int, managed: int) -> range:
+    """The task numbers simple_ts manages: ``managed`` from ``TASK_FIRST``, within the table
+    and at most ``TASK_CNT_MAX - TASK_FIRST`` of them (main.c@e91a37df:115-120)."""
+    managed = min(managed, TASK_CNT_MAX - TASK_FIRST)
+    return range(TASK_FIRST, min(TASK_FIRST + managed, task_count))
 
 
-class TaskState(enum.Enum):
-    """Where a managed task stands, from the task server's point of view."""
-
-    FREE = "free"
-    ALLOCATED = "allocated"
-    """Owned by a client via ``allocate``; inactive; RMGR is its chief."""
-    RUNNING = "running"
-    """Started by ``create``; RMGR is its chief."""
-    CHIEF = "chief"
-    """Handed out with ``allocate_chief``: the owner is its chief."""
-
-
-@attrs.frozen(kw_only=True)
-class Allocate:
-    """Client to the task server: reserve a task for me (RMGR stays chief)."""
-
-
-@attrs.frozen(kw_only=True)
-class AllocateChief:
-    """Client to the task server: reserve a task and make me its chief (``allocate2``)."""
-
-
-@attrs.frozen(kw_only=True)
-class Create:
-    """Owner to the task server: start ``task`` (from ``allocate``) through RMGR."""
-
-    task: ThreadId
-    mcp: int = kernel.MAX_MCP
-    eip: int = 0
-    esp: int = 0
-    pager: ThreadId = NIL_ID
-
-
-@attrs.frozen(kw_only=True)
-class Free:
-    """Owner to the task server: give ``task`` (not running) back."""
-
-    task: ThreadId
-
-
-@attrs.frozen(kw_only=True)
-class Free2:
-    """Owner to the task server: give back ``task`` from ``allocate_chief`` (chief handed back)."""
-
-    task: ThreadId
-
-
-@attrs.frozen(kw_only=True)
-class Kill:
-    """Owner (or the task itself) to the task server: stop ``task``."""
-
-    task: ThreadId
-    options: KillOption = KillOption.NONE
-
-
-@attrs.frozen(kw_only=True)
-class KillRecursive:
-    """Owner (or the task itself) to the task server: stop ``task`` and all it owns."""
-
-    task: ThreadId
-
-
-@attrs.frozen(kw_only=True)
-class Owner:
-    """Anyone to the task server: who owns ``task``?"""
-
-    task: ThreadId
-
-
-@attrs.frozen(kw_only=True)
-class Exit:
-    """Client to the task server: I exit; stop me and reclaim everything I own."""
-
-
-@attrs.frozen(kw_only=True)
-class TsReply:
-    """Task server to its client: an error code, the task concerned, or its owner."""
-
-    error: ErrorCode
-    task: ThreadId = NIL_ID
-    owner: int = NO_OWNER
-
-
-TsRequest: TypeAlias = (
-    Allocate | AllocateChief | Create | Free | Free2 | Kill | KillRecursive | Owner | Exit
-)
-
-
-@attrs.frozen(kw_only=True)
-class TsRecord:
-    """The task server's record of one managed task number."""
-
-    number: int
-    id: ThreadId
-    """The id last handed out (or learned at init)."""
-    owner: int = NO_OWNER
-    state: TaskState = TaskState.FREE
-
-
-@attrs.frozen(kw_only=True)
-class TsState:
-    """The task server's books: its own task number and one record per managed task."""
-
-    me: int
-    records: tuple[TsRecord, ...]
-    exit_events: int = 0
-    """Exit events sent (kills without ``NOEV``)."""
-
-    def record(self, number: int) -> TsRecord | None:
-        """The record of task ``number``, or None if not managed."""
-        for r in self.records:
-            if r.number == number:
-                return r
-        return None
-
-    def owned_by(self, owner: int) -> tuple[int, ...]:
-        """Task numbers ``owner`` owns, sorted."""
-        return tuple(r.number for r in self.records if r.owner == owner)
-
-
+@attrs.define
 class _World:
-    """A scratch copy of the three states that one spec step threads through its calls."""
+    """The three tables one rule changes."""
 
-    def __init__(self, ks: kernel.KernelState, rs: rmgr.RmgrState, ts: TsState) -> None:
-        self.ks, self.rs, self.ts = ks, rs, ts
-        self.me = task_id(ts.me)
-
-    def rmgr(self, req: rmgr.RmgrRequest) -> rmgr.RmgrReply:
-        self.ks, self.rs, reply = rmgr.step(self.ks, self.rs, self.me, req)
-        return reply
-
-    def task_new(self, dest: ThreadId, chief: int) -> bool:
-        self.ks, reply = kernel.step(
-            self.ks, self.me, kernel.TaskNew(dest=dest, mcp_or_new_chief=task_id(chief))
-        )
-        assert isinstance(reply, kernel.TaskNewReply)
-        return not reply.task.is_nil
+    ks: kernel.KernelState
+    rs: rmgr.RmgrState
+    ts: TsState
+    edition: Edition = DEFAULT_EDITION
 
     def put(self, rec: TsRecord) -> None:
         self.ts = attrs.evolve(
-            self.ts,
-            records=tuple(rec if r.number == rec.number else r for r in self.ts.records),
+            self.ts, records=tuple(rec if r.number == rec.number else r for r in self.ts.records)
         )
 
-    def get(self, number: int) -> TsRecord:
-        rec = self.ts.record(number)
-        assert rec is not None
-        return rec
+    def rmgr_grants(self, number: int) -> bool:
+        """Whether RMGR hands ``number`` to the task server (``get_task``).  A refusal
+        changes the tables as RMGR's own rule says (``protocols.rmgr``; in the source a
+        refusal by the kernel also releases the number, rmgr.c@e91a37df:117-134), so it
+        is taken from that rule; a grant's effect is ``set_task``."""
+        me = self.ks.tasks[self.ts.me].id
+        ks, rs, reply = rmgr.step(
+            self.ks, self.rs, me, rmgr.GetTask(number=number), edition=self.edition
+        )
+        if reply.error is ErrorCode.OK:
+            return True
+        self.ks, self.rs = ks, rs
+        return False
+
+    def set_task(self, number: int, chief: int, version: int) -> None:
+        """RMGR takes ``number`` for the task server (deleting it if active: its clan goes
+        inactive under RMGR) and the task server makes ``chief`` its chief, inactive."""
+        tasks = list(self.ks.tasks)
+        if tasks[number].active:
+            for m in kernel.clan_of(self.ks, number):
+                tasks[m] = kernel.TaskEntry(
+                    number=m, chief=RMGR_TASK, active=False, version=tasks[m].version
+                )
+        tasks[number] = kernel.TaskEntry(number=number, chief=chief, active=False, version=version)
+        self.ks = kernel.KernelState(tasks=tuple(tasks))
+        owners = self.rs.owners
+        self.rs = attrs.evolve(
+            self.rs, owners=(*owners[:number], self.ts.me, *owners[number + 1 :])
+        )
+
+    def ts_task_new(self, dest: ThreadId, chief: int) -> bool:
+        """The kernel's rule for ``l4_task_new(dest, chief, 0, 0, nil)`` by the task server;
+        whether the kernel carried it out."""
+        me = self.ks.tasks[self.ts.me].id
+        self.ks, reply = kernel.step(
+            self.ks, me, kernel.TaskNew(dest=dest.task_id, mcp_or_new_chief=task_id(chief))
+        )
+        return isinstance(reply, kernel.TaskNewReply) and not reply.task.is_nil
 
 
 def init(
     ks: kernel.KernelState, rs: rmgr.RmgrState, me: int, managed: int = DEFAULT_MANAGED
 ) -> tuple[kernel.KernelState, rmgr.RmgrState, TsState]:
-    """The task server's init: get every task it manages from RMGR and give it back."""
+    """The task server's init (main.c@e91a37df:151-189): every managed number RMGR grants
+    becomes the task server's at RMGR, inactive with RMGR as the kernel's chief and the
+    task server's own version; a refused one is ``RESERVED`` (used, terminating)."""
     w = _World(ks, rs, TsState(me=me, records=()))
     records = []
-    for n in range(FIRST_USER_TASK, min(FIRST_USER_TASK + managed, len(rs.owners))):
-        got = w.rmgr(rmgr.GetTask(number=n))
-        if got.error is not ErrorCode.OK:
-            continue
-        # RMGR frees a task only when it is its chief again: hand the right back first.
-        ok = w.task_new(got.task, RMGR_TASK)
-        assert ok, "the task server is chief right after get_task"
-        freed = w.rmgr(rmgr.FreeTask(number=n))
-        assert freed.error is ErrorCode.OK, freed
-        records.append(TsRecord(number=n, id=got.task))
+    for n in managed_numbers(ks.task_count, managed):
+        if w.rmgr_grants(n):
+            w.set_task(n, RMGR_TASK, ks.tasks[me].version)
+            records.append(TsRecord(number=n, id=task_id(n)))
+        else:
+            records.append(
+                TsRecord(number=n, id=task_id(n), state=TaskState.RESERVED, terminating=True)
+            )
     return w.ks, w.rs, TsState(me=me, records=tuple(records))
 
 
-def _allocate(w: _World, caller: int, chief: bool) -> TsReply:
-    # Pick the lowest free record whose task RMGR still hands out; bump its version.
-    for rec in w.ts.records:
-        if rec.state is not TaskState.FREE:
-            continue
-        got = w.rmgr(rmgr.GetTask(number=rec.number))
-        if got.error is not ErrorCode.OK:
-            continue
-        new = rec.id.next_version()
-        # allocate: chief right back to RMGR; allocate_chief: to the client.
-        ok = w.task_new(new, caller if chief else RMGR_TASK)
-        assert ok, "the task server is chief right after get_task"
-        state = TaskState.CHIEF if chief else TaskState.ALLOCATED
-        w.put(attrs.evolve(rec, id=new, owner=caller, state=state))
-        return TsReply(error=ErrorCode.OK, task=new)
-    return TsReply(error=ErrorCode.ENOMEM)
-
-
-def _owned(w: _World, caller: int, task: ThreadId, *, self_ok: bool) -> TsRecord | TsReply:
-    """The record of ``task`` if ``caller`` may act on it, else the refusal."""
-    rec = w.ts.record(task.task)
-    if rec is None or task.lthread != 0:
-        return TsReply(error=ErrorCode.EINVAL)
-    if rec.owner == NO_OWNER or rec.id != task:
-        return TsReply(error=ErrorCode.ENOTASK)
-    if rec.owner != caller and not (self_ok and caller == task.task):
-        return TsReply(error=ErrorCode.ENOTOWNER)
-    return rec
+def _allocate(w: _World, caller: int, taskno: int, chief: bool) -> TsReply:
+    # The number asked for, or the lowest unused one: used, owned, version_low + 1.
+    if taskno:
+        rec = w.ts.record(taskno)
+        if rec is None or rec.used:
+            return TsReply(error=ErrorCode.ENOTASK)
+    else:
+        free = [r for r in w.ts.records if not r.used]
+        if not free:
+            return TsReply(error=ErrorCode.ENOTASK)
+        rec = free[0]
+    new = next_id(rec.id)
+    state = TaskState.CHIEF if chief else TaskState.ALLOCATED
+    w.put(attrs.evolve(rec, id=new, owner=caller, state=state))
+    if chief:
+        # allocate2: the caller becomes the kernel's chief -- if RMGR grants the task.
+        if not w.rmgr_grants(rec.number):
+            return TsReply(error=ErrorCode.ENOTASK)
+        w.set_task(rec.number, caller, new.version)
+    return TsReply(error=ErrorCode.OK, task=new)
 
 
 def _create(w: _World, caller: int, req: Create) -> TsReply:
-    # Only the owner, with the id it was given; not while running; not a chief-held task.
-    rec = _owned(w, caller, req.task, self_ok=False)
-    if isinstance(rec, TsReply):
-        return rec
-    if rec.state is TaskState.RUNNING:
-        return TsReply(error=ErrorCode.EUSED)
-    if rec.state is TaskState.CHIEF:
-        return TsReply(error=ErrorCode.ENOTCHIEF)
-    if req.pager.is_nil:
+    # The owner, with the id handed out; not while terminating; then RMGR's task_new.
+    rec = w.ts.record(req.task.task)
+    if rec is None or not rec.used or rec.owner != caller or rec.id != req.task:
         return TsReply(error=ErrorCode.EINVAL)
-    # RMGR creates the task and stays its chief.
-    got = w.rmgr(
+    if rec.terminating:
+        return TsReply(error=ErrorCode.EUSED)
+    me = w.ks.tasks[w.ts.me].id
+    ks, rs, got = rmgr.step(
+        w.ks,
+        w.rs,
+        me,
         rmgr.RmgrTaskNew(
             dest=rec.id, mcp_or_chief=req.mcp, esp=req.esp, eip=req.eip, pager=req.pager
-        )
+        ),
+        edition=w.edition,
     )
-    if got.error is not ErrorCode.OK:
-        return TsReply(error=got.error)
-    w.put(attrs.evolve(rec, state=TaskState.RUNNING))
-    return TsReply(error=ErrorCode.OK, task=rec.id)
-
-
-def _stop(w: _World, rec: TsRecord) -> bool:
-    """Delete a running task (or take a chief-held one back); after it RMGR is chief."""
-    if rec.state is TaskState.RUNNING:
-        # get_task by the owner re-transfers the chief right and deletes the active task.
-        got = w.rmgr(rmgr.GetTask(number=rec.number))
-        if got.error is not ErrorCode.OK:
-            return False
-        ok = w.task_new(rec.id, RMGR_TASK)
-        assert ok, "the task server is chief right after get_task"
-    elif rec.state is TaskState.CHIEF and not w.task_new(rec.id, RMGR_TASK):
-        return False
-    w.put(attrs.evolve(rec, state=TaskState.ALLOCATED))
-    return True
-
-
-def _release(w: _World, rec: TsRecord) -> None:
-    """Free an allocated (inactive, RMGR-chief) task at RMGR and in the books."""
-    freed = w.rmgr(rmgr.FreeTask(number=rec.number))
-    assert freed.error is ErrorCode.OK, freed
-    w.put(attrs.evolve(rec, owner=NO_OWNER, state=TaskState.FREE))
-
-
-def _kill(w: _World, caller: int, req: Kill) -> TsReply:
-    # The owner or the task itself; a chief-held task only once its chief right is back.
-    rec = _owned(w, caller, req.task, self_ok=True)
-    if isinstance(rec, TsReply):
-        return rec
-    was_running = rec.state is TaskState.RUNNING
-    if not _stop(w, rec):
-        return TsReply(error=ErrorCode.ENOTCHIEF)
-    if was_running and KillOption.NOEV not in req.options:
-        w.ts = attrs.evolve(w.ts, exit_events=w.ts.exit_events + 1)
-    if KillOption.FREE in req.options:
-        _release(w, w.get(rec.number))
-    return TsReply(error=ErrorCode.OK, task=rec.id)
-
-
-def _free(w: _World, caller: int, task: ThreadId, two: bool) -> TsReply:
-    # The owner only; free: not running, not chief-held; free2: the chief right is back.
-    rec = w.ts.record(task.task)
-    if rec is None or task.lthread != 0:
+    # RMGR's rule decides the tables, refusal included (rmgr.c may release the number).
+    w.ks, w.rs = ks, rs
+    if got.error is not ErrorCode.OK or got.task.is_nil:
         return TsReply(error=ErrorCode.EINVAL)
-    # free2 takes the client's current id, whose version may be past the record's.
-    stale = rec.id.version > task.version if two else rec.id != task
-    if rec.owner == NO_OWNER or stale:
-        return TsReply(error=ErrorCode.ENOTASK)
+    return TsReply(error=ErrorCode.OK, task=got.task)
+
+
+def _free(
+    w: _World, caller: int, task: ThreadId, edition: Edition, *, back: bool = False
+) -> TsReply:
+    # By number: the owner's used number becomes unused and ownerless; nothing else.
+    rec = w.ts.record(task.task)
+    if rec is None:
+        return TsReply(error=ErrorCode.ENOTFOUND)
     if rec.owner != caller:
         return TsReply(error=ErrorCode.ENOTOWNER)
-    if rec.state is TaskState.RUNNING:
-        return TsReply(error=ErrorCode.EUSED)
-    if rec.state is TaskState.CHIEF:
-        if not two:
-            return TsReply(error=ErrorCode.ENOTCHIEF)
-        # free2: the client must have handed the chief right to the task server.
-        rec = attrs.evolve(rec, id=task)
-        if not w.task_new(rec.id, RMGR_TASK):
-            return TsReply(error=ErrorCode.ENOTCHIEF)
-        rec = attrs.evolve(rec, state=TaskState.ALLOCATED)
-        w.put(rec)
-    _release(w, rec)
-    return TsReply(error=ErrorCode.OK, task=rec.id)
-
-
-def _kill_victim(w: _World, victim: int) -> bool:
-    """Kill task ``victim``: a running managed task, or a client RMGR started."""
-    rec = w.ts.record(victim)
-    if rec is None:
-        got = w.rmgr(rmgr.FreeClient(owner=victim))
-        return got.error is ErrorCode.OK
-    if rec.state is not TaskState.RUNNING:
-        return False
-    return _stop(w, rec)
-
-
-def _reclaim(w: _World, owner: int) -> None:
-    """Reclaim, recursively, every task ``owner`` owns: delete it if running, free it."""
-    for number in w.ts.owned_by(owner):
-        rec = w.get(number)
-        if rec.state is TaskState.RUNNING:
-            if not _stop(w, rec):
-                continue
-            _reclaim(w, number)
-        elif rec.state is TaskState.CHIEF:
-            # After the owner's death RMGR (its heir) is chief; the task may be active.
-            got = w.rmgr(rmgr.GetTask(number=number))
-            if got.error is ErrorCode.OK:
-                ok = w.task_new(rec.id, RMGR_TASK)
-                assert ok, "the task server is chief right after get_task"
-            elif not w.task_new(rec.id, RMGR_TASK):
-                continue
-            w.put(attrs.evolve(rec, state=TaskState.ALLOCATED))
-        _release(w, w.get(number))
-
-
-def _kill_recursive(w: _World, caller: int, victim: ThreadId, exiting: bool) -> TsReply:
-    # exit: the caller itself; kill_recursive: the owner or the task itself.
-    if not exiting:
-        rec = _owned(w, caller, victim, self_ok=True)
-        if isinstance(rec, TsReply):
-            return rec
-    if not _kill_victim(w, victim.task):
+    if not rec.used:
+        return TsReply(error=ErrorCode.ENOTFOUND)
+    # hardened: an allocate2 number is freed only by a free2 whose hand-back worked.
+    fix = edition.has(Fix.FREE_LEAVES_CHIEF_WITH_CLIENT)
+    if fix and rec.state is TaskState.CHIEF and not back:
         return TsReply(error=ErrorCode.ENOTCHIEF)
-    _reclaim(w, victim.task)
-    return TsReply(error=ErrorCode.OK, task=victim)
+    w.put(attrs.evolve(rec, owner=NO_OWNER, state=TaskState.FREE))
+    return TsReply(error=ErrorCode.OK)
 
 
-def _owner(w: _World, task: ThreadId) -> TsReply:
+def _free2(w: _World, caller: int, task: ThreadId, edition: Edition) -> TsReply:
+    # The task server's l4_task_new(id, RMGR), whatever comes of it; then free.
+    back = w.ts_task_new(task, RMGR_TASK)
+    return _free(w, caller, task, edition, back=back)
+
+
+def _kill(w: _World, caller: int, task: ThreadId, options: KillOption) -> TsReply:
     rec = w.ts.record(task.task)
     if rec is None:
-        return TsReply(error=ErrorCode.EINVAL)
-    if rec.owner == NO_OWNER:
-        return TsReply(error=ErrorCode.ENOTASK)
-    return TsReply(error=ErrorCode.OK, task=rec.id, owner=rec.owner)
+        return TsReply(error=ErrorCode.ENOTFOUND)
+    if not rec.used or rec.terminating:
+        return TsReply(error=ErrorCode.EUNKNOWN)
+    ts = w.ts
+    if not (ts.anykill or caller in (rec.owner, ts.master, task.task) or rec.owner == NO_OWNER):
+        return TsReply(error=ErrorCode.ENOTOWNER)
+    events = ts.events and KillOption.NOEV not in options
+    if events:
+        rec = attrs.evolve(rec, terminating=True)
+        w.put(rec)
+    if not w.rmgr_grants(rec.number):
+        return TsReply(error=ErrorCode.EUNKNOWN)
+    # Deleted (its clan under RMGR), RMGR chief again, with the passed id's version.
+    w.set_task(rec.number, RMGR_TASK, task.version)
+    if events:
+        # The acknowledgement: RMGR frees what the dead task held; the bit clears.
+        me = w.ks.tasks[ts.me].id
+        w.ks, w.rs, _ = rmgr.step(
+            w.ks, w.rs, me, rmgr.FreeTaskAll(owner=rec.number), edition=w.edition
+        )
+        rec = attrs.evolve(rec, terminating=False)
+        w.ts = attrs.evolve(w.ts, exit_events=w.ts.exit_events + 1)
+        w.put(rec)
+    if KillOption.FREE in options:
+        w.put(attrs.evolve(rec, owner=NO_OWNER, state=TaskState.FREE))
+    return TsReply(error=ErrorCode.OK)
+
+
+def _kill_recursive(w: _World, caller: int, victim: ThreadId) -> TsReply:
+    # kill(victim, FREE); then, depth first in number order, every used number owned by
+    # a killed one, with the killed one's id as caller (an explicit stack: no recursion).
+    first = _kill(w, caller, victim, KillOption.FREE)
+    if first.error is not ErrorCode.OK:
+        return first
+    numbers = [r.number for r in w.ts.records]
+    stack = [(victim.task, 0)]
+    while stack:
+        owner, start = stack[-1]
+        nxt = None
+        for i in range(start, len(numbers)):
+            rec = w.ts.record(numbers[i])
+            if rec is not None and rec.used and rec.owner == owner:
+                nxt = i
+                break
+        if nxt is None:
+            stack.pop()
+            continue
+        stack[-1] = (owner, nxt + 1)
+        child = w.ts.record(numbers[nxt])
+        assert child is not None
+        # The caller is the killed owner's id: the owner check compares numbers only.
+        if _kill(w, owner, child.id, KillOption.FREE).error is ErrorCode.OK:
+            stack.append((child.number, 0))
+    return TsReply(error=ErrorCode.OK)
+
+
+def _exit(w: _World, caller: ThreadId) -> TsReply:
+    rec = w.ts.record(caller.task)
+    if rec is not None and rec.terminating:
+        return TsReply(error=ErrorCode.ENOTFOUND)
+    return _kill_recursive(w, caller.task, caller.task_id)
+
+
+def _owner(w: _World, caller: int, task: ThreadId, owner: ThreadId) -> TsReply:
+    rec = w.ts.record(task.task)
+    if rec is None or not rec.used or rec.owner != caller:
+        return TsReply(error=ErrorCode.ENOTOWNER)
+    w.put(attrs.evolve(rec, owner=NO_OWNER if owner.is_nil else owner.task))
+    return TsReply(error=ErrorCode.OK)
 
 
 Step: TypeAlias = tuple[kernel.KernelState, rmgr.RmgrState, TsState, TsReply]
@@ -456,53 +394,83 @@ def step(
     *,
     edition: Edition = DEFAULT_EDITION,
 ) -> Step:
-    """One task-server request by ``sender``: new kernel, RMGR and task-server states, reply."""
-    w = _World(ks, rs, ts)
+    """One task-server request by ``sender``: new kernel, RMGR and task-server states, reply.
+
+    Some refusals change the tables too (``allocate2``, ``free2``, ``kill``: see above)."""
+    w = _World(ks, rs, ts, edition)
     caller = sender.task
     reply: TsReply
     if isinstance(request, Allocate):
-        reply = _allocate(w, caller, chief=False)
+        reply = _allocate(w, caller, request.taskno, chief=False)
     elif isinstance(request, AllocateChief):
-        reply = _allocate(w, caller, chief=True)
+        reply = _allocate(w, caller, request.taskno, chief=True)
     elif isinstance(request, Create):
         reply = _create(w, caller, request)
     elif isinstance(request, Free):
-        reply = _free(w, caller, request.task, two=False)
+        reply = _free(w, caller, request.task, edition)
     elif isinstance(request, Free2):
-        reply = _free(w, caller, request.task, two=True)
+        reply = _free2(w, caller, request.task, edition)
     elif isinstance(request, Kill):
-        reply = _kill(w, caller, request)
+        reply = _kill(w, caller, request.task, request.options)
     elif isinstance(request, KillRecursive):
-        reply = _kill_recursive(w, caller, request.task, exiting=False)
+        reply = _kill_recursive(w, caller, request.task)
     elif isinstance(request, Exit):
-        reply = _kill_recursive(w, caller, sender.task_id, exiting=True)
+        reply = _exit(w, sender)
     elif isinstance(request, Owner):
-        reply = _owner(w, request.task)
+        reply = _owner(w, caller, request.task, request.owner)
     else:
         raise TypeError(f"not a task-server request: {type(request).__name__}")
-    if reply.error is not ErrorCode.OK:
-        # A refused request changes nothing.
-        return ks, rs, ts, reply
     return w.ks, w.rs, w.ts, reply
 
 
-@attrs.frozen(kw_only=True)
-class TsInit:
-    """Boot loader (harness) to the task server: learn ``managed`` task numbers from RMGR."""
+def recover(
+    ks: kernel.KernelState,
+    rs: rmgr.RmgrState,
+    me: int,
+    managed: int,
+    last: Mapping[int, ThreadId],
+) -> tuple[kernel.KernelState, rmgr.RmgrState, TsState]:
+    """The books a restarted task server rebuilds (not in the sources: simple_ts has no
+    restart; a restarted simple_ts would run its init again, deleting every running task
+    it manages).  The model's choice, from the kernel's table, RMGR's owners and ``last``
+    (the last id per number, kept in task memory that survives the thread):
 
-    managed: int = DEFAULT_MANAGED
-    by_count: bool = False
-    """Ask RMGR for the count (``TaskCount``) instead of getting and freeing every task."""
+    * a number RMGR holds for someone else: ``RESERVED`` (as init would mark it);
+    * a number RMGR holds free: taken as at init (free);
+    * a number RMGR holds for the task server whose kernel chief is a client: used,
+      owned by that chief (``CHIEF``); one RMGR is chief of, running under a live pager
+      other than the task server: used, owned by its pager (``ALLOCATED``);
+    * anything else is taken back -- inactive, RMGR its chief (deleted if running, its
+      clan under RMGR) -- and free.
 
-
-@attrs.frozen(kw_only=True)
-class TsRecover:
-    """Harness to a restarted task server: rebuild your books from these two tables.
-
-    The kernel's chief table and RMGR's owners, read when the new task server starts
-    (a real one would read them from the kernel and RMGR; the harness hands it the
-    snapshot so the kernel still never waits on anyone)."""
-
-    kernel: kernel.KernelState
-    rmgr: rmgr.RmgrState
-    managed: int = DEFAULT_MANAGED
+    Ids: the newer of the kernel's and ``last``.  Exit events are not recovered."""
+    w = _World(ks, rs, TsState(me=me, records=()))
+    records = []
+    for n in managed_numbers(ks.task_count, managed):
+        entry = ks.tasks[n]
+        kept = last.get(n, task_id(n))
+        newest = kept if kept.version >= entry.version else entry.id
+        holder = rs.owners[n]
+        if n == me or holder not in (rmgr.FREE, me):
+            rec = TsRecord(number=n, id=newest, state=TaskState.RESERVED, terminating=True)
+        elif holder == rmgr.FREE:
+            if w.rmgr_grants(n):
+                w.set_task(n, RMGR_TASK, ks.tasks[me].version)
+                rec = TsRecord(number=n, id=newest)
+            else:
+                rec = TsRecord(number=n, id=newest, state=TaskState.RESERVED, terminating=True)
+        elif entry.chief not in (RMGR_TASK, me):
+            rec = TsRecord(number=n, id=newest, owner=entry.chief, state=TaskState.CHIEF)
+        elif (
+            entry.active
+            and entry.chief == RMGR_TASK
+            and entry.pager.task != me
+            and ks.is_active(entry.pager.task)
+        ):
+            rec = TsRecord(number=n, id=newest, owner=entry.pager.task, state=TaskState.ALLOCATED)
+        else:
+            if entry.active or entry.chief == me:
+                w.set_task(n, RMGR_TASK, newest.version)
+            rec = TsRecord(number=n, id=newest)
+        records.append(rec)
+    return w.ks, w.rs, TsState(me=me, records=tuple(records))

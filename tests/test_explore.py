@@ -242,9 +242,9 @@ def test_the_task_cache_reusing_an_id_is_caught_with_its_shortest_counterexample
     # fork (from the cache), kill it (back into the cache), fork (the same id again): no
     # shorter way exists (the child's own Exit is as short; BFS meets init's Kill first)
     assert result.violation.steps == (
-        "t6.0v1 (L4Linux) <- Fork() from pid 1 -> OK pid 2 in t8.0v1",
+        "t6.0v1 (L4Linux) <- Fork() from pid 1 -> OK pid 2 in t11.0v1",
         "t6.0v1 (L4Linux) <- Kill(pid=2) from pid 1 -> OK",
-        "t6.0v1 (L4Linux) <- Fork() from pid 1 -> OK pid 3 in t8.0v1",
+        "t6.0v1 (L4Linux) <- Fork() from pid 1 -> OK pid 3 in t11.0v1",
     )
     fixed = OwnershipSpace(
         tasks=2,
@@ -285,7 +285,7 @@ def test_an_exit_that_forgets_to_reclaim_is_caught_at_once(
     assert result.violation.invariant == invariant
     # the first exit strands its init's task: one step
     assert result.violation.steps == ("t6.0v1 (L4Linux) exits as a client -> OK",)
-    assert "task 8" in result.violation.detail
+    assert "task 10" in result.violation.detail  # simple_ts numbers from 10
 
 
 def test_the_scripted_client_hands_back_chief_rights_only_where_they_came_from() -> None:

@@ -47,8 +47,9 @@ def test_a_server_that_crashes_mid_request_answers_eaborted_then_enot_existent()
     with faulty_system() as system:
         (client,) = system.modules
         assert system.task_server is not None
-        system.ref(system.task_server).ask(CrashNext(after_calls=1), timeout=2)
-        got = system.perform(client, system.task_server, ts.Allocate())
+        # allocate is local in simple_ts; allocate2 calls RMGR, then the kernel.
+        system.ref(system.task_server).ask(CrashNext(after_calls=2), timeout=2)
+        got = system.perform(client, system.task_server, ts.AllocateChief())
         assert isinstance(got, IpcError) and got.code is ErrorCode.EABORTED
         again = system.perform(client, system.task_server, ts.Allocate())
         assert isinstance(again, IpcError) and again.code is ErrorCode.ENOT_EXISTENT
