@@ -182,17 +182,16 @@ class _World:
         """Whether RMGR hands ``number`` to the task server (``get_task``).  A refusal
         changes the tables as RMGR's own rule says (``protocols.rmgr``; in the source a
         refusal by the kernel also releases the number, rmgr.c@e91a37df:117-134), so it
-        is taken from that rule; a grant's effect is ``set_task``."""
+        is taken from that rule, and so is a grant's (the holder byte and the quota it
+        uses); ``set_task`` then says where the chief right ends up."""
         me = self.ks.tasks[self.ts.me].id
         ks, rs, reply = rmgr.step(
             self.ks, self.rs, me, rmgr.GetTask(number=number), edition=self.edition
         )
-        if reply.error is ErrorCode.OK:
-            return True
         self.ks, self.rs = ks, rs
-        return False
+        return reply.error is ErrorCode.OK
 
-    def set_task(self, number: int, chief: int, version: int) -> None:
+    def set_task(self, number: int, chief: int) -> None:
         """RMGR takes ``number`` for the task server (deleting it if active: its clan goes
         inactive under RMGR) and the task server makes ``chief`` its chief, inactive."""
         tasks = list(self.ks.tasks)
@@ -201,6 +200,9 @@ class _World:
                 tasks[m] = kernel.TaskEntry(
                     number=m, chief=RMGR_TASK, active=False, version=tasks[m].version
                 )
+        # A nil-pager l4_task_new leaves the version as it was (Fiasco keeps none for a
+        # number without a task; see protocols.kernel).
+        version = tasks[number].version
         tasks[number] = kernel.TaskEntry(number=number, chief=chief, active=False, version=version)
         self.ks = kernel.KernelState(tasks=tuple(tasks))
         owners = self.rs.owners
@@ -228,7 +230,7 @@ def init(
     records = []
     for n in managed_numbers(ks.task_count, managed):
         if w.rmgr_grants(n):
-            w.set_task(n, RMGR_TASK, ks.tasks[me].version)
+            w.set_task(n, RMGR_TASK)
             records.append(TsRecord(number=n, id=task_id(n)))
         else:
             records.append(
@@ -255,7 +257,7 @@ def _allocate(w: _World, caller: int, taskno: int, chief: bool) -> TsReply:
         # allocate2: the caller becomes the kernel's chief -- if RMGR grants the task.
         if not w.rmgr_grants(rec.number):
             return TsReply(error=ErrorCode.ENOTASK)
-        w.set_task(rec.number, caller, new.version)
+        w.set_task(rec.number, caller)
     return TsReply(error=ErrorCode.OK, task=new)
 
 
@@ -324,7 +326,7 @@ def _kill(w: _World, caller: int, task: ThreadId, options: KillOption) -> TsRepl
     if not w.rmgr_grants(rec.number):
         return TsReply(error=ErrorCode.EUNKNOWN)
     # Deleted (its clan under RMGR), RMGR chief again, with the passed id's version.
-    w.set_task(rec.number, RMGR_TASK, task.version)
+    w.set_task(rec.number, RMGR_TASK)
     if events:
         # The acknowledgement: RMGR frees what the dead task held; the bit clears.
         me = w.ks.tasks[ts.me].id
@@ -455,7 +457,7 @@ def recover(
             rec = TsRecord(number=n, id=newest, state=TaskState.RESERVED, terminating=True)
         elif holder == rmgr.FREE:
             if w.rmgr_grants(n):
-                w.set_task(n, RMGR_TASK, ks.tasks[me].version)
+                w.set_task(n, RMGR_TASK)
                 rec = TsRecord(number=n, id=newest)
             else:
                 rec = TsRecord(number=n, id=newest, state=TaskState.RESERVED, terminating=True)
@@ -470,7 +472,7 @@ def recover(
             rec = TsRecord(number=n, id=newest, owner=entry.pager.task, state=TaskState.ALLOCATED)
         else:
             if entry.active or entry.chief == me:
-                w.set_task(n, RMGR_TASK, newest.version)
+                w.set_task(n, RMGR_TASK)
             rec = TsRecord(number=n, id=newest)
         records.append(rec)
     return w.ks, w.rs, TsState(me=me, records=tuple(records))

@@ -388,11 +388,12 @@ def test_thread_schedule_reads_before_it_sets() -> None:
 def test_every_server_runs_init_before_any_cache_module_loads() -> None:
     """C taskcache.c@552f19d0:91-113, 133: the cache is a module of a running Linux, so a
     first server's cache never takes the task a second server's init needs."""
-    # 5 task server, 6-7 L4Linux, 8-9 the two inits, 10 the only spare number
+    # 5 task server, 6-7 L4Linux; simple_ts numbers from 10: 10-11 the two inits, 12 the
+    # only spare number
     spec = ownership.boot(
-        task_count=11, linux_servers=2, strategy=Strategy.CHIEF_CACHE, cache_size=1, managed=6
+        task_count=13, linux_servers=2, strategy=Strategy.CHIEF_CACHE, cache_size=1, managed=3
     )
-    with boot(task_count=11, linux=2, strategy="chief+cache", cache_size=1, managed=6) as s:
+    with boot(task_count=13, linux=2, strategy="chief+cache", cache_size=1, managed=3) as s:
         for world in (spec, s.snapshot()):
             assert all(len(lx.processes) == 1 for lx in world.linux)
             assert sorted(len(lx.slots) for lx in world.linux) == [0, 1]
