@@ -99,7 +99,15 @@ class L4LinuxServer(L4Thread):
             return len(self.slots)
         if isinstance(message, LinuxShutdown):
             if self.strategy.uses_task_server:
-                return self.call(self.ts, ts.Exit())
+                reply = self.call(self.ts, ts.Exit())
+                if getattr(reply, "error", None) is not ErrorCode.ENOTFOUND:
+                    return reply
+                # Not a client simple_ts manages (a boot module): the events server's
+                # exit event ends it with its tasks (protocols.l4linux.shutdown).
+                server = self.runtime.lookup(self.ts)
+                if server is None:
+                    return reply
+                return server.ask(ExitEvent(task=self.tid), timeout=self.runtime.timeout)
             return self.call(task_id(RMGR_TASK), rmgr.FreeClient(owner=self.tid.task))
         if isinstance(message, ExitEvent):
             # A process of mine died: it ends as if killed (stop its task, zombie).

@@ -464,12 +464,18 @@ def shutdown(
 ) -> tuple[kernel.KernelState, rmgr.RmgrState, ts.TsState | None, ts.TsReply | rmgr.RmgrReply]:
     """The server exits as a whole client: the task server (RMGR in merged) reclaims.
 
-    The sources have no such call from L4Linux; the model's harness uses the task
-    server's ``exit`` (RMGR's ``FreeClient`` in merged) to end a server with its tasks."""
+    The sources have no such call from L4Linux; the model's harness has the server call
+    the task server's ``exit``.  simple_ts answers ``ENOTFOUND`` to a client it does not
+    manage, and the L4Linux servers here are boot modules (RMGR starts them), so then
+    the harness plays the events server: the task server gets the exit event
+    (``ts.exit_event``), deletes the server through RMGR and reclaims what it owned.  In
+    merged, RMGR's ``FreeClient`` does both."""
     w = _World(ks, rs, tsv, lx, edition)
     if lx.strategy.uses_task_server:
         reply: ts.TsReply | rmgr.RmgrReply | IpcError = w.ts(ts.Exit())
         assert not isinstance(reply, IpcError), reply
+        if reply.error is ErrorCode.ENOTFOUND and w.tsv is not None:
+            w.ks, w.rs, w.tsv, reply = ts.exit_event(w.ks, w.rs, w.tsv, w.me, edition=edition)
     else:
         reply = w.rmgr(rmgr.FreeClient(owner=lx.me))
     return w.ks, w.rs, w.tsv, reply

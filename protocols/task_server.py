@@ -146,6 +146,7 @@ __all__ = [
     "init",
     "managed_numbers",
     "next_id",
+    "exit_event",
     "recover",
     "step",
 ]
@@ -347,8 +348,14 @@ def _kill_recursive(w: _World, caller: int, victim: ThreadId) -> TsReply:
     first = _kill(w, caller, victim, KillOption.FREE)
     if first.error is not ErrorCode.OK:
         return first
+    _reclaim(w, victim.task)
+    return TsReply(error=ErrorCode.OK)
+
+
+def _reclaim(w: _World, owner: int) -> None:
+    # The loop of task_kill_recursive (main.c:370-374), without recursion.
     numbers = [r.number for r in w.ts.records]
-    stack = [(victim.task, 0)]
+    stack = [(owner, 0)]
     while stack:
         owner, start = stack[-1]
         nxt = None
@@ -366,7 +373,6 @@ def _kill_recursive(w: _World, caller: int, victim: ThreadId) -> TsReply:
         # The caller is the killed owner's id: the owner check compares numbers only.
         if _kill(w, owner, child.id, KillOption.FREE).error is ErrorCode.OK:
             stack.append((child.number, 0))
-    return TsReply(error=ErrorCode.OK)
 
 
 def _exit(w: _World, caller: ThreadId) -> TsReply:
@@ -423,6 +429,31 @@ def step(
     else:
         raise TypeError(f"not a task-server request: {type(request).__name__}")
     return w.ks, w.rs, w.ts, reply
+
+
+def exit_event(
+    ks: kernel.KernelState,
+    rs: rmgr.RmgrState,
+    ts: TsState,
+    dead: ThreadId,
+    *,
+    edition: Edition = DEFAULT_EDITION,
+) -> Step:
+    """The harness's "task ``dead`` died" (not simple_ts, which gets no exit events; the
+    actor's ``exit_event``): a managed task is handled as its ``exit``; any other client
+    (a boot module such as an L4Linux server) is deleted through RMGR's trusted
+    ``FreeClient`` and every number it owned is killed and freed as ``kill_recursive``
+    would, so what it held comes back."""
+    w = _World(ks, rs, ts, edition)
+    if ts.record(dead.task) is not None:
+        reply = _exit(w, dead)
+        return w.ks, w.rs, w.ts, reply
+    me = ks.tasks[ts.me].id
+    w.ks, w.rs, got = rmgr.step(w.ks, w.rs, me, rmgr.FreeClient(owner=dead.task), edition=edition)
+    if got.error is not ErrorCode.OK:
+        return w.ks, w.rs, w.ts, TsReply(error=got.error)
+    _reclaim(w, dead.task)
+    return w.ks, w.rs, w.ts, TsReply(error=ErrorCode.OK)
 
 
 def recover(

@@ -92,7 +92,10 @@ def test_a_full_cache_gives_the_task_back() -> None:
         s.linux_call(a.task, Exit())
         s.linux_call(b.task, Exit())
         assert s.linux_states()[0].cache == (a.task,)
-        assert s.rmgr_state().owners[b.task.task] == rmgr.FREE
+        books = s.snapshot().task_server
+        assert books is not None
+        rec = books.record(b.task.task)
+        assert rec is not None and not rec.used, "given back to the task server, unused"
 
 
 def test_kill_makes_a_zombie_with_the_killed_status_and_init_is_immortal() -> None:
@@ -118,6 +121,12 @@ def test_shutdown_of_a_linux_server_reclaims_all_its_tasks(strategy: str) -> Non
         assert reply.error is ErrorCode.OK
         snap = s.snapshot()
         assert len(snap.linux) == 1
-        for task in (s.linux[0], init, *(k.task for k in kids)):
+        server = s.linux[0].task
+        assert not snap.kernel.is_active(server) and snap.rmgr.owners[server] == rmgr.FREE
+        for task in (init, *(k.task for k in kids)):
             assert not snap.kernel.is_active(task.task)
-            assert snap.rmgr.owners[task.task] == rmgr.FREE
+            if snap.task_server is None:  # merged: RMGR's books
+                assert snap.rmgr.owners[task.task] == rmgr.FREE
+            else:  # simple_ts keeps its numbers at RMGR for good; its books say unused
+                rec = snap.task_server.record(task.task)
+                assert rec is not None and not rec.used
