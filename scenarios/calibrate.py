@@ -215,35 +215,33 @@ def leave_one_out(sizes: Sizes = SIZES) -> tuple[HeldOut, ...]:
     m = measure(seed_profile, sizes)
     for spec in SPECS:
         cal = next((c for c in CALIBRATIONS if spec.id in c.figures), None)
-        why = f"no other figure for {cal.key}" if cal else "nothing calibrated on this machine"
+        why = f"no other figure for {cal.key}" if cal else "predicted as shipped (no other figures)"
         held = None if cal or spec.calibrated_by else spec.model(m)
         if spec.calibrated_by and not cal:
             why = f"{spec.calibrated_by}: not a constant the tool solves"
         out.append(
-            HeldOut(
-                DEFAULT_PROFILE, spec.id, spec.seed, spec.model(m), held, why, spec.relative
-            )
+            HeldOut(DEFAULT_PROFILE, spec.id, spec.seed, spec.model(m), held, why, spec.relative)
         )
     for machine in machines():
         # the seed machine's constants do not depend on the others: shipped = solved
         values = _solve_others(base, held_out=machine)
-        for spec in MACHINE_SPECS:
-            if spec.machine != machine:
+        for ms in MACHINE_SPECS:
+            if ms.machine != machine:
                 continue
             lost = [
                 c.key for c in CALIBRATIONS if c.owner == machine and figure_for(c, machine) is None
             ]
-            used = [c for c in CALIBRATIONS if spec.id in c.figures]
+            used = [c for c in CALIBRATIONS if ms.id in c.figures]
             if used and any(figure_for(c, machine) is None for c in used):
                 out.append(
                     HeldOut(
                         machine,
-                        spec.id,
-                        spec.seed,
-                        spec.model(profile_for(machine, base)),
+                        ms.id,
+                        ms.seed,
+                        ms.model(profile_for(machine, base)),
                         None,
                         f"no other figure for {', '.join(lost)}",
-                        spec.relative,
+                        ms.relative,
                     )
                 )
                 continue
@@ -252,12 +250,12 @@ def leave_one_out(sizes: Sizes = SIZES) -> tuple[HeldOut, ...]:
             out.append(
                 HeldOut(
                     machine,
-                    spec.id,
-                    spec.seed,
-                    spec.model(profile_for(machine, base)),
-                    spec.model(profile_for(machine, values)),
+                    ms.id,
+                    ms.seed,
+                    ms.model(profile_for(machine, base)),
+                    ms.model(profile_for(machine, values)),
                     why or "no constant moved",
-                    spec.relative,
+                    ms.relative,
                 )
             )
     return tuple(out)

@@ -27,6 +27,7 @@ with an unknown key, a missing key or a wrongly typed value is refused with a on
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from collections.abc import Iterable, Mapping
 from importlib import resources
@@ -116,7 +117,6 @@ def is_software(key: str) -> bool:
     return key in SOFTWARE or key.startswith(WORK_PREFIX)
 
 
-
 class ProfileError(Exception):
     """A profile file or override that cannot be used; the message is one line."""
 
@@ -130,6 +130,17 @@ class Constant:
     note: str = ""
     carried_from: str = ""
     """The profile this software constant was carried from unchanged (empty: its own)."""
+
+    def to_json(self) -> dict[str, object]:
+        """Value, provenance, note (and ``carried_from`` for a carried constant)."""
+        out: dict[str, object] = {
+            "value": self.value,
+            "provenance": self.provenance,
+            "note": self.note,
+        }
+        if self.carried_from:
+            out["carried_from"] = self.carried_from
+        return out
 
 
 @attrs.frozen(kw_only=True)
@@ -210,15 +221,7 @@ class Profile:
         return {
             "name": self.name,
             "description": self.description,
-            "constants": {
-                k: {
-                    "value": c.value,
-                    "provenance": c.provenance,
-                    "note": c.note,
-                    "carried_from": c.carried_from or None,
-                }
-                for k, c in self.constants
-            },
+            "constants": {k: c.to_json() for k, c in self.constants},
         }
 
 
@@ -285,7 +288,7 @@ def _walk(
             out[key] = _check(key, item)
         elif "from" in item:
             if set(item) != {"from"} or not isinstance(item["from"], str):
-                raise ProfileError(f"{key}: a carried constant is {{ from = \"PROFILE\" }}")
+                raise ProfileError(f'{key}: a carried constant is {{ from = "PROFILE" }}')
             refs[key] = item["from"]
         else:
             _walk(key + ".", item, out, refs)
@@ -329,7 +332,13 @@ def _shipped_raw(name: str, origin: str) -> _Raw:
     if name not in available_profiles():
         raise ProfileError(f"{origin}: carries constants from unknown profile {name!r}")
     resource = resources.files("scenarios") / "profiles" / f"{name}.toml"
-    return _parse_raw(resource.read_text(encoding="utf-8"), f"profile {name}")
+    return _parse_cached(resource.read_text(encoding="utf-8"), f"profile {name}")
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_cached(text: str, origin: str) -> _Raw:
+    """``_parse_raw`` once per text (a file that changes is parsed again)."""
+    return _parse_raw(text, origin)
 
 
 def _resolve(key: str, source: str, origin: str, seen: frozenset[str]) -> Constant | None:
@@ -339,7 +348,9 @@ def _resolve(key: str, source: str, origin: str, seen: frozenset[str]) -> Consta
     raw = _shipped_raw(source, origin)
     if key in raw.constants:
         c = raw.constants[key]
-        return attrs.evolve(c, note=f"{c.note} [carried unchanged from {source}]", carried_from=source)
+        return attrs.evolve(
+            c, note=f"{c.note} [carried unchanged from {source}]", carried_from=source
+        )
     if key in raw.refs:
         return _resolve(key, raw.refs[key], origin, seen | {source})
     if raw.software_from is not None and is_software(key):

@@ -35,10 +35,10 @@ from scenarios._common import (
     priced,
     profile_from,
 )
+from scenarios.figures import MACHINE_SPECS, MachineSpec, machine_profile, machines
 from scenarios.getpid import NATIVE_MISS_CALLS
 from scenarios.l4world import STRATEGIES
 from scenarios.machine import Cost
-from scenarios.figures import MACHINE_SPECS, MachineSpec, machine_profile, machines
 from scenarios.profile import DEFAULT_PROFILE, Profile, ProfileError
 from scenarios.traces import fork_pairs, syscall_loop
 
@@ -550,9 +550,7 @@ class Report:
         if m is not None:
             out += ["", "Where the cycles go on the seed machine (per call / per fork+exit):"]
             out.append("  " + _breakdown_text("getpid native", m.native, m.sizes.native_calls))
-            out.append(
-                "  " + _breakdown_text("getpid L4Linux", m.l4linux, m.sizes.l4linux_calls)
-            )
+            out.append("  " + _breakdown_text("getpid L4Linux", m.l4linux, m.sizes.l4linux_calls))
             for strategy, cost in m.forks:
                 out.append("  " + _breakdown_text(f"fork {strategy}", cost, m.sizes.pairs))
             out += ["", "What-ifs (predictions; nothing calibrated against them):"]
