@@ -150,9 +150,11 @@ MACHINE_SPECS: Final = (
         calibrated_by="",
         source="Liedtke et al., Achieved IPC performance, HotOS 1997",
         model=_oneway,
-        miss_reason="the profile carries L4Ka's IPC path to Liedtke's hand-coded L4/x86, and "
-        "the Pentium has no global pages: the model refills the kernel's code, data and "
-        "control block after every switch, which the original kernel's layout avoided",
+        miss_reason="the P5 has no global pages, so the model refills 7 pages per IPC (the "
+        "kernel's code, data and both control blocks, the benchmark's 3 pages) at an assumed "
+        "20 cycles each: more than the whole published IPC.  Liedtke's hand-coded kernel "
+        "must have avoided most of them (e.g. with small address spaces); the profile "
+        "describes it with L4Ka's path and page counts instead",
     ),
     MachineSpec(
         id="p2_400.ipc.oneway.cycles",

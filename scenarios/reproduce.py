@@ -638,62 +638,6 @@ def report(
     return Report(profile=profile, rows=tuple(rows), whatif=whatif, measured=m, edition=edition)
 
 
-# -- plots -------------------------------------------------------------------------------
-
-
-def write_plots(rep: Report, out: Path) -> tuple[Path, ...]:
-    """Cycles by category for the fork strategies, getpid by mitigation; PNG and SVG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    matplotlib.rcParams["svg.hashsalt"] = "l4sim"  # fixed ids: the same SVG every run
-    import matplotlib.pyplot as plt
-
-    out.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    m = rep.measured
-    if m is None:
-        return ()
-    categories = sorted({k for _, c in m.forks for k, _ in c.breakdown})
-    fig, ax = plt.subplots(figsize=(10, 5))
-    bottoms = [0.0] * len(m.forks)
-    colours = plt.get_cmap("tab20").colors  # type: ignore[attr-defined]
-    for i, cat in enumerate(categories):
-        values = [c.category(cat) / m.sizes.pairs for _, c in m.forks]
-        ax.bar([s for s, _ in m.forks], values, bottom=bottoms, label=cat, color=colours[i % 20])
-        bottoms = [b + v for b, v in zip(bottoms, values, strict=True)]
-    ax.set_ylabel("cycles per fork+exit")
-    ax.set_title(f"fork+exit by task strategy ({rep.profile.name})")
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
-    written += _save(fig, out / "fork_breakdown")
-    plt.close(fig)
-
-    getpid = [w for w in rep.whatif if w.id.startswith("getpid.l4linux.cycles.")]
-    names = ["2006", *(w.what.removeprefix("L4Linux getpid, ") for w in getpid)]
-    values = [getpid[0].baseline or 0.0, *(w.model for w in getpid)] if getpid else []
-    fig, ax = plt.subplots(figsize=(8, 5))
-    ax.bar(names[: len(values)], values)
-    ax.axhline(_native_cycles(m), color="black", linestyle="--", label="native Linux")
-    ax.set_ylabel("cycles per getpid")
-    ax.set_title(f"L4Linux getpid by mitigation ({rep.profile.name})")
-    ax.tick_params(axis="x", labelrotation=15, labelsize="small")
-    ax.legend()
-    fig.tight_layout()
-    written += _save(fig, out / "getpid_mitigations")
-    plt.close(fig)
-    return tuple(written)
-
-
-def _save(fig: object, stem: Path) -> list[Path]:
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-    for path in paths:
-        # SVG without a date and with fixed ids, so two runs write the same file.
-        meta = {"Date": None} if path.suffix == ".svg" else {"Software": None}
-        fig.savefig(path, metadata=meta)  # type: ignore[attr-defined]
-    return paths
-
-
 # -- command line ------------------------------------------------------------------------
 
 
@@ -747,6 +691,8 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(rep.lines()))
     if args.out is not None:
         try:
+            from scenarios.plots import write_plots
+
             written = write_plots(rep, args.out)
             (args.out / "reproduce.json").write_text(json.dumps(data, sort_keys=True, indent=1))
             (args.out / "reproduce.txt").write_text("\n".join(rep.lines()) + "\n")

@@ -82,10 +82,10 @@ def test_reproduce_prints_every_machine_and_writes_plots(
     assert len(set(data["machines"])) >= 3
     assert data["predicted"] * 2 >= len(data["rows"])
     names = {p.name for p in tmp_path.iterdir()}
-    for stem in ("fork_breakdown", "getpid_mitigations"):
+    for stem in ("fork_breakdown", "getpid_mitigations", "machines"):
         assert {f"{stem}.png", f"{stem}.svg"} <= names
     assert (tmp_path / "fork_breakdown.png").read_bytes().startswith(b"\x89PNG")
-    assert "wrote 4 plots" in out
+    assert "wrote 6 plots" in out
     assert (tmp_path / "reproduce.txt").read_text().splitlines() == out.splitlines()[:-1]
 
 
