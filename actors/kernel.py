@@ -1,6 +1,10 @@
-"""The kernel actor: the task table and ``l4_task_new`` (REFERENCE.md section 2).
+"""The kernel actor: the task table and ``l4_task_new``, call by call as Fiasco does it.
 
-A separate, mutable implementation of the rules in ``protocols.kernel`` (tests compare
+``sys_task_new`` (``osfree-project/l4env kernel/fiasco/src/kern/syscalls.cpp@e91a37df:650-782``):
+check the chief, delete an active dest with ``kill_task`` (thread.cpp@e91a37df:664-801,
+post-order; each deleted space hands its dead children to its own chief,
+space_index.cpp@e91a37df:131-160), then hand over (nil pager; the new chief must exist)
+or create.  A separate, mutable implementation of ``protocols.kernel`` (tests compare
 the two).  The kernel actor never waits on another actor: it starts thread actors and
 stops them with ``block=False``, so no call graph can loop back into it.
 """
@@ -15,6 +19,7 @@ from actors._runtime import Runtime
 from actors.images import EIP_IDLE
 from actors.thread import Observe, Trap, wellformed
 from protocols import kernel as spec
+from protocols.editions import Edition, Fix
 from protocols.errors import ErrorCode
 from protocols.ids import KERNEL_TASK, NIL_ID, RMGR_TASK, SIGMA0_TASK, ThreadId
 from protocols.ipc import IpcError
@@ -73,28 +78,43 @@ class KernelActor(pykka.ThreadingActor):
         """``l4_task_new`` by a thread of task ``caller``."""
         n = req.dest.task
         self.runtime.trace.record(Work, task=KERNEL_TASK, unit="kernel.task_new")
-        if not self._acceptable(req):
+        if not self._acceptable(req) or self.chief[n] != caller:
             return spec.TaskNewReply(task=NIL_ID)
-        # Only the chief of dest may create or delete it.
-        if self.chief[n] != caller:
-            return spec.TaskNewReply(task=NIL_ID)
-        if self.active[n]:
-            self._delete(n, heir=caller)
         if req.pager.is_nil:
             assert isinstance(req.mcp_or_new_chief, ThreadId)
-            self._set_inactive(n, chief=req.mcp_or_new_chief.task, version=req.dest.version)
-        else:
-            assert isinstance(req.mcp_or_new_chief, int)
-            self.chief[n] = caller
-            self.active[n] = True
-            self.version[n] = req.dest.version
-            self.mcp[n] = min(self.mcp[caller], req.mcp_or_new_chief)
-            self.pager[n] = req.pager
-            self.eip[n] = req.eip
-            self.esp[n] = req.esp
-            self.runtime.trace.record(Work, task=KERNEL_TASK, unit="kernel.task_create")
-            self._start_thread(n)
-        return spec.TaskNewReply(task=ThreadId(n, 0, req.dest.version))
+            heir = req.mcp_or_new_chief.task
+            if self.edition.has(Fix.TASK_NEW_DELETES_BEFORE_CHECKING_CHIEF):
+                doomed = self._subtree(n) if self.active[n] else []
+                if not self._exists(heir) or heir in doomed:
+                    return spec.TaskNewReply(task=NIL_ID)
+            if self.active[n]:
+                self._kill_task(n)
+            if not self._exists(heir):
+                return spec.TaskNewReply(task=NIL_ID)
+            self.chief[n] = heir
+            return spec.TaskNewReply(task=ThreadId(n, 0, req.dest.version))
+        assert isinstance(req.mcp_or_new_chief, int)
+        if self.active[n]:
+            self._kill_task(n)
+        self.chief[n] = caller
+        self.active[n] = True
+        self.version[n] = req.dest.version
+        self.mcp[n] = min(self.mcp[caller], req.mcp_or_new_chief)
+        self.prio[n] = self.prio[caller]
+        self.pager[n] = req.pager
+        self.eip[n] = req.eip
+        self.esp[n] = req.esp
+        self.runtime.trace.record(Work, task=KERNEL_TASK, unit="kernel.task_create")
+        self._start_thread(n)
+        return spec.TaskNewReply(task=req.dest)
+
+    @property
+    def edition(self) -> Edition:
+        """The rules this kernel runs by."""
+        return self.runtime.edition
+
+    def _exists(self, number: int) -> bool:
+        return number < self.task_count and self.active[number]
 
     def thread_schedule(self, caller: int, req: spec.ThreadSchedule) -> spec.ThreadScheduleReply:
         """``l4_thread_schedule`` by a thread of task ``caller``: read (and set) dest's prio."""
@@ -117,28 +137,46 @@ class KernelActor(pykka.ThreadingActor):
 
     def _acceptable(self, req: spec.TaskNew) -> bool:
         dest = req.dest
-        if dest.is_nil or dest.lthread != 0 or dest.task >= self.task_count:
+        if dest.is_nil or dest.task >= self.task_count:
             return False
         other = req.mcp_or_new_chief
         if req.pager.is_nil:
-            return (
-                isinstance(other, ThreadId)
-                and not other.is_nil
-                and other.task < self.task_count
-                and other.task != dest.task
-                and self.active[other.task]
-            )
+            return isinstance(other, ThreadId)
         return type(other) is int and 0 <= other <= spec.MAX_MCP
 
-    def _delete(self, number: int, heir: int) -> None:
-        """Delete active task ``number`` and its clan; clan members pass to ``heir``."""
-        for member in range(self.task_count):
-            if member != KERNEL_TASK and member != number and self.chief[member] == number:
-                if self.active[member]:
-                    self._delete(member, heir)
-                self._set_inactive(member, chief=heir, version=self.version[member])
-        self.runtime.trace.record(Work, task=KERNEL_TASK, unit="kernel.task_delete")
-        self._set_inactive(number, chief=self.chief[number], version=self.version[number])
+    def _children(self) -> dict[int, set[int]]:
+        below: dict[int, set[int]] = {}
+        for t in range(self.task_count):
+            if t != KERNEL_TASK and self.chief[t] != t:
+                below.setdefault(self.chief[t], set()).add(t)
+        return below
+
+    def _subtree(self, number: int) -> list[int]:
+        """``number`` and its active subtasks, parents before children (no recursion)."""
+        below = self._children()
+        order, stack, seen = [], [number], {number}
+        while stack:
+            t = stack.pop()
+            order.append(t)
+            for c in sorted(below.get(t, ())):
+                if self.active[c] and c not in seen:
+                    seen.add(c)
+                    stack.append(c)
+        return order
+
+    def _kill_task(self, number: int) -> None:
+        """Delete active ``number`` and its active subtasks, children first.
+
+        Each deleted task keeps its chief and hands its inactive children to it."""
+        below = self._children()
+        for t in reversed(self._subtree(number)):
+            chief = self.chief[t]
+            self.runtime.trace.record(Work, task=KERNEL_TASK, unit="kernel.task_delete")
+            self._set_inactive(t, chief=chief, version=self.version[t])
+            for child in below.pop(t, set()):
+                if not self.active[child] and self.chief[child] == t:
+                    self.chief[child] = chief
+                    below.setdefault(chief, set()).add(child)
 
     def _set_inactive(self, number: int, *, chief: int, version: int) -> None:
         if self.active[number]:

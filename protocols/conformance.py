@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import attrs
 
 from protocols import kernel, ownership, rmgr
+from protocols.editions import DEFAULT_EDITION, Edition, edition
 from protocols.errors import ErrorCode
 from protocols.ids import RMGR_TASK, ThreadId, task_id
 from protocols.ipc import IpcError
@@ -62,7 +63,15 @@ class KernelRmgrModel:
 
     name = "kernel+rmgr"
 
-    def __init__(self, *, task_count: int, quota: int | None, modules: tuple[int, ...]) -> None:
+    def __init__(
+        self,
+        *,
+        task_count: int,
+        quota: int | None,
+        modules: tuple[int, ...],
+        edition: Edition = DEFAULT_EDITION,
+    ) -> None:
+        self.edition = edition
         ks = kernel.boot_state(task_count)
         rs = rmgr.boot_state(task_count, quota=quota)
         self.ks, self.rs, _ = rmgr.start_modules(ks, rs, tuple(modules))
@@ -72,6 +81,7 @@ class KernelRmgrModel:
         """Start from a recorded snapshot (a trace file's ``initial``)."""
         model = cls.__new__(cls)
         model.ks, model.rs = snapshot.kernel, snapshot.rmgr
+        model.edition = snapshot.edition
         return model
 
     @classmethod
@@ -81,6 +91,7 @@ class KernelRmgrModel:
             task_count=int(boot["task_count"]),
             quota=boot.get("quota"),
             modules=tuple(boot.get("modules", ())),
+            edition=edition(boot.get("edition", "l4env-2007")),
         )
 
     def speaks(self, dst: ThreadId, message: object) -> bool:
@@ -91,13 +102,13 @@ class KernelRmgrModel:
             return IpcError(
                 code=ErrorCode.EUNKNOWN_MESSAGE, dest=dst, request=type(message).__name__
             )
-        self.ks, self.rs, reply = rmgr.step(self.ks, self.rs, sender, message)
+        self.ks, self.rs, reply = rmgr.step(self.ks, self.rs, sender, message, edition=self.edition)
         return reply
 
     def syscall(self, sender: ThreadId, request: object) -> object:
         if not isinstance(request, kernel.KernelRequest):
             return kernel.TaskNewReply(task=ThreadId.nil())
-        self.ks, reply = kernel.step(self.ks, sender, request)
+        self.ks, reply = kernel.step(self.ks, sender, request, edition=self.edition)
         return reply
 
 
@@ -117,7 +128,6 @@ class OwnershipModel:
     @classmethod
     def from_boot(cls, boot: dict[str, Any]) -> OwnershipModel:
         """Rebuild the state right after boot from a trace file's boot configuration."""
-        from protocols.editions import edition
         from protocols.l4linux import Strategy
 
         return cls(

@@ -45,6 +45,16 @@ class Fix(enum.Enum):
 
     # --- fixes in the kernel (l4_task_new) and RMGR -------------------------------------
     # (protocols.kernel, protocols.rmgr)
+    TASK_NEW_DELETES_BEFORE_CHECKING_CHIEF = (
+        "l4_task_new with a nil pager checks that the new chief will exist before it deletes"
+    )
+    RMGR_REFUSAL_RELEASES_HELD_NUMBER = (
+        "a refused get_task or task_new releases only a reservation that call itself made"
+    )
+    FREE_TASK_LEAVES_CHIEF = (
+        "free_task takes the chief right back with RMGR's l4_task_new before marking free"
+    )
+    FREE_TASK_ALL_BY_ANYONE = "free_task_all is allowed to the owner itself and trusted clients"
 
     # --- fixes in the task server (simple_ts) -----------------------------------------
     # (protocols.task_server)
@@ -66,15 +76,19 @@ class Edition:
 
     @classmethod
     def custom(cls, fixes: frozenset[Fix] | set[Fix]) -> Edition:
-        """``l4env-2007`` with exactly ``fixes`` (named after them, e.g. for pricing one fix)."""
+        """``l4env-2007`` with exactly ``fixes``: named ``l4env-2007+fix+...`` after the fixes
+        it has, or ``hardened-fix-...`` after those it lacks, whichever list is shorter."""
         fixes = frozenset(fixes)
         if fixes == HARDENED.fixes:
             return HARDENED
         if not fixes:
             return L4ENV_2007
-        return cls(
-            name="l4env-2007+" + "+".join(sorted(f.name.lower() for f in fixes)), fixes=fixes
-        )
+        missing = HARDENED.fixes - fixes
+        if len(missing) < len(fixes):
+            name = "hardened-" + "-".join(sorted(f.name.lower() for f in missing))
+        else:
+            name = "l4env-2007+" + "+".join(sorted(f.name.lower() for f in fixes))
+        return cls(name=name, fixes=fixes)
 
     def without(self, fix: Fix) -> Edition:
         """This edition less ``fix`` (``HARDENED.without(F)`` isolates the finding F removes)."""

@@ -10,6 +10,7 @@ interchangeable, and so are task numbers no one has touched).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from collections import deque
@@ -20,6 +21,7 @@ import attrs
 
 from protocols import invariants as inv
 from protocols import kernel, rmgr
+from protocols.editions import DEFAULT_EDITION, Edition
 from protocols.errors import ErrorCode
 from protocols.ids import FIRST_USER_TASK, RMGR_TASK, SIGMA0_TASK, ThreadId, task_id
 from protocols.snapshot import SystemSnapshot
@@ -179,16 +181,33 @@ class KernelRmgrSpace:
     """Clients (boot modules) get, hand over, create, delete and free ``tasks`` task numbers.
 
     Versions are abstracted to one bit (a new incarnation flips it) to keep the space
-    finite; created tasks run idle code, so the actors are the clients.
+    finite; created tasks run idle code, so the actors are the clients.  ``edition``
+    chooses the rules; ``invariants`` (names) limits the checks, all by default.
     """
 
-    def __init__(self, *, tasks: int, clients: int, kernel_step: KernelStep = kernel.step) -> None:
+    def __init__(
+        self,
+        *,
+        tasks: int,
+        clients: int,
+        kernel_step: KernelStep | None = None,
+        edition: Edition = DEFAULT_EDITION,
+        invariants: tuple[str, ...] | None = None,
+    ) -> None:
         if tasks < 1 or clients < 1:
             raise ValueError("need at least one task and one client")
         self.task_count = FIRST_USER_TASK + clients + tasks
         self.clients = tuple(range(FIRST_USER_TASK, FIRST_USER_TASK + clients))
         self.numbers = tuple(range(FIRST_USER_TASK + clients, self.task_count))
-        self.kernel_step = kernel_step
+        self.edition = edition
+        self.kernel_step: KernelStep = kernel_step or functools.partial(
+            kernel.step, edition=edition
+        )
+        known = {f.__name__ for f in (*inv.STATE_INVARIANTS, *inv.TRANSITION_INVARIANTS)}
+        unknown = set(invariants or ()) - known
+        if unknown:
+            raise ValueError(f"unknown invariants: {', '.join(sorted(unknown))}")
+        self.checked = known if invariants is None else set(invariants)
 
     def initial(self) -> KRState:
         ks = kernel.boot_state(self.task_count)
@@ -211,7 +230,6 @@ class KernelRmgrSpace:
                         dest=task_id(n, v), mcp_or_chief=1, eip=EIP_IDLE, pager=task_id(SIGMA0_TASK)
                     ),
                 )
-                yield from self._rmgr(state, me, rmgr.RmgrTaskNew(dest=task_id(n, v)))
                 yield from self._sys(
                     state,
                     me,
@@ -226,25 +244,34 @@ class KernelRmgrSpace:
                     yield from self._sys(
                         state, me, kernel.TaskNew(dest=task_id(n, v), mcp_or_new_chief=task_id(to))
                     )
-            yield from self._rmgr(state, me, rmgr.FreeTaskAll(owner=c))
+            for owner in self.clients:
+                yield from self._rmgr(state, me, rmgr.FreeTaskAll(owner=owner))
 
     def _rmgr(
         self, state: KRState, me: ThreadId, request: rmgr.RmgrRequest
     ) -> Iterable[tuple[str, KRState, str | None]]:
-        ks, rs, reply = rmgr.step(state.ks, state.rs, me, request)
-        if reply.error is not ErrorCode.OK:
+        ks, rs, reply = rmgr.step(state.ks, state.rs, me, request, edition=self.edition)
+        if reply.error is not ErrorCode.OK and ks == state.ks and rs == state.rs:
             return
-        yield f"{me}: {request!r} -> {reply.error.name}", KRState(ks, rs), None
+        verdict = None
+        name = inv.only_the_owner_kills_or_frees.__name__
+        if name in self.checked:
+            before = SystemSnapshot(kernel=state.ks, rmgr=state.rs)
+            detail = inv.only_the_owner_kills_or_frees(before, me, request, reply)
+            verdict = None if detail is None else f"{name}: {detail}"
+        yield f"{me}: {request!r} -> {reply.error.name}", KRState(ks, rs), verdict
 
     def _sys(
         self, state: KRState, me: ThreadId, request: kernel.TaskNew
     ) -> Iterable[tuple[str, KRState, str | None]]:
         ks, reply = self.kernel_step(state.ks, me, request)
         assert isinstance(reply, kernel.TaskNewReply)
-        verdict = inv.task_new_succeeds_only_for_the_chief(state.ks, me, request, reply, ks)
-        if verdict is None and reply.task.is_nil:
-            return
         name = inv.task_new_succeeds_only_for_the_chief.__name__
+        verdict = None
+        if name in self.checked:
+            verdict = inv.task_new_succeeds_only_for_the_chief(state.ks, me, request, reply, ks)
+        if verdict is None and reply.task.is_nil and ks == state.ks:
+            return
         yield (
             f"{me}: l4_task_new({request.dest}, {request.mcp_or_new_chief}, "
             f"pager={request.pager}) -> {reply.task}",
@@ -276,6 +303,8 @@ class KernelRmgrSpace:
     def check(self, state: KRState) -> tuple[str, str] | None:
         snap = SystemSnapshot(kernel=state.ks, rmgr=state.rs)
         for invariant in inv.STATE_INVARIANTS:
+            if invariant.__name__ not in self.checked:
+                continue
             detail = invariant(snap)
             if detail is not None:
                 return invariant.__name__, detail

@@ -34,7 +34,7 @@ from collections.abc import Callable
 import attrs
 
 from protocols.editions import HARDENED, Edition, Fix
-from protocols.explore import ExploreResult, explore
+from protocols.explore import ExploreResult, KernelRmgrSpace, explore
 from protocols.explore_ownership import OwnershipSpace
 from protocols.l4linux import Strategy
 
@@ -45,7 +45,11 @@ __all__ = ["FINDINGS", "Bound", "Finding", "finding", "isolate", "search"]
 class Bound:
     """The explored world in which a finding is confirmed (and absent in ``hardened``)."""
 
-    strategy: Strategy
+    strategy: Strategy | None = None
+    """The L4Linux strategy (``ownership`` space only)."""
+    space: str = "ownership"
+    """``ownership`` (the whole system, ``OwnershipSpace``) or ``kernel-rmgr`` (the
+    kernel and RMGR with scripted clients, ``protocols.explore.KernelRmgrSpace``)."""
     tasks: int
     """Task numbers the processes can run in (``OwnershipSpace(tasks=...)``)."""
     clients: int
@@ -59,10 +63,13 @@ class Bound:
 
     def describe(self) -> str:
         """``chief+cache, 3 tasks x 2 clients, depth 12``."""
+        if self.space == "kernel-rmgr":
+            return f"kernel-rmgr, {self.tasks} tasks x {self.clients} clients, depth {self.depth}"
         extra = ", scripted client" if self.script else ""
         procs = f", {self.processes} processes" if self.processes is not None else ""
+        strategy = self.strategy.value if self.strategy else "-"
         return (
-            f"{self.strategy.value}, {self.tasks} tasks x {self.clients} clients"
+            f"{strategy}, {self.tasks} tasks x {self.clients} clients"
             f"{extra}{procs}, depth {self.depth}"
         )
 
@@ -85,7 +92,67 @@ class Finding:
 
 # --- findings in the kernel (l4_task_new) and RMGR ---------------------------------------
 
-KERNEL_RMGR_FINDINGS: tuple[Finding, ...] = ()
+_KR = "osfree-project/l4env kernel/fiasco/src/kern/"
+_RT = "osfree-project/l4env l4/pkg/roottask/server/src/"
+_KR_BOUND = Bound(space="kernel-rmgr", tasks=2, clients=2, depth=12)
+
+KERNEL_RMGR_FINDINGS: tuple[Finding, ...] = (
+    Finding(
+        name="TASK_NEW_DELETES_BEFORE_CHECKING_CHIEF",
+        invariant="task_new_succeeds_only_for_the_chief",
+        story=(
+            "A chief hands its running task to a task that will not exist once the call has "
+            "deleted the running one (the task itself, or one of its clan). Fiasco deletes "
+            "first and checks the new chief afterwards, so the call answers nil, as if "
+            "refused, yet the task and its clan are gone and the caller is their chief."
+        ),
+        sources=(
+            f"{_KR}syscalls.cpp@e91a37df:671-702",
+            f"{_KR}space_index.cpp@e91a37df:131-160",
+        ),
+        fix=Fix.TASK_NEW_DELETES_BEFORE_CHECKING_CHIEF,
+        bound=_KR_BOUND,
+    ),
+    Finding(
+        name="RMGR_REFUSAL_RELEASES_HELD_NUMBER",
+        invariant="every_task_is_in_exactly_one_place",
+        story=(
+            "A client that already holds a task number and is its chief asks RMGR for it "
+            "again. RMGR's l4_task_new is refused because RMGR is no longer chief, and RMGR "
+            "then releases the number in its books: the number is free at RMGR while the "
+            "client still is its chief, so whoever RMGR hands it to next is refused."
+        ),
+        sources=(f"{_RT}rmgr.c@e91a37df:118-132", f"{_RT}task.c@e91a37df:36-61"),
+        fix=Fix.RMGR_REFUSAL_RELEASES_HELD_NUMBER,
+        bound=_KR_BOUND,
+    ),
+    Finding(
+        name="FREE_TASK_LEAVES_CHIEF",
+        invariant="every_task_is_in_exactly_one_place",
+        story=(
+            "A client frees a task number it got from RMGR while it is still the number's "
+            "chief. free_task only updates RMGR's books, so the number is free at RMGR but "
+            "the client keeps the chief right (a running task keeps running); whoever RMGR "
+            "gives the number to next is refused, until the old holder hands it back."
+        ),
+        sources=(f"{_RT}rmgr.c@e91a37df:289-306", f"{_RT}task.c@e91a37df:49-61"),
+        fix=Fix.FREE_TASK_LEAVES_CHIEF,
+        bound=_KR_BOUND,
+    ),
+    Finding(
+        name="FREE_TASK_ALL_BY_ANYONE",
+        invariant="only_the_owner_kills_or_frees",
+        story=(
+            "Any task can ask RMGR to free everything another task holds: free_task_all "
+            "never looks at the caller, so RMGR deletes the other client's running tasks "
+            "and releases their numbers. A client can kill what any other client (or "
+            "RMGR's own boot modules) runs."
+        ),
+        sources=(f"{_RT}rmgr.c@e91a37df:255-287",),
+        fix=Fix.FREE_TASK_ALL_BY_ANYONE,
+        bound=_KR_BOUND,
+    ),
+)
 
 
 # --- findings in the task server (simple_ts) ------------------------------------------
@@ -118,6 +185,13 @@ def search(
 ) -> ExploreResult:
     """Explore ``f``'s bound under ``edition``, checking only ``f``'s invariant."""
     b = f.bound
+    if b.space == "kernel-rmgr":
+        kr = KernelRmgrSpace(
+            tasks=b.tasks, clients=b.clients, edition=edition, invariants=(f.invariant,)
+        )
+        return explore(kr, max_depth=b.depth, progress=progress)
+    if b.strategy is None:
+        raise ValueError(f"finding {f.name}: an ownership bound needs a strategy")
     space = OwnershipSpace(
         tasks=b.tasks,
         clients=b.clients,

@@ -25,7 +25,8 @@ the first violation; ``check_all`` runs every state invariant and raises
    (``reused_tasks_get_a_new_version``).
 7. *When a client dies, what it held comes back*: no task is owned, held at RMGR or
    cached by a dead task (``exit_reclaims_everything``).
-8. *Only the owner (or the task itself) kills or frees a task through the servers*
+8. *Only the owner (or the task itself) kills or frees a task through the servers*;
+   RMGR's ``free_task_all`` only for the holder or a trusted client
    (``only_the_owner_kills_or_frees``).
 
 What the servers cannot know: the kernel records chiefs by task number, not by
@@ -251,6 +252,14 @@ def only_the_owner_kills_or_frees(
         owner = before.rmgr.owners[number]
         if owner not in (rmgr.FREE, sender.task):
             return f"RMGR {type(request).__name__}({number}) by {sender} (owner {owner}) succeeded"
+    freed = getattr(reply, "count", 0)
+    # Freeing what another holds at RMGR: the holder and trusted clients only.
+    if (
+        isinstance(request, rmgr.FreeTaskAll)
+        and freed
+        and sender.task not in (request.owner, *before.rmgr.trusted)
+    ):
+        return f"RMGR FreeTaskAll({request.owner}) by {sender} freed {freed}"
     return None
 
 

@@ -1,25 +1,48 @@
 """The kernel's task system calls and the reference spec of its task table.
 
-REFERENCE.md section 2 (Fiasco ``l4_task_new`` as used by L4Env in 2006).  The spec is a
-pure function ``step(state, sender, request) -> (state, reply)``; the kernel actor in
-``actors.kernel`` is a separate, mutable implementation that tests compare with it.
+Fiasco's ``l4_task_new`` as of 2007-12 (``osfree-project/l4env
+kernel/fiasco/src/kern/syscalls.cpp@e91a37df:650-782``).  The spec is a pure function
+``step(state, sender, request, edition=...) -> (state, reply)`` written as the effect
+of a call on the task table; the kernel actor in ``actors.kernel`` is a separate,
+mutable implementation that tests compare with it.
 
-Documented assumptions where the sources are silent:
+What the sources say, in our words:
 
-* The chief check compares task numbers only; the version in ``dest`` names the
-  incarnation the call creates (or the inactive task keeps) and is stored as given.
-* Deleting an active task deletes, recursively, every task it is chief of (its clan);
-  every task of the deleted clan becomes inactive **with the caller of
-  ``l4_task_new`` as its chief**, so no task number is stranded with a dead chief.
-* With a nil pager, ``mcp_or_new_chief`` must be a non-nil thread id of another task
-  that is **active**; with a pager it must be an int mcp.  (Fiasco does not check the new
-  chief; without the check two inactive tasks can be made each other's chief, a cycle no
-  running thread can ever break, so both task numbers are lost.  The l4sim ownership
-  machine found that sequence; the kernel here refuses it.)  A mismatch, a nil ``dest``
-  or a task number outside the table is refused like a non-chief: nil reply, nothing
-  changes.
-* Tasks 0..4 exist at boot with task 0 (the kernel) as chief; sigma0 (2) and RMGR (4)
-  are active, 0, 1 and 3 are inactive placeholders no user thread can touch.
+* Rights: the caller's task must be the recorded chief of ``dest``'s task number, else
+  nothing happens and the reply is nil (syscalls.cpp@e91a37df:664-669, 779).  Only the
+  number counts: the kernel neither checks nor assigns versions.
+* An active ``dest`` is deleted first (syscalls.cpp@e91a37df:671-684).  ``kill_task``
+  deletes the task and, depth first, every *active* task whose chief is a deleted one
+  (``osfree-project/l4env kernel/fiasco/src/kern/thread.cpp@e91a37df:664-801``).  Each
+  deleted space leaves its number dead with its own chief kept and hands its dead
+  children to that chief (``osfree-project/l4env
+  kernel/fiasco/src/kern/space_index.cpp@e91a37df:131-160``, ``space.cpp@e91a37df:76-103``):
+  deepest first, so level by level every task whose chief was deleted ends with the
+  caller as chief.  A task whose chief is an inactive task is untouched.
+* Nil pager: the number (now inactive) is handed to the task named by the second
+  argument, which must exist *after* the deletion, else nil
+  (syscalls.cpp@e91a37df:686-702).  The deletion is not undone: a refused call can have
+  killed ``dest`` and its clan (finding ``TASK_NEW_DELETES_BEFORE_CHECKING_CHIEF``;
+  ``hardened`` checks the new chief before deleting anything).  The reply is ``dest``
+  with lthread 0.
+* A pager: a new task whose lthread 0 starts at (eip, esp) with that pager; the creator
+  is its chief, its priority the creating thread's, its mcp the smaller of the
+  creator's and the requested one (syscalls.cpp@e91a37df:704-777, 759-760).  The return
+  registers are left alone, so the caller gets ``dest`` back as passed.
+* Boot: numbers above 4 are inactive with chief 4 (RMGR), sigma0 (2) and RMGR (4) have
+  the kernel (0) as chief (``osfree-project/l4env
+  kernel/fiasco/src/kern/kernel_thread-std.cpp@e91a37df:14-58``).
+
+Choices where the sources are silent or typed differently:
+
+* ``TaskEntry.version`` is the version of the current or last incarnation.  Fiasco keeps
+  no version for a number without a task, so a nil-pager call leaves it as it was.
+* A second argument of the wrong kind (an int with a nil pager, an id with a pager), a
+  nil ``dest`` or a number outside the table is refused before anything happens (the C
+  code reinterprets the raw word; our messages are typed).  A nil new chief names task
+  0, which never exists: refused after the deletion, like any absent chief.  ``dest``'s lthread is
+  ignored, as in the sources (RMGR passes its caller's).
+* Clan walks are iterative (a chain of chiefs as long as the table must work).
 """
 
 from __future__ import annotations
@@ -28,7 +51,7 @@ from typing import Final, TypeAlias
 
 import attrs
 
-from protocols.editions import DEFAULT_EDITION, Edition
+from protocols.editions import DEFAULT_EDITION, Edition, Fix
 from protocols.ids import (
     FIRST_USER_TASK,
     KERNEL_TASK,
@@ -56,6 +79,7 @@ __all__ = [
     "ThreadScheduleReply",
     "boot_state",
     "clan_of",
+    "doomed",
     "step",
 ]
 
@@ -165,7 +189,7 @@ class KernelState:
 
 
 def boot_state(task_count: int = TASK_COUNT) -> KernelState:
-    """The task table right after boot (REFERENCE.md section 2)."""
+    """The task table right after boot (kernel_thread-std.cpp@e91a37df:14-58)."""
     if not FIRST_USER_TASK < task_count <= TASK_COUNT:
         raise ValueError(f"task_count must be in {FIRST_USER_TASK + 1}..{TASK_COUNT}")
     tasks = []
@@ -189,64 +213,104 @@ def boot_state(task_count: int = TASK_COUNT) -> KernelState:
 
 def clan_of(state: KernelState, number: int) -> tuple[int, ...]:
     """Every task whose chain of chiefs leads to ``number`` (not ``number`` itself), sorted."""
+    below = _children(state)
     found: list[int] = []
     frontier = [number]
     while frontier:
-        chief = frontier.pop()
-        for entry in state.tasks:
-            if entry.chief == chief and entry.number != chief and entry.number != KERNEL_TASK:
-                found.append(entry.number)
-                frontier.append(entry.number)
+        for child in below.get(frontier.pop(), ()):
+            found.append(child)
+            frontier.append(child)
     return tuple(sorted(found))
 
 
-def _valid(state: KernelState, caller: int, req: TaskNew) -> bool:
-    if req.dest.is_nil or req.dest.task >= state.task_count or req.dest.lthread != 0:
+def _children(state: KernelState) -> dict[int, list[int]]:
+    """Chief number -> the task numbers it is chief of (the kernel task excluded)."""
+    below: dict[int, list[int]] = {}
+    for entry in state.tasks:
+        if entry.number != KERNEL_TASK and entry.chief != entry.number:
+            below.setdefault(entry.chief, []).append(entry.number)
+    return below
+
+
+def doomed(state: KernelState, number: int) -> frozenset[int]:
+    """What deleting active task ``number`` kills: it and every active task under it.
+
+    ``kill_task`` follows chiefs through active tasks only (thread.cpp@e91a37df:664-801);
+    the walk is iterative."""
+    below = _children(state)
+    killed = {number}
+    frontier = [number]
+    while frontier:
+        for child in below.get(frontier.pop(), ()):
+            if state.tasks[child].active and child not in killed:
+                killed.add(child)
+                frontier.append(child)
+    return frozenset(killed)
+
+
+def _deleted(state: KernelState, caller: int, number: int) -> list[TaskEntry]:
+    """The table after ``caller`` deletes active task ``number`` (space_index.cpp:131-160).
+
+    Every killed task becomes inactive; every task whose chief was killed (killed ones
+    included, ``number`` excluded: its chief is the caller already) gets the caller."""
+    killed = doomed(state, number)
+    tasks = list(state.tasks)
+    for entry in state.tasks:
+        if entry.number in killed:
+            chief = entry.chief if entry.number == number else caller
+            tasks[entry.number] = TaskEntry(
+                number=entry.number, chief=chief, active=False, version=entry.version
+            )
+        elif entry.chief in killed and entry.number != KERNEL_TASK:
+            tasks[entry.number] = attrs.evolve(entry, chief=caller)
+    return tasks
+
+
+def _well_typed(state: KernelState, req: TaskNew) -> bool:
+    if req.dest.is_nil or req.dest.task >= state.task_count:
         return False
     if req.pager.is_nil:
         other = req.mcp_or_new_chief
-        return (
-            isinstance(other, ThreadId)
-            and not other.is_nil
-            and other.task < state.task_count
-            and other.task != req.dest.task
-            and state.tasks[other.task].active
-        )
+        return isinstance(other, ThreadId)  # nil names task 0, which never exists
     return type(req.mcp_or_new_chief) is int and 0 <= req.mcp_or_new_chief <= MAX_MCP
 
 
-def _task_new(state: KernelState, caller: int, req: TaskNew) -> tuple[KernelState, TaskNewReply]:
-    # A refused call changes nothing and answers nil.
-    if not _valid(state, caller, req) or state.chief_of(req.dest.task) != caller:
+def _task_new(
+    state: KernelState, caller: int, req: TaskNew, edition: Edition
+) -> tuple[KernelState, TaskNewReply]:
+    # Not the chief of dest's number (or a malformed call): nothing changes, nil.
+    if not _well_typed(state, req) or state.chief_of(req.dest.task) != caller:
         return state, TaskNewReply(task=NIL_ID)
     n = req.dest.task
-    tasks = list(state.tasks)
-    # An active dest is deleted first, with its whole clan; the caller inherits the clan.
-    if tasks[n].active:
-        for member in clan_of(state, n):
-            tasks[member] = TaskEntry(
-                number=member, chief=caller, active=False, version=tasks[member].version
-            )
     if req.pager.is_nil:
-        # Nil pager: the task is (or stays) inactive and changes hands.
         assert isinstance(req.mcp_or_new_chief, ThreadId)
-        tasks[n] = TaskEntry(
-            number=n, chief=req.mcp_or_new_chief.task, active=False, version=req.dest.version
-        )
-    else:
-        # A pager: a new active task, the caller its chief, mcp bounded by the caller's.
-        assert isinstance(req.mcp_or_new_chief, int)
-        tasks[n] = TaskEntry(
-            number=n,
-            chief=caller,
-            active=True,
-            version=req.dest.version,
-            mcp=min(state.tasks[caller].mcp, req.mcp_or_new_chief),
-            pager=req.pager,
-            eip=req.eip,
-            esp=req.esp,
-        )
-    return KernelState(tasks=tuple(tasks)), TaskNewReply(task=req.dest.task_id)
+        heir = req.mcp_or_new_chief.task
+        gone = doomed(state, n) if state.is_active(n) else frozenset()
+        exists = heir < state.task_count and state.is_active(heir) and heir not in gone
+        if not exists and edition.has(Fix.TASK_NEW_DELETES_BEFORE_CHECKING_CHIEF):
+            return state, TaskNewReply(task=NIL_ID)
+        tasks = _deleted(state, caller, n) if state.is_active(n) else list(state.tasks)
+        if not exists:
+            # l4env-2007: the deletion stands, the hand-over is refused.
+            return KernelState(tasks=tuple(tasks)), TaskNewReply(task=NIL_ID)
+        tasks[n] = attrs.evolve(tasks[n], chief=heir)
+        return KernelState(tasks=tuple(tasks)), TaskNewReply(task=req.dest.task_id)
+    # A pager: a new active task, the caller its chief, prio the caller's, mcp bounded.
+    assert isinstance(req.mcp_or_new_chief, int)
+    tasks = _deleted(state, caller, n) if state.is_active(n) else list(state.tasks)
+    creator = state.tasks[caller]
+    tasks[n] = TaskEntry(
+        number=n,
+        chief=caller,
+        active=True,
+        version=req.dest.version,
+        mcp=min(creator.mcp, req.mcp_or_new_chief),
+        pager=req.pager,
+        eip=req.eip,
+        esp=req.esp,
+        prio=creator.prio,
+    )
+    return KernelState(tasks=tuple(tasks)), TaskNewReply(task=req.dest)
 
 
 def _chain(state: KernelState, number: int) -> list[int]:
@@ -299,7 +363,7 @@ def step(
 ) -> tuple[KernelState, KernelReply]:
     """One kernel system call by ``sender``: the new state and the reply."""
     if isinstance(request, TaskNew):
-        return _task_new(state, sender.task, request)
+        return _task_new(state, sender.task, request, edition)
     if isinstance(request, NChief):
         return state, _nchief(state, sender.task, request)
     if isinstance(request, ThreadSchedule):

@@ -139,6 +139,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
     """Walk every reachable state of a spec; exit 1 with a shortest counterexample."""
     import json
 
+    from protocols.editions import edition
     from protocols.explore import KernelRmgrSpace, Space, explore
     from protocols.explore_ownership import OwnershipSpace
     from protocols.l4linux import Strategy
@@ -155,9 +156,12 @@ def cmd_explore(args: argparse.Namespace) -> int:
                 processes=args.processes,
                 script=args.script,
                 version_window=args.version_window,
+                edition=edition(args.edition),
             )
         else:
-            space = KernelRmgrSpace(tasks=args.tasks, clients=args.clients)
+            space = KernelRmgrSpace(
+                tasks=args.tasks, clients=args.clients, edition=edition(args.edition)
+            )
         space.initial()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -420,6 +424,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="ownership",
         help="which spec to explore: the whole system with L4Linux clients (ownership, "
         "the default) or the kernel and RMGR with scripted clients (kernel-rmgr)",
+    )
+    from protocols.editions import EDITIONS
+
+    exp.add_argument(
+        "--edition",
+        choices=tuple(EDITIONS),
+        default="l4env-2007",
+        help="the rules: l4env-2007 (the sources' system, the default) or hardened",
     )
     exp.add_argument(
         "--tasks",

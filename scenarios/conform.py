@@ -70,6 +70,7 @@ from actors.task_server import TaskServer
 from actors.thread import L4Thread
 from protocols import invariants as inv
 from protocols import kernel, rmgr
+from protocols.editions import DEFAULT_EDITION, Edition, Fix
 from protocols.ids import RMGR_TASK, SIGMA0_TASK, ThreadId, task_id
 from protocols.kernel import EIP_RMGR
 from protocols.l4linux import EIP_L4LINUX, Strategy
@@ -116,18 +117,23 @@ class SpecWorld:
     """The reference spec of the kernel and RMGR, advanced step by step."""
 
     def __init__(
-        self, task_count: int = TASKS, clients: int = CLIENTS, quota: int | None = QUOTA
+        self,
+        task_count: int = TASKS,
+        clients: int = CLIENTS,
+        quota: int | None = QUOTA,
+        edition: Edition = DEFAULT_EDITION,
     ) -> None:
+        self.edition = edition
         ks = kernel.boot_state(task_count)
         rs = rmgr.boot_state(task_count, quota=quota)
         self.ks, self.rs, self.clients = rmgr.start_modules(ks, rs, (EIP_CLIENT,) * clients)
 
     def syscall(self, caller: ThreadId, request: kernel.TaskNew | kernel.NChief) -> Any:
-        self.ks, reply = kernel.step(self.ks, caller, request)
+        self.ks, reply = kernel.step(self.ks, caller, request, edition=self.edition)
         return reply
 
     def rmgr(self, caller: ThreadId, request: rmgr.RmgrRequest) -> Any:
-        self.ks, self.rs, reply = rmgr.step(self.ks, self.rs, caller, request)
+        self.ks, self.rs, reply = rmgr.step(self.ks, self.rs, caller, request, edition=self.edition)
         return reply
 
     def snapshot(self) -> SystemSnapshot:
@@ -149,17 +155,24 @@ class KernelRmgrMachine(RuleBasedStateMachine):
     kernel_class: ClassVar[type[KernelActor]] = KernelActor
     rmgr_class: ClassVar[type[RmgrActor]] = RmgrActor
     stats: ClassVar[Stats] = Stats()
+    edition: ClassVar[Edition] = DEFAULT_EDITION
 
     def __init__(self) -> None:
         super().__init__()
         self.system: System | None = None
-        self.spec = SpecWorld()
+        self.spec = SpecWorld(edition=self.edition)
         type(self).stats.examples += 1
 
     @initialize()
     def boot(self) -> None:
         system = System(
-            BootConfig(task_count=TASKS, modules=(EIP_CLIENT,) * CLIENTS, quota=QUOTA, timeout=5.0),
+            BootConfig(
+                task_count=TASKS,
+                modules=(EIP_CLIENT,) * CLIENTS,
+                quota=QUOTA,
+                timeout=5.0,
+                edition=self.edition,
+            ),
             kernel_class=self.kernel_class,
         )
         system.runtime.images[EIP_RMGR] = factory(self.rmgr_class)
@@ -184,7 +197,8 @@ class KernelRmgrMachine(RuleBasedStateMachine):
         actors = self.actors()
         return actors[who % len(actors)]
 
-    @precondition(lambda self: self.system is not None)
+    # l4env-2007: free_task_all(RMGR) by anyone can delete every client.
+    @precondition(lambda self: self.system is not None and self.actors())
     @rule(
         who=st.integers(0, 7),
         aim=NUMBERS,
@@ -224,16 +238,25 @@ class KernelRmgrMachine(RuleBasedStateMachine):
         verdict = inv.task_new_succeeds_only_for_the_chief(
             before, caller, request, got, self.system.kernel_state()
         )
-        assert verdict is None, verdict
+        # l4env-2007 breaks invariant 2 (finding TASK_NEW_DELETES_BEFORE_CHECKING_CHIEF).
+        if self.edition.has(Fix.TASK_NEW_DELETES_BEFORE_CHECKING_CHIEF):
+            assert verdict is None, verdict
         self._count("task_new", "task_new refused" if got.task.is_nil else "task_new ok")
 
-    @precondition(lambda self: self.system is not None)
+    # l4env-2007: free_task_all(RMGR) by anyone can delete every client.
+    @precondition(lambda self: self.system is not None and self.actors())
     @rule(
         who=st.integers(0, 7),
         request=st.one_of(
             st.builds(rmgr.GetTask, number=NUMBERS),
             st.builds(rmgr.FreeTask, number=NUMBERS),
             st.builds(rmgr.FreeTaskAll, owner=st.integers(-1, TASKS)),
+            st.builds(rmgr.SetTaskId, name=st.just("x"), task=st.builds(task_id, NUMBERS)),
+            st.builds(
+                rmgr.SetPrio,
+                task=st.builds(task_id, NUMBERS, VERSIONS),
+                prio=st.integers(0, 255),
+            ),
             st.builds(
                 rmgr.RmgrTaskNew,
                 dest=st.builds(task_id, NUMBERS, VERSIONS),
@@ -251,6 +274,12 @@ class KernelRmgrMachine(RuleBasedStateMachine):
         got = self.system.perform(caller, task_id(RMGR_TASK), request)
         assert got == expected, f"{type(request).__name__}: spec says {expected!r}, got {got!r}"
         self._count("call_rmgr", f"{type(request).__name__} {got.error.name}")
+
+    @precondition(lambda self: self.system is not None and not self.actors())
+    @rule()
+    def no_client_left(self) -> None:
+        """Every client was deleted (l4env-2007 lets anyone free_task_all RMGR's tasks)."""
+        self._count("no_client_left", "no client left")
 
     @invariant()
     def actors_match_the_spec(self) -> None:
@@ -272,13 +301,21 @@ class KernelRmgrMachine(RuleBasedStateMachine):
 
 
 def kernel_rmgr_machine(
-    *, kernel_class: type[KernelActor] = KernelActor, rmgr_class: type[RmgrActor] = RmgrActor
+    *,
+    kernel_class: type[KernelActor] = KernelActor,
+    rmgr_class: type[RmgrActor] = RmgrActor,
+    edition: Edition = DEFAULT_EDITION,
 ) -> type[KernelRmgrMachine]:
     """A fresh machine class (with its own stats) running the given implementations."""
     return type(
         "KernelRmgrMachine",
         (KernelRmgrMachine,),
-        {"kernel_class": kernel_class, "rmgr_class": rmgr_class, "stats": Stats()},
+        {
+            "kernel_class": kernel_class,
+            "rmgr_class": rmgr_class,
+            "stats": Stats(),
+            "edition": edition,
+        },
     )
 
 

@@ -254,7 +254,7 @@ SPECS: Final = (
         model=lambda m: m.speedup("chief+cache"),
     ),
 )
-"""Every figure of the seed, in its order, with the rules of issue 4."""
+"""Every figure of the seed, in its order, with its tolerance."""
 
 
 @attrs.frozen(kw_only=True)

@@ -6,10 +6,13 @@ against the reference spec and the implementation with the same test body.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from actors import EIP_CLIENT, System, boot
 from protocols import kernel, rmgr
+from protocols.editions import DEFAULT_EDITION, Edition
 from protocols.ids import RMGR_TASK, ThreadId, task_id
 from protocols.snapshot import SystemSnapshot
 from scenarios.conform import SpecWorld
@@ -38,9 +41,13 @@ class SpecBackend(SpecWorld):
     ``scenarios.conform.SpecWorld`` with the rule tests' defaults (no quota)."""
 
     def __init__(
-        self, task_count: int = TASKS, clients: int = CLIENTS, quota: int | None = None
+        self,
+        task_count: int = TASKS,
+        clients: int = CLIENTS,
+        quota: int | None = None,
+        edition: Edition = DEFAULT_EDITION,
     ) -> None:
-        super().__init__(task_count, clients, quota)
+        super().__init__(task_count, clients, quota, edition)
 
 
 class ActorBackend:
@@ -64,7 +71,26 @@ class ActorBackend:
 
 
 def actor_system(
-    task_count: int = TASKS, clients: int = CLIENTS, quota: int | None = None
+    task_count: int = TASKS,
+    clients: int = CLIENTS,
+    quota: int | None = None,
+    edition: Edition = DEFAULT_EDITION,
 ) -> System:
     """A booted actor system matching ``SpecBackend``'s configuration."""
-    return boot(task_count=task_count, modules=(EIP_CLIENT,) * clients, quota=quota, timeout=5.0)
+    return boot(
+        task_count=task_count,
+        modules=(EIP_CLIENT,) * clients,
+        quota=quota,
+        timeout=5.0,
+        edition=edition,
+    )
+
+
+@contextlib.contextmanager
+def backend_for(kind: str, edition: Edition = DEFAULT_EDITION, **config: Any) -> Iterator[Backend]:
+    """A ``spec`` or ``actors`` backend running ``edition``'s rules."""
+    if kind == "spec":
+        yield SpecBackend(edition=edition, **config)
+    else:
+        with actor_system(edition=edition, **config) as system:
+            yield ActorBackend(system)

@@ -34,7 +34,8 @@ def test_edition_names_resolve_and_unknown_names_are_refused() -> None:
 def test_hardened_less_one_fix_is_a_named_edition_without_it(fix: Fix) -> None:
     less = HARDENED.without(fix)
     assert not less.has(fix) and less.fixes == HARDENED.fixes - {fix}
-    assert fix.name.lower() not in less.name
+    if len(Fix) > 2:
+        assert less.name == f"hardened-{fix.name.lower()}", "named after the fix it lacks"
     assert Edition.custom(less.fixes | {fix}) is HARDENED
     assert Edition.custom({fix}).has(fix) and Edition.custom({fix}).name.endswith(fix.name.lower())
 

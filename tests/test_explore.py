@@ -8,6 +8,7 @@ import attrs
 import pytest
 
 from protocols import kernel, l4linux, linux, ownership, rmgr
+from protocols.editions import HARDENED
 from protocols.explore import KernelRmgrSpace, explore
 from protocols.explore_ownership import OwnershipSpace
 from protocols.ids import ThreadId
@@ -16,7 +17,7 @@ from protocols.snapshot import SystemSnapshot
 
 
 def test_small_kernel_rmgr_configurations_are_proved_completely() -> None:
-    result = explore(KernelRmgrSpace(tasks=2, clients=2))
+    result = explore(KernelRmgrSpace(tasks=2, clients=2, edition=HARDENED))
     assert result.violation is None and result.complete
     assert result.states > 100 and result.transitions > result.states and result.depth > 4
 
@@ -26,8 +27,8 @@ def test_symmetry_reduction_merges_interchangeable_clients_and_tasks() -> None:
         def canonical(self, state):  # type: ignore[no-untyped-def]
             return self._encode(state, {})
 
-    reduced = explore(KernelRmgrSpace(tasks=2, clients=2))
-    full = explore(NoSymmetry(tasks=2, clients=2))
+    reduced = explore(KernelRmgrSpace(tasks=2, clients=2, edition=HARDENED))
+    full = explore(NoSymmetry(tasks=2, clients=2, edition=HARDENED))
     assert full.violation is None and full.complete
     # 2 clients x 2 tasks: at most 2! * 2! = 4 renamings per class of states
     assert reduced.states < full.states <= 4 * reduced.states
@@ -35,7 +36,7 @@ def test_symmetry_reduction_merges_interchangeable_clients_and_tasks() -> None:
 
 
 def test_a_depth_bound_marks_the_search_incomplete() -> None:
-    result = explore(KernelRmgrSpace(tasks=2, clients=1), max_depth=2)
+    result = explore(KernelRmgrSpace(tasks=2, clients=1, edition=HARDENED), max_depth=2)
     assert not result.complete and result.depth == 2 and result.violation is None
 
 
@@ -57,11 +58,13 @@ def lenient_step(
             tasks[request.dest.task], chief=request.mcp_or_new_chief.task
         )
         return kernel.KernelState(tasks=tuple(tasks)), kernel.TaskNewReply(task=request.dest)
-    return kernel.step(state, sender, request)
+    return kernel.step(state, sender, request, edition=HARDENED)
 
 
 def test_a_broken_spec_is_caught_with_a_shortest_counterexample() -> None:
-    result = explore(KernelRmgrSpace(tasks=2, clients=1, kernel_step=lenient_step))
+    result = explore(
+        KernelRmgrSpace(tasks=2, clients=1, kernel_step=lenient_step, edition=HARDENED)
+    )
     assert result.violation is not None
     assert result.violation.invariant == "every_task_has_exactly_one_chief"
     assert "cycle" in result.violation.detail
@@ -80,9 +83,11 @@ def test_a_kernel_without_the_chief_check_breaks_invariant_2_in_one_step() -> No
                     for e in state.tasks
                 ),
             )
-        return kernel.step(state, sender, request)
+        return kernel.step(state, sender, request, edition=HARDENED)
 
-    result = explore(KernelRmgrSpace(tasks=1, clients=1, kernel_step=no_chief_check))
+    result = explore(
+        KernelRmgrSpace(tasks=1, clients=1, kernel_step=no_chief_check, edition=HARDENED)
+    )
     assert result.violation is not None
     assert result.violation.invariant == "task_new_succeeds_only_for_the_chief"
     assert len(result.violation.steps) == 1
