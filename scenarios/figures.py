@@ -150,10 +150,10 @@ MACHINE_SPECS: Final = (
         calibrated_by="",
         source="Liedtke et al., Achieved IPC performance, HotOS 1997",
         model=_oneway,
-        miss_reason="the P5 has no global pages, so the model refills 7 pages per IPC (the "
-        "kernel's code, data and both control blocks, the benchmark's 3 pages) at an assumed "
-        "20 cycles each: more than the whole published IPC.  Liedtke's hand-coded kernel "
-        "must have avoided most of them (e.g. with small address spaces); the profile "
+        miss_reason="the P5 has no global pages, so after every switch the model refills the "
+        "kernel's code, data and control blocks besides the benchmark's own pages, and these "
+        "refills at the assumed P5 cost alone exceed the published IPC.  Liedtke's hand-coded "
+        "kernel must have avoided most of them (e.g. with small address spaces); the profile "
         "describes it with L4Ka's path and page counts instead",
     ),
     MachineSpec(
@@ -244,9 +244,10 @@ MACHINE_SPECS: Final = (
         calibrated_by="",
         source="L4 comparative performance table, trustworthy.systems",
         model=_oneway,
-        miss_reason="the profile carries the Duron's assumed K7 CR3 and TLB-miss costs; the "
-        "published figure leaves less than that for a switch and five refills, so the "
-        "Duron's assumed split between switch costs and the IPC path is too high on switches",
+        miss_reason="the Duron's assumed K7 costs of a CR3 load and a TLB refill, carried "
+        "here, make a switch and its five refills alone cost more than the published IPC: "
+        "either the K8 is much cheaper or the Duron's assumed split is off, in which case its "
+        "calibrated Fiasco IPC path would be larger and its switch costs smaller",
     ),
 )
 """The published figures of the other machines (REFERENCE figures beyond the seed)."""
