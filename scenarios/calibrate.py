@@ -254,7 +254,12 @@ def leave_one_out(sizes: Sizes = SIZES) -> tuple[HeldOut, ...]:
                     ms.seed,
                     ms.model(profile_for(machine, base)),
                     ms.model(profile_for(machine, values)),
-                    why or "no constant is calibrated on this machine: as shipped",
+                    why
+                    or (
+                        f"{', '.join(lost)} kept as shipped (no other figure); not used here"
+                        if lost
+                        else "no constant is calibrated on this machine: as shipped"
+                    ),
                     ms.relative,
                 )
             )
