@@ -1,10 +1,12 @@
 """The L4Linux server thread: Linux system calls and task management by strategy.
 
 A mutable implementation of ``protocols.l4linux`` (whose docstring defines the four
-strategies and the Linux semantics kept).  Call graph: process -> this server -> task
-server (or RMGR in ``merged``) -> RMGR -> kernel; the server also traps into the kernel
-itself to start and stop the tasks it is chief of.  Every system-call handler records
-the body of the call as a unit of work ``linux.<name>`` for the cost model.
+strategies, their sources and the Linux semantics kept): here each strategy is the
+sources' call sequence, call by call, each citing its lines.  Call graph: process ->
+this server -> task server (or RMGR in ``merged``) -> RMGR -> kernel; the server also
+traps into the kernel itself to start and stop the tasks it is chief of.  Every
+system-call handler records the body of the call as a unit of work ``linux.<name>`` for
+the cost model.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from actors.images import EIP_PROCESS
 from actors.thread import L4Thread, handles
 from protocols import kernel, rmgr
 from protocols import task_server as ts
+from protocols.editions import Fix
 from protocols.errors import ErrorCode
 from protocols.ids import NIL_ID, RMGR_TASK, ThreadId, task_id
 from protocols.ipc import IpcError
@@ -24,9 +27,12 @@ from protocols.l4linux import (
     DEFAULT_CACHE_SIZE,
     INIT_PID,
     KILLED_STATUS,
+    PRIO_SERVER_PROC,
+    CapProbe,
     LinuxBoot,
     LinuxShutdown,
     LinuxState,
+    LoadCacheModule,
     Process,
     ProcState,
     Strategy,
@@ -46,7 +52,7 @@ from protocols.linux import (
     WaitReply,
 )
 
-__all__ = ["L4LinuxServer", "LinuxBoot", "LinuxShutdown"]
+__all__ = ["L4LinuxServer", "LinuxBoot", "LinuxShutdown", "LoadCacheModule"]
 
 
 class _Proc:
@@ -70,18 +76,27 @@ class L4LinuxServer(L4Thread):
         self.ts = NIL_ID
         self.cache_size = DEFAULT_CACHE_SIZE
         self.procs: dict[int, _Proc] = {}
+        self.slots: list[ThreadId] = []
+        """The cache's slots in slot order: the id each one stores."""
         self.cache: list[ThreadId] = []
+        """The slots not taken, in slot order."""
         self.retired: set[ThreadId] = set()
         self.next_pid = INIT_PID
 
     # -- harness ----------------------------------------------------------------------
 
     def on_control(self, message: Any) -> Any:
-        """Boot (start init), shutdown, a process's exit event (runs on the server's thread)."""
+        """Boot (start init), load the cache module, shutdown, a process's exit event.
+
+        Runs on the server's thread."""
         if isinstance(message, LinuxBoot):
             self.strategy, self.ts = message.strategy, message.task_server
             self.cache_size = message.cache_size if message.strategy.caches else 0
             return self._spawn(parent=0)
+        if isinstance(message, LoadCacheModule):
+            if self.strategy.caches:
+                self.fill_cache()
+            return len(self.slots)
         if isinstance(message, LinuxShutdown):
             if self.strategy.uses_task_server:
                 return self.call(self.ts, ts.Exit())
@@ -95,7 +110,7 @@ class L4LinuxServer(L4Thread):
             return KillReply(error=ErrorCode.OK)
         return super().on_control(message)
 
-    # -- task management by strategy ---------------------------------------------------
+    # -- task management by strategy (the call sequences of protocols.l4linux) ----------
 
     def _ok_task(self, reply: Any) -> ThreadId | ErrorCode:
         if isinstance(reply, IpcError):
@@ -107,60 +122,110 @@ class L4LinuxServer(L4Thread):
     def acquire(self) -> ThreadId | ErrorCode:
         """Get an inactive task to run a new process in (its id for the new incarnation)."""
         if self.strategy is Strategy.CLASSIC:
+            # l4lx_task_number_allocate: l4ts_allocate_task (task.c@07d143c8:61-69)
             return self._ok_task(self.call(self.ts, ts.Allocate()))
-        if self.strategy.caches and self.cache:
-            return self.reuse_id(self.cache.pop())
         if self.strategy is Strategy.MERGED:
             return self._ok_task(self.call(task_id(RMGR_TASK), rmgr.AllocateChief()))
+        if self.strategy.caches:
+            # l4ts_allocate_task: the hook first (client.c@552f19d0:109-112)
+            for i, slot in enumerate(self.slots):
+                if slot in self.cache:
+                    given = self.reuse_id(slot)
+                    self.slots[i] = given
+                    self.cache.remove(slot)
+                    return given
+            return self.library_allocate()
+        # l4ts_allocate_task2(0, &task) (task.c@72b0736c:62-74)
         return self._ok_task(self.call(self.ts, ts.AllocateChief()))
 
-    def reuse_id(self, cached: ThreadId) -> ThreadId:
-        """The id under which a cached task runs again: a new version."""
-        return cached.next_version()
+    def library_allocate(self) -> ThreadId | ErrorCode:
+        """The task library's allocate: the parent server's allocate, then IPCCAP_HACK."""
+        got = self._ok_task(self.call(self.ts, ts.AllocateChief()))
+        if isinstance(got, ThreadId):
+            self.call(got, CapProbe(), timeout=0.5)  # client.c@552f19d0:117-125
+        return got
 
-    def start_task(self, task: ThreadId) -> bool:
+    def reuse_id(self, cached: ThreadId) -> ThreadId:
+        """The id the allocate hook hands out: the stored one (a new version if fixed)."""
+        if self.edition.has(Fix.TASK_CACHE_NEW_VERSION):
+            return cached.next_version()
+        return cached  # taskcache.c@552f19d0:64
+
+    def start_task(self, task: ThreadId) -> ErrorCode:
         """Start ``task`` with a process image and this server as its pager."""
         if self.strategy is Strategy.CLASSIC:
+            # l4ts_create_task (task.c@07d143c8:198-210); on failure the number is
+            # freed again (process_gen.c@07d143c8:58-70)
             reply = self.call(self.ts, ts.Create(task=task, eip=EIP_PROCESS, pager=self.tid))
-            return not isinstance(reply, IpcError) and reply.error is ErrorCode.OK
-        return self._task_new(
-            kernel.TaskNew(
-                dest=task, mcp_or_new_chief=kernel.MAX_MCP, eip=EIP_PROCESS, pager=self.tid
-            )
+            error = reply.code if isinstance(reply, IpcError) else ErrorCode(reply.error)
+            if error is not ErrorCode.OK:
+                self.call(self.ts, ts.Free(task=task))
+            return error
+        # l4_task_new with this thread as pager (task.c@72b0736c:230-237)
+        new = kernel.TaskNew(
+            dest=task, mcp_or_new_chief=kernel.MAX_MCP, eip=EIP_PROCESS, pager=self.tid
         )
+        if not self._task_new(new):
+            return ErrorCode.ENOTCHIEF
+        if self.strategy is not Strategy.MERGED:
+            # l4lx_task_prio_set (task.c@72b0736c:195-212)
+            read = self.syscall(kernel.ThreadSchedule(dest=task))
+            if isinstance(read, kernel.ThreadScheduleReply) and read.prio >= 0:
+                self.syscall(kernel.ThreadSchedule(dest=task, prio=PRIO_SERVER_PROC))
+        return ErrorCode.OK
 
     def stop_task(self, task: ThreadId) -> None:
-        """Stop a process's task and give it back (or cache it)."""
+        """Stop a process's task and give it back (or return it to the cache)."""
         if self.strategy is Strategy.CLASSIC:
-            self.call(self.ts, ts.Kill(task=task, options=ts.KillOption.SYNC))
-            self.call(self.ts, ts.Free(task=task))
+            # l4lx_task_delete then, if it worked, l4lx_task_number_free
+            # (process_gen.c@07d143c8:89-104; task.c@07d143c8:130-147, 245-252)
+            options = ts.KillOption.SYNC | ts.KillOption.NOEV
+            killed = self.call(self.ts, ts.Kill(task=task, options=options))
+            if not isinstance(killed, IpcError) and killed.error is ErrorCode.OK:
+                self.call(self.ts, ts.Free(task=task))
             return
-        # Stop: the task stays inactive and this server stays its chief.
-        self._task_new(kernel.TaskNew(dest=task, mcp_or_new_chief=self.tid.task_id))
-        if self.strategy.caches and len(self.cache) < self.cache_size:
-            self.cache.append(task)
+        # l4_task_new(id, myself, nil): delete, stay chief (task.c@72b0736c:289-292)
+        if not self._task_new(kernel.TaskNew(dest=task, mcp_or_new_chief=self.tid.task_id)):
+            return
+        if self.strategy.caches and task in self.slots and task not in self.cache:
+            # the free hook (taskcache.c@552f19d0:74-88)
+            self.cache = [t for t in self.slots if t in self.cache or t == task]
             return
         self.give_back(task)
 
     def give_back(self, task: ThreadId) -> None:
-        """Hand the chief right to the task server (RMGR in merged) and free the task."""
+        """Hand the chief right to the task server (RMGR in merged), then free2."""
         if self.strategy is Strategy.MERGED:
-            self._task_new(kernel.TaskNew(dest=task, mcp_or_new_chief=task_id(RMGR_TASK)))
-            self.call(task_id(RMGR_TASK), rmgr.Free2(task=task))
+            if self._task_new(kernel.TaskNew(dest=task, mcp_or_new_chief=task_id(RMGR_TASK))):
+                self.call(task_id(RMGR_TASK), rmgr.Free2(task=task))
             return
-        self._task_new(kernel.TaskNew(dest=task, mcp_or_new_chief=self.ts))
-        self.call(self.ts, ts.Free2(task=task))
+        # task.c@72b0736c:147-155 (client.c@552f19d0:243-253 for the cache's library)
+        if self._task_new(kernel.TaskNew(dest=task, mcp_or_new_chief=self.ts)):
+            self.call(self.ts, ts.Free2(task=task))
+
+    def fill_cache(self) -> None:
+        """The cache module's init: allocate every slot; on a failure free them again."""
+        got: list[ThreadId] = []
+        for _ in range(self.cache_size):
+            task = self.library_allocate()
+            if isinstance(task, ErrorCode):
+                for earlier in reversed(got):  # taskcache.c@552f19d0:98-104
+                    self.give_back(earlier)
+                return
+            got.append(task)
+        self.slots, self.cache = list(got), list(got)
 
     def _task_new(self, request: kernel.TaskNew) -> bool:
         reply = self.syscall(request)
-        return isinstance(reply, kernel.TaskNewReply) and not reply.task.is_nil
+        return isinstance(reply, kernel.TaskNewReply) and reply.task == request.dest.task_id
 
     def _spawn(self, parent: int) -> ForkReply:
         got = self.acquire()
         if isinstance(got, ErrorCode):
             return ForkReply(error=got)
-        if not self.start_task(got):
-            return ForkReply(error=ErrorCode.ENOTCHIEF)
+        error = self.start_task(got)
+        if error is not ErrorCode.OK:
+            return ForkReply(error=error)
         pid = self.next_pid
         self.next_pid += 1
         self.procs[pid] = _Proc(pid, got, parent)
@@ -269,6 +334,7 @@ class L4LinuxServer(L4Thread):
                 Process(pid=p.pid, task=p.task, parent=p.parent, state=p.state, status=p.status)
                 for p in sorted(self.procs.values(), key=lambda p: p.pid)
             ),
+            slots=tuple(self.slots),
             cache=tuple(self.cache),
             retired=frozenset(self.retired),
             next_pid=self.next_pid,

@@ -13,7 +13,7 @@ from actors._runtime import DEFAULT_TIMEOUT, Runtime, stop_actors
 from actors.client import KERNEL, Perform
 from actors.images import EIP_L4LINUX, EIP_TASK_SERVER, default_images, factory
 from actors.kernel import KernelActor
-from actors.l4linux import LinuxBoot
+from actors.l4linux import LinuxBoot, LoadCacheModule
 from actors.process import LinuxCall
 from actors.rmgr import RmgrActor, RmgrConfig, StartModules
 from actors.sigma0 import Sigma0
@@ -142,6 +142,8 @@ class System:
                 self.task_server = started[0]
                 self.ref(started[0]).ask(TsInit(managed=cfg.managed), timeout=cfg.timeout * 4)
             self.init_processes = tuple(self._boot_linux(lx) for lx in self.linux)
+            for lx in self.linux:  # modules load once every server runs init
+                self.ref(lx).ask(LoadCacheModule(), timeout=self.config.timeout * 4)
             self.boot_mark = self.runtime.trace.mark()
         except BaseException:
             self.stop()

@@ -351,7 +351,7 @@ class OwnershipSpace:
             for rec in state.task_server.records:
                 live[rec.number].add(rec.id.version)
         for lx in state.linux:
-            for t in lx.cache:
+            for t in (*lx.slots, *lx.cache):
                 live[t.task].add(t.version)
             for p in lx.processes:
                 if p.state is l4linux.ProcState.RUNNING:
@@ -449,5 +449,6 @@ class OwnershipSpace:
                 )
                 for p in lx.processes
             )
-            servers.append((r(lx.me), procs, tuple(rid(t) for t in lx.cache)))
+            cache = tuple(rid(t) for t in lx.cache)
+            servers.append((r(lx.me), procs, cache, tuple(rid(t) for t in lx.slots)))
         return fixed, pool, tuple(sorted(servers))

@@ -36,7 +36,7 @@ import attrs
 from protocols.editions import HARDENED, Edition, Fix
 from protocols.explore import ExploreResult, KernelRmgrSpace, explore
 from protocols.explore_ownership import OwnershipSpace
-from protocols.l4linux import Strategy
+from protocols.l4linux import DEFAULT_CACHE_SIZE, Strategy
 
 __all__ = ["FINDINGS", "Bound", "Finding", "finding", "isolate", "search"]
 
@@ -58,6 +58,8 @@ class Bound:
     """Whether the misbehaving scripted client takes part."""
     processes: int | None = None
     """Bound on each server's process table (``OwnershipSpace(processes=...)``)."""
+    cache_size: int = DEFAULT_CACHE_SIZE
+    """Slots of each L4Linux's task cache (``chief+cache`` only)."""
     depth: int = 12
     """Steps explored: the counterexample is at most this long."""
 
@@ -68,9 +70,11 @@ class Bound:
         extra = ", scripted client" if self.script else ""
         procs = f", {self.processes} processes" if self.processes is not None else ""
         strategy = self.strategy.value if self.strategy else "-"
+        caches = self.strategy is not None and self.strategy.caches
+        cache = f", cache size {self.cache_size}" if caches else ""
         return (
             f"{strategy}, {self.tasks} tasks x {self.clients} clients"
-            f"{extra}{procs}, depth {self.depth}"
+            f"{extra}{procs}{cache}, depth {self.depth}"
         )
 
 
@@ -162,7 +166,33 @@ TASK_SERVER_FINDINGS: tuple[Finding, ...] = ()
 
 # --- findings in L4Linux and the task cache -------------------------------------------
 
-L4LINUX_FINDINGS: tuple[Finding, ...] = ()
+L4LINUX_FINDINGS: tuple[Finding, ...] = (
+    Finding(
+        name="task-cache-reuses-old-id",
+        invariant="reused_tasks_get_a_new_version",
+        story=(
+            "The lx_task_cache example hands out a cached task under the very id it stored "
+            "when it filled the slot, and takes it back only under that id: a child forks "
+            "into the cached task, exits, and the next fork restarts the same task number "
+            "under the same version, so any id of the dead process that is still held "
+            "somewhere (a pending IPC, a stored thread id) now reaches the new process."
+        ),
+        sources=(
+            "osfree-project/l4env l4/pkg/task/examples/lx_task_cache/taskcache.c@552f19d0:57-71",
+            "osfree-project/l4env l4/pkg/task/examples/lx_task_cache/taskcache.c@552f19d0:74-88",
+            "osfree-project/l4env l4/pkg/task/lib/client/client.c@552f19d0:109-112",
+        ),
+        fix=Fix.TASK_CACHE_NEW_VERSION,
+        bound=Bound(
+            strategy=Strategy.CHIEF_CACHE,
+            tasks=2,
+            clients=1,
+            processes=3,
+            cache_size=1,
+            depth=4,
+        ),
+    ),
+)
 
 
 FINDINGS: tuple[Finding, ...] = (*KERNEL_RMGR_FINDINGS, *TASK_SERVER_FINDINGS, *L4LINUX_FINDINGS)
@@ -199,6 +229,7 @@ def search(
         edition=edition,
         script=b.script,
         processes=b.processes,
+        cache_size=b.cache_size,
         invariants=(f.invariant,),
     )
     return explore(space, max_depth=b.depth, progress=progress)

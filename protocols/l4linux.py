@@ -1,49 +1,125 @@
-"""The L4Linux server's task management: strategies, the task cache, its observable state.
+"""The L4Linux server's task management by strategy, as the C sources behave.
 
-REFERENCE.md section 5.  An L4Linux server runs every Linux process in an L4 task of
-its own, whose lthread 0 has the server as its pager.  How it gets, starts, stops and
-gives back those tasks is the **strategy**, chosen at boot:
+An L4Linux server runs every Linux process in an L4 task of its own, whose lthread 0 has
+the server as its pager.  How it gets, starts, stops and gives back those tasks is the
+**strategy**, chosen at boot.  In the model one ``Fork`` is the parent's fork and the
+child's first dispatch together, and one ``Exit`` (or ``Kill``) the child's
+``exit_thread``; each rule below is written as its effect on the tables (the task
+server's, RMGR's and the kernel's, through their own specs, and this server's process
+table, cache slots and retired ids) and its reply.  The actor
+(``actors.l4linux.L4LinuxServer``) does the same call by call.  Only single-threaded
+processes are modelled: a CLONE_VM child is another lthread of its parent's task and
+reaches no server (osfree-project/l4linux-l4env arch/l4/l4lxlib/l4env/task.c@07d143c8:105-128,
+232-257).
 
-* ``classic`` (the seed's "before"): fork = task server ``allocate`` + ``create``
-  (task server -> RMGR -> ``l4_task_new``); exit = task server ``kill`` + ``free``.
-* ``chief``: fork = ``allocate_chief`` + its own ``l4_task_new(id, mcp, esp, eip,
-  pager)``; exit = its own ``l4_task_new(id, itself, 0, 0, nil)`` (the task stays
-  inactive, L4Linux still its chief), then the chief right goes to the task server with
-  ``l4_task_new(id, task_server, 0, 0, nil)`` and the task back with ``free2``.
-* ``chief+cache``: as ``chief``, but an exited task goes into a cache of inactive tasks
-  L4Linux stays chief of (``cache_size``, default 5 like ``lx_task_cache``); fork takes
-  the most recently cached task and restarts it **with its version bumped** (so the old
-  id reaches nothing); a miss falls back to ``allocate_chief``; a full cache gives the
-  task back as ``chief`` does.
-* ``merged`` (the seed's what-if "this could also be included to RMGR"): no task server;
-  fork = RMGR ``AllocateChief`` + own ``l4_task_new``; exit = own stop, chief right back
-  to RMGR, RMGR ``Free2``.
+``classic`` -- L4Linux 2007-02 with the task server (osfree-project/l4linux-l4env @07d143c8):
 
-Linux semantics kept by the model: pids count up from 1 per server; ``init`` (pid 1,
-started at boot) cannot exit or be killed (``EINVAL``); children of an exiting process
-pass to init; ``wait`` never blocks (``pid=0`` when children exist but none has exited,
-``ENOTASK`` when there is no such child); ``kill`` of a zombie succeeds and does
-nothing; a killed process exits with status ``KILLED_STATUS``.  A thread that is not a
-running process of the server gets ``ENOTASK`` (``getpid`` answers pid 0).  Fork answers
-the error of the task server (or RMGR) when no task can be had (``ENOMEM``), and
-``ENOTCHIEF`` if the new task cannot be started (only possible if something else broke the
-chief right; the task then stays recorded as the server's at the task server and is
-reclaimed when the server exits).
+* fork: task server ``allocate`` in copy_thread
+  (arch/l4/kernel/arch-i386/process.c@07d143c8:203-220;
+  arch/l4/l4lxlib/l4env/task.c@07d143c8:61-69, 149-172), then at the child's first
+  dispatch task server ``create`` with this server's thread as pager
+  (arch/l4/kernel/process_gen.c@07d143c8:22-51; task.c@07d143c8:198-230).  The source asks
+  for priority ``CONFIG_L4_PRIO_USER_PROCESS`` (10) and resource name "L4Linux task";
+  ``ts.Create`` carries neither, so the model leaves them to the task server.  A refused
+  allocate answers its error (the source: -EBUSY, "No task no left").  A refused create
+  frees the number again (task server ``free``) and the child dies
+  (process_gen.c@07d143c8:58-70): fork answers the create's error.  The generic_ts
+  library repeats create every 10 ms while it gets ``EUSED`` (osfree-project/l4env
+  l4/pkg/generic_ts/lib/clientlib/open.c@0e5dd12a:77-90); a task that stays terminating
+  would make that loop endless, so the model takes ``EUSED`` as a failure.
+* exit: task server ``kill(id, SYNC|NOEV)`` (NOEV: the task is not on the hybrid list),
+  then, only if the kill succeeded, task server ``free``; a failed kill keeps the number
+  allocated so it is never used again (process_gen.c@07d143c8:73-107;
+  task.c@07d143c8:130-147, 232-257).
+
+``chief`` -- L4Linux 2007-12, the ``allocate2`` path (osfree-project/l4linux-l4env @72b0736c;
+``CONFIG_L4_USE_TS`` selects the classic calls, and nothing in the tree sets it):
+
+* fork (the child's first dispatch, arch/l4/kernel/dispatch.c@72b0736c:559-591, 634-649):
+  task server ``allocate2(0)`` (``ts.AllocateChief``; task.c@72b0736c:62-74, 165-188);
+  then its own ``l4_task_new(id, ALIEN|RAISE_EXCEPTION, 0, 0, pager=this server)``; a
+  reply other than the id is a failure, after which the number is kept and not freed
+  (task.c@72b0736c:214-239; dispatch.c@72b0736c:588-591): fork answers ``ENOTCHIEF``.
+  Then two ``l4_thread_schedule``: read lthread 0's parameters and, if valid, set
+  priority ``CONFIG_L4_PRIO_SERVER_PROC`` (64) (task.c@72b0736c:195-212, 238).
+* exit (arch/l4/kernel/process_gen.c@72b0736c:17-58): its own ``l4_task_new(id,
+  itself, nil)`` deletes the task and keeps the chief right (task.c@72b0736c:258-298); if
+  refused, nothing more (the number is never freed).  Then ``l4_task_new(id,
+  task_server, nil)`` hands the right to the task server and, if that succeeded, task
+  server ``free2`` (task.c@72b0736c:135-163).
+
+``chief+cache`` -- the ``lx_task_cache`` kernel module (osfree-project/l4env
+l4/pkg/task/examples/lx_task_cache/taskcache.c@552f19d0) on top of ``chief``.  The module
+hooks the allocate and free of the task library it is linked with, osfree-project/l4env
+l4/pkg/task/lib/client/client.c@552f19d0 (94-135, 226-255): there allocate asks the
+parent server for a task whose chief the client becomes (the task server's
+``allocate2``, ``ts.AllocateChief``) and probes it with one IPC (``CapProbe``,
+``IPCCAP_HACK``, 117-125); free hands the chief right to the server and tells it (the
+task server's ``free2``, ``ts.Free2``).  The library has no ``free2`` of its own, while
+task.c@72b0736c:151-154 calls ``l4ts_free2_task`` after handing the right over itself:
+the sources do not fit together, so the model lets the cached L4Linux free through the
+library (hook first, then hand-over and ``free2``).
+
+* module init, after init runs: ``cache_size`` (5) allocates fill the slots, all not
+  taken; if one fails the ones before are freed and the module does not load (no cache)
+  (taskcache.c@552f19d0:35, 91-113).
+* fork: the allocate hook gives the lowest slot not taken and marks it taken, with no
+  server call; the id is the stored one, **unchanged** (taskcache.c@552f19d0:57-71;
+  client.c@552f19d0:109-112).  With every slot taken, the library's allocate.  Then the
+  ``chief`` start (its own ``l4_task_new`` and the two ``l4_thread_schedule``).
+* exit: the ``chief`` delete; then the free hook takes the id back only if it equals
+  (``l4_task_equal``, version included) a taken slot's id, with no server call
+  (taskcache.c@552f19d0:74-88; client.c@552f19d0:238-241); any other id is freed by the
+  library.
+* ``Fix.TASK_CACHE_NEW_VERSION`` (``hardened``): the allocate hook hands out the stored
+  id with its version incremented and stores that, so an old id never reaches the
+  next incarnation.
+
+``merged`` is a what-if with no source (the seed's "this could also be included to
+RMGR"): no task server; fork = RMGR ``AllocateChief`` + its own ``l4_task_new``; exit =
+its own stop, chief right back to RMGR, RMGR ``Free2``.
+
+Reply codes: the task server's and RMGR's errors are passed on as they come; an IPC
+failure answers its ``IpcError`` code; a refused ``l4_task_new`` at start is
+``ENOTCHIEF``.
+
+Linux semantics kept by the model (no source needed): pids count up from 1 per server;
+``init`` (pid 1, started at boot) cannot exit or be killed (``EINVAL``); children of an
+exiting process pass to init; ``wait`` never blocks (``pid=0`` when children exist but
+none has exited, ``ENOTASK`` when there is no such child); ``kill`` of a zombie succeeds
+and does nothing; a killed process exits with status ``KILLED_STATUS``.  A thread that is
+not a running process of the server gets ``ENOTASK`` (``getpid`` answers pid 0).
 """
 
 from __future__ import annotations
 
-import enum
-from typing import Final, TypeAlias
+from typing import TypeAlias
 
 import attrs
 
 from protocols import kernel, rmgr
 from protocols import task_server as ts
-from protocols.editions import DEFAULT_EDITION, Edition
+from protocols.editions import DEFAULT_EDITION, Edition, Fix
 from protocols.errors import ErrorCode
 from protocols.ids import NIL_ID, RMGR_TASK, ThreadId, task_id
 from protocols.ipc import IpcError
+from protocols.l4linux_state import (
+    DEFAULT_CACHE_SIZE,
+    EIP_L4LINUX,
+    EIP_PROCESS,
+    INIT_PID,
+    KILLED_STATUS,
+    PRIO_SERVER_PROC,
+    PRIO_USER_PROCESS,
+    CapProbe,
+    LinuxBoot,
+    LinuxShutdown,
+    LinuxState,
+    LoadCacheModule,
+    Process,
+    ProcState,
+    Strategy,
+)
 from protocols.linux import (
     Exit,
     ExitReply,
@@ -62,109 +138,33 @@ from protocols.linux import (
 )
 
 __all__ = [
-    "LinuxBoot",
-    "LinuxShutdown",
     "DEFAULT_CACHE_SIZE",
     "EIP_L4LINUX",
     "EIP_PROCESS",
     "INIT_PID",
     "KILLED_STATUS",
+    "PRIO_SERVER_PROC",
+    "PRIO_USER_PROCESS",
+    "CapProbe",
+    "LinuxBoot",
+    "LinuxShutdown",
     "LinuxState",
+    "LoadCacheModule",
     "ProcState",
     "Process",
     "Strategy",
     "boot",
+    "load_cache",
     "shutdown",
     "step",
 ]
-
-EIP_L4LINUX: Final = 0x3000
-"""Start address of an L4Linux server's code (selects its image in the actor system)."""
-EIP_PROCESS: Final = 0x4000
-"""Start address of a Linux user process (selects its image in the actor system)."""
-
-DEFAULT_CACHE_SIZE: Final = 5
-"""Tasks the ``lx_task_cache`` example keeps."""
-KILLED_STATUS: Final = -9
-"""Exit status of a process killed with ``sys_kill`` (SIGKILL)."""
-INIT_PID: Final = 1
-
-
-class Strategy(enum.Enum):
-    """How an L4Linux server gets and gives back the tasks of its processes."""
-
-    CLASSIC = "classic"
-    CHIEF = "chief"
-    CHIEF_CACHE = "chief+cache"
-    MERGED = "merged"
-
-    @property
-    def uses_task_server(self) -> bool:
-        """Whether this strategy talks to a task server (all but ``merged``)."""
-        return self is not Strategy.MERGED
-
-    @property
-    def caches(self) -> bool:
-        """Whether this strategy keeps a task cache."""
-        return self is Strategy.CHIEF_CACHE
-
-
-class ProcState(enum.Enum):
-    """A Linux process is running, or has exited and waits to be reaped."""
-
-    RUNNING = "running"
-    ZOMBIE = "zombie"
-
-
-@attrs.frozen(kw_only=True)
-class Process:
-    """One Linux process of an L4Linux server."""
-
-    pid: int
-    task: ThreadId
-    """The task id its lthread 0 runs under (the id it had when it ran, for a zombie)."""
-    parent: int
-    """The parent's pid (0 for init)."""
-    state: ProcState = ProcState.RUNNING
-    status: int = 0
-
-
-@attrs.frozen(kw_only=True)
-class LinuxState:
-    """What an L4Linux server knows: its processes, its task cache, the ids it retired."""
-
-    me: int
-    """The server's task number."""
-    strategy: Strategy
-    cache_size: int
-    processes: tuple[Process, ...] = ()
-    """Sorted by pid."""
-    cache: tuple[ThreadId, ...] = ()
-    """Inactive tasks it is chief of, in the order they were cached (last out first)."""
-    retired: frozenset[ThreadId] = frozenset()
-    """Ids of processes that exited: no later process may run under one of them."""
-    next_pid: int = INIT_PID
-
-    def process(self, pid: int) -> Process | None:
-        """The process with ``pid``, or None."""
-        for p in self.processes:
-            if p.pid == pid:
-                return p
-        return None
-
-    def running_in(self, task: int) -> Process | None:
-        """The running process whose task number is ``task``, or None."""
-        for p in self.processes:
-            if p.state is ProcState.RUNNING and p.task.task == task:
-                return p
-        return None
 
 
 # -- the reference spec ---------------------------------------------------------------
 
 
 class _World:
-    """Scratch copies of the states one L4Linux step threads through its calls."""
+    """Scratch copies of the tables one L4Linux step changes, and its edition."""
 
     def __init__(
         self,
@@ -172,96 +172,166 @@ class _World:
         rs: rmgr.RmgrState,
         tsv: ts.TsState | None,
         lx: LinuxState,
+        edition: Edition,
     ) -> None:
-        self.ks, self.rs, self.tsv, self.lx = ks, rs, tsv, lx
+        self.ks, self.rs, self.tsv, self.lx, self.edition = ks, rs, tsv, lx, edition
         self.me = ks.tasks[lx.me].id
         self.ts_id = ks.tasks[tsv.me].id if tsv is not None else NIL_ID
 
     def ts(self, request: ts.TsRequest) -> ts.TsReply | IpcError:
+        """The task server's effect and answer (its own spec); IPC error if it is gone."""
         if self.tsv is None or not self.ks.is_active(self.tsv.me):
             return IpcError(
                 code=ErrorCode.ENOT_EXISTENT, dest=self.ts_id, request=type(request).__name__
             )
-        self.ks, self.rs, self.tsv, reply = ts.step(self.ks, self.rs, self.tsv, self.me, request)
+        self.ks, self.rs, self.tsv, reply = ts.step(
+            self.ks, self.rs, self.tsv, self.me, request, edition=self.edition
+        )
         return reply
 
     def rmgr(self, request: rmgr.RmgrRequest) -> rmgr.RmgrReply:
-        self.ks, self.rs, reply = rmgr.step(self.ks, self.rs, self.me, request)
+        """RMGR's effect and answer (its own spec)."""
+        self.ks, self.rs, reply = rmgr.step(
+            self.ks, self.rs, self.me, request, edition=self.edition
+        )
         return reply
 
-    def task_new(self, dest: ThreadId, other: int | ThreadId, pager: ThreadId = NIL_ID) -> bool:
-        request = kernel.TaskNew(
-            dest=dest,
-            mcp_or_new_chief=other,
-            eip=EIP_PROCESS if not pager.is_nil else 0,
-            pager=pager,
-        )
-        self.ks, reply = kernel.step(self.ks, self.me, request)
-        assert isinstance(reply, kernel.TaskNewReply)
-        return not reply.task.is_nil
+    def kernel(self, request: kernel.KernelRequest) -> kernel.KernelReply:
+        """The kernel's effect and answer (its own spec) for a system call of this server."""
+        self.ks, reply = kernel.step(self.ks, self.me, request, edition=self.edition)
+        return reply
 
     def put(self, **changes: object) -> None:
         self.lx = attrs.evolve(self.lx, **changes)  # type: ignore[arg-type]
 
 
-def _ok_task(reply: ts.TsReply | rmgr.RmgrReply | IpcError) -> ThreadId | ErrorCode:
-    if isinstance(reply, IpcError):
-        return reply.code
-    if reply.error is not ErrorCode.OK:
-        return reply.error
-    return reply.task
+def _error(reply: ts.TsReply | rmgr.RmgrReply | IpcError) -> ErrorCode:
+    return reply.code if isinstance(reply, IpcError) else reply.error
+
+
+def _got(reply: ts.TsReply | rmgr.RmgrReply | IpcError) -> ThreadId | ErrorCode:
+    """The task id an allocate handed out, or its error."""
+    error = _error(reply)
+    if error is not ErrorCode.OK:
+        return error
+    assert not isinstance(reply, IpcError)
+    return reply.task.task_id
+
+
+def _made(w: _World, request: kernel.TaskNew) -> bool:
+    """``l4_task_new`` by this server: whether the kernel did it (the id came back)."""
+    reply = w.kernel(request)
+    return isinstance(reply, kernel.TaskNewReply) and reply.task == request.dest.task_id
+
+
+def _take_slot(w: _World) -> ThreadId | None:
+    """The allocate hook: the lowest slot not taken is taken; its id (new in hardened)."""
+    lx = w.lx
+    if not lx.cache:
+        return None
+    free = lx.cache[0]
+    given = free.next_version() if w.edition.has(Fix.TASK_CACHE_NEW_VERSION) else free
+    index = lx.slots.index(free)
+    w.put(slots=(*lx.slots[:index], given, *lx.slots[index + 1 :]), cache=lx.cache[1:])
+    return given
+
+
+def _return_slot(w: _World, task: ThreadId) -> bool:
+    """The free hook: an id equal to a taken slot's id becomes not taken (slot order kept)."""
+    lx = w.lx
+    if task not in lx.slots or task in lx.cache:
+        return False
+    w.put(cache=tuple(t for t in lx.slots if t in lx.cache or t == task))
+    return True
+
+
+def _library_allocate(w: _World) -> ThreadId | ErrorCode:
+    """The task library's allocate: the task server's ``allocate2``, then the probe."""
+    got = _got(w.ts(ts.AllocateChief()))
+    # The probe (CapProbe) goes to a task that is not running: no effect on any table.
+    return got
+
+
+def _give_back(w: _World, task: ThreadId) -> None:
+    """Chief right to the task server (RMGR in merged), then ``free2`` if that worked."""
+    if w.lx.strategy is Strategy.MERGED:
+        if _made(w, kernel.TaskNew(dest=task, mcp_or_new_chief=task_id(RMGR_TASK))):
+            w.rmgr(rmgr.Free2(task=task))
+        return
+    if _made(w, kernel.TaskNew(dest=task, mcp_or_new_chief=w.ts_id)):
+        w.ts(ts.Free2(task=task))
 
 
 def _acquire(w: _World) -> ThreadId | ErrorCode:
-    # classic: allocate; a cache hit: the cached task with a new version; else allocate_chief.
-    lx = w.lx
-    if lx.strategy is Strategy.CLASSIC:
-        return _ok_task(w.ts(ts.Allocate()))
-    if lx.strategy.caches and lx.cache:
-        w.put(cache=lx.cache[:-1])
-        return lx.cache[-1].next_version()
-    if lx.strategy is Strategy.MERGED:
-        return _ok_task(w.rmgr(rmgr.AllocateChief()))
-    return _ok_task(w.ts(ts.AllocateChief()))
+    strategy = w.lx.strategy
+    if strategy is Strategy.CLASSIC:
+        return _got(w.ts(ts.Allocate()))
+    if strategy is Strategy.MERGED:
+        return _got(w.rmgr(rmgr.AllocateChief()))
+    if strategy.caches:
+        slot = _take_slot(w)
+        if slot is not None:
+            return slot
+        return _library_allocate(w)
+    return _got(w.ts(ts.AllocateChief()))
 
 
-def _start(w: _World, task: ThreadId) -> bool:
-    # classic: the task server creates it through RMGR; else L4Linux's own l4_task_new.
+def _start(w: _World, task: ThreadId) -> ErrorCode:
     if w.lx.strategy is Strategy.CLASSIC:
-        reply = w.ts(ts.Create(task=task, eip=EIP_PROCESS, pager=w.me))
-        return not isinstance(reply, IpcError) and reply.error is ErrorCode.OK
-    return w.task_new(task, kernel.MAX_MCP, pager=w.me)
+        error = _error(w.ts(ts.Create(task=task, eip=EIP_PROCESS, pager=w.me)))
+        if error is not ErrorCode.OK:
+            w.ts(ts.Free(task=task))
+        return error
+    made = _made(
+        w, kernel.TaskNew(dest=task, mcp_or_new_chief=kernel.MAX_MCP, eip=EIP_PROCESS, pager=w.me)
+    )
+    if not made:
+        return ErrorCode.ENOTCHIEF
+    if w.lx.strategy is not Strategy.MERGED:
+        read = w.kernel(kernel.ThreadSchedule(dest=task))
+        if isinstance(read, kernel.ThreadScheduleReply) and read.prio >= 0:
+            w.kernel(kernel.ThreadSchedule(dest=task, prio=PRIO_SERVER_PROC))
+    return ErrorCode.OK
 
 
 def _stop(w: _World, task: ThreadId) -> None:
-    # classic: kill + free; else stop (stay chief), then cache or give back.
-    lx = w.lx
-    if lx.strategy is Strategy.CLASSIC:
-        w.ts(ts.Kill(task=task, options=ts.KillOption.SYNC))
-        w.ts(ts.Free(task=task))
+    strategy = w.lx.strategy
+    if strategy is Strategy.CLASSIC:
+        killed = w.ts(ts.Kill(task=task, options=ts.KillOption.SYNC | ts.KillOption.NOEV))
+        if _error(killed) is ErrorCode.OK:
+            w.ts(ts.Free(task=task))
         return
-    w.task_new(task, w.me)
-    if lx.strategy.caches and len(lx.cache) < lx.cache_size:
-        w.put(cache=(*lx.cache, task))
+    if not _made(w, kernel.TaskNew(dest=task, mcp_or_new_chief=w.me)):
         return
-    if lx.strategy is Strategy.MERGED:
-        w.task_new(task, task_id(RMGR_TASK))
-        w.rmgr(rmgr.Free2(task=task))
+    if strategy.caches and _return_slot(w, task):
         return
-    w.task_new(task, w.ts_id)
-    w.ts(ts.Free2(task=task))
+    _give_back(w, task)
 
 
 def _spawn(w: _World, parent: int) -> ForkReply:
     got = _acquire(w)
     if isinstance(got, ErrorCode):
         return ForkReply(error=got)
-    if not _start(w, got):
-        return ForkReply(error=ErrorCode.ENOTCHIEF)
+    error = _start(w, got)
+    if error is not ErrorCode.OK:
+        return ForkReply(error=error)
     pid = w.lx.next_pid
     proc = Process(pid=pid, task=got, parent=parent)
     w.put(processes=(*w.lx.processes, proc), next_pid=pid + 1)
     return ForkReply(error=ErrorCode.OK, pid=pid, task=got)
+
+
+def _fill_cache(w: _World) -> None:
+    """Module init: ``cache_size`` library allocates; on a failure free them all again."""
+    got: list[ThreadId] = []
+    for _ in range(w.lx.cache_size):
+        task = _library_allocate(w)
+        if isinstance(task, ErrorCode):
+            for earlier in reversed(got):
+                _give_back(w, earlier)
+            return
+        got.append(task)
+    w.put(slots=tuple(got), cache=tuple(got))
 
 
 def _replace(w: _World, proc: Process) -> None:
@@ -343,7 +413,7 @@ def step(
     edition: Edition = DEFAULT_EDITION,
 ) -> tuple[kernel.KernelState, rmgr.RmgrState, ts.TsState | None, LinuxState, LinuxReply]:
     """One Linux system call by ``sender`` to server ``lx``: new states and the reply."""
-    w = _World(ks, rs, tsv, lx)
+    w = _World(ks, rs, tsv, lx, edition)
     reply = _syscall(w, sender, request)
     return w.ks, w.rs, w.tsv, w.lx, reply
 
@@ -355,36 +425,51 @@ def boot(
     me: int,
     strategy: Strategy,
     cache_size: int = DEFAULT_CACHE_SIZE,
+    *,
+    edition: Edition = DEFAULT_EDITION,
 ) -> tuple[kernel.KernelState, rmgr.RmgrState, ts.TsState | None, LinuxState, ForkReply]:
-    """An L4Linux server boots: it learns its strategy and starts init (pid 1)."""
+    """An L4Linux server boots: it starts init (pid 1).  Its cache comes later
+    (``load_cache``)."""
     lx = LinuxState(me=me, strategy=strategy, cache_size=cache_size if strategy.caches else 0)
-    w = _World(ks, rs, tsv, lx)
+    w = _World(ks, rs, tsv, lx, edition)
     reply = _spawn(w, parent=0)
     return w.ks, w.rs, w.tsv, w.lx, reply
 
 
+def load_cache(
+    ks: kernel.KernelState,
+    rs: rmgr.RmgrState,
+    tsv: ts.TsState | None,
+    lx: LinuxState,
+    *,
+    edition: Edition = DEFAULT_EDITION,
+) -> tuple[kernel.KernelState, rmgr.RmgrState, ts.TsState | None, LinuxState]:
+    """``chief+cache``: the cache module is loaded once Linux runs (a module's init), after
+    every server started init, so no init's task comes from a cache
+    (taskcache.c@552f19d0:91-113, 133).  Other strategies: no change."""
+    if not lx.strategy.caches:
+        return ks, rs, tsv, lx
+    w = _World(ks, rs, tsv, lx, edition)
+    _fill_cache(w)
+    return w.ks, w.rs, w.tsv, w.lx
+
+
 def shutdown(
-    ks: kernel.KernelState, rs: rmgr.RmgrState, tsv: ts.TsState | None, lx: LinuxState
+    ks: kernel.KernelState,
+    rs: rmgr.RmgrState,
+    tsv: ts.TsState | None,
+    lx: LinuxState,
+    *,
+    edition: Edition = DEFAULT_EDITION,
 ) -> tuple[kernel.KernelState, rmgr.RmgrState, ts.TsState | None, ts.TsReply | rmgr.RmgrReply]:
-    """The server exits as a whole client: the task server (RMGR in merged) reclaims."""
-    w = _World(ks, rs, tsv, lx)
+    """The server exits as a whole client: the task server (RMGR in merged) reclaims.
+
+    The sources have no such call from L4Linux; the model's harness uses the task
+    server's ``exit`` (RMGR's ``FreeClient`` in merged) to end a server with its tasks."""
+    w = _World(ks, rs, tsv, lx, edition)
     if lx.strategy.uses_task_server:
         reply: ts.TsReply | rmgr.RmgrReply | IpcError = w.ts(ts.Exit())
         assert not isinstance(reply, IpcError), reply
     else:
         reply = w.rmgr(rmgr.FreeClient(owner=lx.me))
     return w.ks, w.rs, w.tsv, reply
-
-
-@attrs.frozen(kw_only=True)
-class LinuxBoot:
-    """Harness to an L4Linux server at boot: strategy, task server, cache; start init."""
-
-    strategy: Strategy
-    task_server: ThreadId = NIL_ID
-    cache_size: int = DEFAULT_CACHE_SIZE
-
-
-@attrs.frozen(kw_only=True)
-class LinuxShutdown:
-    """Harness to an L4Linux server: exit as a whole client (the task server reclaims)."""

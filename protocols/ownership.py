@@ -73,9 +73,13 @@ def boot(
     servers = []
     first = 1 if has_ts else 0
     for server in started[first : first + linux_servers]:
-        ks, rs, tsv, lx, reply = l4linux.boot(ks, rs, tsv, server.task, strategy, cache_size)
+        ks, rs, tsv, lx, reply = l4linux.boot(
+            ks, rs, tsv, server.task, strategy, cache_size, edition=edition
+        )
         assert reply.error is ErrorCode.OK, reply
         servers.append(lx)
+    for i, lx in enumerate(servers):
+        ks, rs, tsv, servers[i] = l4linux.load_cache(ks, rs, tsv, lx, edition=edition)
     return SystemSnapshot(
         kernel=ks, rmgr=rs, task_server=tsv, linux=tuple(servers), edition=edition
     )
@@ -153,5 +157,7 @@ def step(
 def shutdown_linux(world: SystemSnapshot, server: int) -> tuple[SystemSnapshot, object]:
     """L4Linux server ``server`` exits as a whole client."""
     (lx,) = (lx for lx in world.linux if lx.me == server)
-    ks, rs, tsv, reply = l4linux.shutdown(world.kernel, world.rmgr, world.task_server, lx)
+    ks, rs, tsv, reply = l4linux.shutdown(
+        world.kernel, world.rmgr, world.task_server, lx, edition=world.edition
+    )
     return _drop_dead(attrs.evolve(world, kernel=ks, rmgr=rs, task_server=tsv)), reply

@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from protocols.editions import DEFAULT_EDITION
 from scenarios import __version__
-from scenarios._common import HelpFormatter, positive_int
+from scenarios._common import HelpFormatter, add_edition_arg, positive_int
 from scenarios.host import pin_requested, pin_to_one_cpu
 
 __all__ = ["UsageError", "build_parser", "main"]
@@ -156,6 +156,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
                 processes=args.processes,
                 script=args.script,
                 version_window=args.version_window,
+                cache_size=args.cache_size,
                 edition=edition(args.edition),
             )
         else:
@@ -190,7 +191,12 @@ def cmd_explore(args: argparse.Namespace) -> int:
                     "tasks": args.tasks,
                     "clients": args.clients,
                     **(
-                        {"strategy": args.strategy, "script": args.script}
+                        {
+                            "strategy": args.strategy,
+                            "script": args.script,
+                            "cache_size": args.cache_size,
+                            "edition": args.edition,
+                        }
                         if args.spec == "ownership"
                         else {}
                     ),
@@ -425,14 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="which spec to explore: the whole system with L4Linux clients (ownership, "
         "the default) or the kernel and RMGR with scripted clients (kernel-rmgr)",
     )
-    from protocols.editions import EDITIONS
-
-    exp.add_argument(
-        "--edition",
-        choices=tuple(EDITIONS),
-        default="l4env-2007",
-        help="the rules: l4env-2007 (the sources' system, the default) or hardened",
-    )
+    add_edition_arg(exp)
     exp.add_argument(
         "--tasks",
         type=positive_int,
@@ -446,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=2,
         help="client tasks; for ownership L4Linux servers (default 2)",
     )
-    from protocols.l4linux import Strategy
+    from protocols.l4linux import DEFAULT_CACHE_SIZE, Strategy
 
     exp.add_argument(
         "--strategy",
@@ -460,6 +459,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="ownership: fork only while a server has fewer processes, zombies included "
         "(default: --tasks)",
+    )
+    exp.add_argument(
+        "--cache-size",
+        type=positive_int,
+        default=DEFAULT_CACHE_SIZE,
+        help="ownership: slots of each L4Linux's task cache (chief+cache only; "
+        f"default {DEFAULT_CACHE_SIZE}, like lx_task_cache)",
     )
     exp.add_argument(
         "--script",

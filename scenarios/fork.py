@@ -1,12 +1,14 @@
 """fork: N fork+exit pairs of an L4Linux process, by task-management strategy.
 
-Covers the seed's second post (two 2006 posts on L4Linux performance): ``fork.chief.speedup`` (~10%,
-``allocate_chief``: L4Linux starts and stops its tasks itself) and ``fork.cache.speedup``
-(~20%, plus a cache of terminated tasks), both against the task-server path
-(``classic``); ``merged`` is the seed's what-if of folding the task server into RMGR.
-Each pair is: init forks, the child exits, init reaps it (``wait``).  The difference
-between strategies is only which IPCs and system calls the protocol makes (counted in
-the trace); Linux's own fork/exit/wait work is the same in all four.
+Covers the seed's second post (two 2006 posts on L4Linux performance): ``fork.chief.speedup``
+(~10%, ``allocate_chief``: L4Linux starts and stops its tasks itself) and
+``fork.cache.speedup`` (~20%, plus a cache of terminated tasks), both against the
+task-server path (``classic``); ``merged`` is the seed's what-if of folding the task
+server into RMGR (no source).  Each pair is: init forks, the child exits, init reaps it
+(``wait``).  The difference between strategies is only which IPCs and system calls the
+servers make, the sources' call sequences of ``protocols.l4linux`` (counted per pair in
+``calls_per_fork``: "caller -> callee: Message"); Linux's own fork/exit/wait work is
+the same in all four.
 
 Speedup = cycles(classic) / cycles(strategy) - 1 (the seed's "performance increase").
 
@@ -16,13 +18,15 @@ Run alone: ``python -m scenarios.fork --strategy chief+cache --json``.
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from collections.abc import Sequence
 from typing import Final
 
 import attrs
 
 from protocols.editions import DEFAULT_EDITION
-from protocols.trace import IpcCall, Syscall
+from protocols.ids import RMGR_TASK
+from protocols.trace import Event, IpcCall, Syscall
 from scenarios._common import (
     emit,
     per,
@@ -37,7 +41,7 @@ from scenarios.machine import Cost
 from scenarios.profile import Profile
 from scenarios.traces import fork_pairs
 
-__all__ = ["PAIRS", "ForkRun", "main", "measure", "setup", "speedup"]
+__all__ = ["PAIRS", "ForkRun", "main", "measure", "server_calls", "setup", "speedup"]
 
 PAIRS: Final = 100
 """Fork+exit pairs per run (the cache reaches its steady state after the first)."""
@@ -53,6 +57,12 @@ class ForkRun:
     cost: Cost
     ipc: int
     syscalls: int
+    calls: tuple[tuple[str, int], ...] = ()
+    """Every call a server made (``server_calls``), sorted by name."""
+
+    def calls_per_fork(self) -> dict[str, float]:
+        """``server_calls`` per fork+exit pair."""
+        return {name: n / self.pairs for name, n in self.calls}
 
     @property
     def cycles_per_fork(self) -> float:
@@ -73,6 +83,7 @@ class ForkRun:
             "tlb_misses_per_fork": round(self.cost.tlb_misses / self.pairs, 3),
             "cache_misses_per_fork": round(self.cost.cache_misses / self.pairs, 3),
             "breakdown": per(self.cost, self.pairs),
+            "calls_per_fork": {k: round(v, 3) for k, v in self.calls_per_fork().items()},
         }
         if classic is not None:
             out["speedup_vs_classic"] = round(speedup(classic, self), 5)
@@ -82,6 +93,44 @@ class ForkRun:
 def speedup(classic: ForkRun, other: ForkRun) -> float:
     """The seed's "performance increase" of ``other`` over the task-server path."""
     return classic.cost.cycles / other.cost.cycles - 1
+
+
+def _roles(events: Sequence[Event]) -> dict[int, str]:
+    """Task number -> role, from what each task is asked (RMGR by its fixed number)."""
+    roles = {RMGR_TASK: "RMGR"}
+    for e in events:
+        if type(e) is IpcCall:
+            module = type(e.message).__module__.removeprefix("protocols.")
+            role = {"task_server": "task server", "linux": "L4Linux"}.get(module)
+            if role is not None:
+                roles.setdefault(e.dst.task, role)
+    return roles
+
+
+def server_calls(events: Sequence[Event]) -> dict[str, int]:
+    """How often each server called whom with what: ``"L4Linux -> task server: Allocate"``.
+
+    Counts IPC calls and system calls (callee ``kernel``) made by RMGR, the task server
+    and L4Linux; the processes' own Linux calls are the same in every strategy and left
+    out.  A call to a task that is not running (the task library's ``CapProbe``) counts
+    too: it is made, and fails."""
+    roles = _roles(events)
+    counts: Counter[str] = Counter()
+    for e in events:
+        message: object
+        if type(e) is IpcCall:
+            caller, callee, message = (
+                roles.get(e.src.task),
+                roles.get(e.dst.task, "process"),
+                e.message,
+            )
+        elif type(e) is Syscall:
+            caller, callee, message = roles.get(e.caller.task), "kernel", e.request
+        else:
+            continue
+        if caller is not None:
+            counts[f"{caller} -> {callee}: {type(message).__name__}"] += 1
+    return dict(sorted(counts.items()))
 
 
 def measure(
@@ -96,6 +145,7 @@ def measure(
         cost=priced(events, profile),
         ipc=sum(1 for e in events if type(e) is IpcCall),
         syscalls=sum(1 for e in events if type(e) is Syscall),
+        calls=tuple(server_calls(events).items()),
     )
 
 
@@ -129,6 +179,8 @@ def _main(argv: Sequence[str] | None) -> int:
         f"  speedup vs classic     {float(out['speedup_vs_classic']):+.1%}",  # type: ignore[arg-type]
         "  breakdown (cycles per fork+exit):",
         *(f"    {k:<14}{v:>12.1f}" for k, v in per(run.cost, args.pairs).items()),
+        "  calls per fork+exit:",
+        *(f"    {k:<44}{v:>8.2f}" for k, v in run.calls_per_fork().items()),
     ]
     emit(out, as_json=args.json, lines=lines)
     return 0

@@ -56,9 +56,11 @@ def test_explore_proves_a_small_bound(capsys: pytest.CaptureFixture[str]) -> Non
 def test_explore_defaults_to_the_ownership_spec_and_keeps_kernel_rmgr(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert main(["explore", "--tasks", "2", "--clients", "1", "--strategy", "chief+cache"]) == 0
+    argv = ["explore", "--tasks", "2", "--clients", "1", "--strategy", "chief+cache"]
+    assert main([*argv, "--edition", "hardened"]) == 0
     assert capsys.readouterr().out.startswith("ownership spec (chief+cache), 2 tasks, 1 clients")
-    assert main(["explore", "--spec", "kernel-rmgr", "--tasks", "1", "--clients", "1"]) == 0
+    argv = ["explore", "--spec", "kernel-rmgr", "--tasks", "1", "--clients", "1"]
+    assert main([*argv, "--edition", "hardened"]) == 0
     assert capsys.readouterr().out.startswith("kernel-rmgr spec, 1 tasks, 1 clients")
 
 

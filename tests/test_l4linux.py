@@ -67,10 +67,14 @@ def test_every_syscall_records_its_unit_of_work(strategy: str) -> None:
         ]
 
 
-def test_cache_reuses_a_task_with_a_new_version_and_the_old_id_is_dead() -> None:
-    with boot(task_count=TASKS, linux=1, strategy="chief+cache", cache_size=1) as s:
+def test_hardened_cache_reuses_a_task_with_a_new_version_and_the_old_id_is_dead() -> None:
+    with boot(
+        task_count=TASKS, linux=1, strategy="chief+cache", cache_size=1, edition="hardened"
+    ) as s:
         init = s.init_processes[0]
         first = s.linux_call(init, Fork())
+        (state,) = s.linux_states()
+        assert state.slots == (first.task,) and state.cache == ()
         s.linux_call(first.task, Exit())
         (state,) = s.linux_states()
         assert state.cache == (first.task,)

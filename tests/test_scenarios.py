@@ -82,7 +82,7 @@ def test_fork_ipc_counts_follow_the_protocol() -> None:
     # 3 process calls (fork, exit, wait) + task server and RMGR calls of the strategy
     assert ipc == {"classic": 3 + 4 + 4, "chief": 3 + 2 + 2, "merged": 3 + 2}
     cached = fork.measure("chief+cache", 10, p)
-    assert cached.ipc == 10 * 3 + 2  # only the first fork misses the cache
+    assert cached.ipc == 10 * 3  # the cache is filled when its module loads: every fork hits
 
 
 def test_boot_counts_every_task_versus_one_question() -> None:
