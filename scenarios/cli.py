@@ -300,7 +300,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
         return 0
     print(f"{profile.name}: {profile.description}")
     for key, c in profile.constants:
-        print(f"  {key:<24}{c.value!s:>9}  {c.provenance:<11}{c.note}")
+        print(f"  {key:<28}{c.value!s:>9}  {c.provenance:<11}{c.note}")
     return 0
 
 

@@ -8,8 +8,16 @@ module is the only place that turns what happened into what it cost.
 How each event is priced (every number is a profile constant):
 
 - ``IpcCall`` / ``IpcReply`` / ``IpcFail``: a kernel entry and exit (``cpu.trap_cycles``,
-  category ``trap``) plus the kernel's IPC path (``ipc.path_cycles``, category ``ipc``),
-  which touches ``ipc.kernel_pages`` kernel pages.
+  category ``trap``) plus the kernel's IPC path (``ipc.path_cycles``, category ``ipc``).
+  The path's working set is touched on both sides of the address-space switch, each part
+  in the space where the kernel touches it (``ipc_entry_pages``, ``ipc_exit_pages``):
+  on entry, in the sender's space, the IPC code and data (``ipc.kernel_pages``), the
+  sender's and the receiver's thread control block with its kernel stack
+  (``ipc.tcb_pages`` each) and, for kernels that have them, the sender's UTCB and the KIP
+  (``ipc.utcb_pages``, ``ipc.kip_pages``, user mappings of the sender's task); on exit,
+  in the receiver's space right after the switch into it (at once if there is none), the
+  IPC code and data, the receiver's control block and its UTCB and the KIP.  A failed IPC
+  touches the entry side without a receiver and returns to the sender.
 - ``SpaceSwitch``: a CR3 reload (``switch.cr3_cycles``); on an untagged TLB it flushes
   every entry that is not global.  With ``small_spaces`` a switch into or out of a
   Linux application's space is a segment reload (``switch.small_cycles``) that flushes
@@ -50,7 +58,7 @@ from typing import Any, ClassVar, Final
 
 import attrs
 
-from protocols.ids import KERNEL_TASK
+from protocols.ids import KERNEL_TASK, ThreadId
 from protocols.linux import Exit, Fork, Getpid, Kill, Read, Wait
 from protocols.trace import Event, IpcCall, IpcFail, IpcReply, SpaceSwitch, Syscall, Touch, Work
 from scenarios.profile import Profile
@@ -58,6 +66,8 @@ from scenarios.profile import Profile
 __all__ = [
     "price_each",
     "OTHER_TASK",
+    "ipc_entry_pages",
+    "ipc_exit_pages",
     "Cache",
     "Cost",
     "Params",
@@ -75,6 +85,22 @@ KERNEL_IPC_BASE_PAGE: Final = 0xF0000
 """Fiasco's IPC path pages (kernel, task 0)."""
 KERNEL_TIMER_BASE_PAGE: Final = 0xF0100
 """The timer interrupt handler's pages (kernel, task 0)."""
+KERNEL_TCB_BASE_PAGE: Final = 0xC0000
+"""Fiasco's thread control blocks, each with its kernel stack (``Mem_layout::Tcbs`` is
+0xc0000000 in osfree-project/l4env kernel/fiasco/src/kern/ia32/mem_layout-ia32.cpp@e91a37df:13;
+the entry code finds the current thread by masking the kernel stack pointer,
+kern/ia32/low_level.h@e91a37df:176, so stack and control block share one block).  The model
+numbers the blocks thread-major (``lthread * TCB_STRIDE + task``) so that the first threads
+of different tasks fall into different sets of a set-associative TLB; the real layout is
+task-major and would put them all into one set of a 64-set TLB, which a one-level TLB
+model would exaggerate (a documented choice)."""
+TCB_STRIDE: Final = 2048
+"""Task numbers per lthread row of the control-block area (2048 tasks at e91a37df)."""
+UTCB_BASE_PAGE: Final = 0xBF000
+"""A thread's UTCB, a user mapping in its own task (kernels that have UTCBs)."""
+KIP_PAGE: Final = 0xBFF00
+"""The kernel info page, mapped into every task (kernels whose system-call stubs or IPC
+path read it)."""
 
 _LINUX_REQUESTS: Final = (Getpid, Fork, Exit, Kill, Wait, Read)
 
@@ -199,6 +225,9 @@ class Params:
     trap: int
     ipc_path: int
     ipc_pages: int
+    tcb_pages: int
+    utcb_pages: int
+    kip_pages: int
     cr3: int
     small_switch: int
     small_spaces: bool
@@ -230,6 +259,9 @@ class Params:
             trap=p.get_int("cpu.trap_cycles"),
             ipc_path=p.get_int("ipc.path_cycles"),
             ipc_pages=p.get_int("ipc.kernel_pages"),
+            tcb_pages=p.get_int("ipc.tcb_pages"),
+            utcb_pages=p.get_int("ipc.utcb_pages"),
+            kip_pages=p.get_int("ipc.kip_pages"),
             cr3=p.get_int("switch.cr3_cycles"),
             small_switch=p.get_int("switch.small_cycles"),
             small_spaces=p.get_bool("small_spaces"),
@@ -279,6 +311,45 @@ class Cost:
     def category(self, name: str) -> int:
         """Cycles of one category of ``breakdown`` (0 if none)."""
         return dict(self.breakdown).get(name, 0)
+
+
+# -- the kernel's IPC working set -------------------------------------------------------
+
+Pages = tuple[tuple[int, tuple[int, ...]], ...]
+"""Working sets as (task, pages) pairs, touched in order."""
+
+
+def _tcb(p: Params, t: ThreadId) -> tuple[int, ...]:
+    first = KERNEL_TCB_BASE_PAGE + (t.lthread * TCB_STRIDE + t.task) * p.tcb_pages
+    return tuple(range(first, first + p.tcb_pages))
+
+
+def _user(p: Params, t: ThreadId) -> Pages:
+    if t.task == KERNEL_TASK or not (p.utcb_pages or p.kip_pages):
+        return ()
+    first = UTCB_BASE_PAGE + t.lthread * p.utcb_pages
+    pages = (*range(first, first + p.utcb_pages), *range(KIP_PAGE, KIP_PAGE + p.kip_pages))
+    return ((t.task, pages),)
+
+
+def _path(p: Params) -> tuple[int, ...]:
+    return tuple(range(KERNEL_IPC_BASE_PAGE, KERNEL_IPC_BASE_PAGE + p.ipc_pages))
+
+
+def ipc_entry_pages(p: Params, src: ThreadId, dst: ThreadId | None) -> Pages:
+    """What the IPC path touches in the sender's space, before any switch: its code and
+    data, the sender's control block (and the receiver's, ``dst``, whose state it checks
+    and whose registers it fills), then the sender's UTCB and the KIP."""
+    kernel = _path(p) + _tcb(p, src) + (_tcb(p, dst) if dst is not None else ())
+    return ((KERNEL_TASK, kernel), *_user(p, src)) if kernel else _user(p, src)
+
+
+def ipc_exit_pages(p: Params, dst: ThreadId) -> Pages:
+    """What the IPC path touches in the receiver's space, after the switch into it: its
+    code and data, the receiver's control block and kernel stack (the switch resumes the
+    receiver on its own stack), then the receiver's UTCB and the KIP."""
+    kernel = _path(p) + _tcb(p, dst)
+    return ((KERNEL_TASK, kernel), *_user(p, dst)) if kernel else _user(p, dst)
 
 
 # -- pricing ---------------------------------------------------------------------------
@@ -637,6 +708,11 @@ class _Engine:
 
     # -- the event loop --
 
+    def kernel_regions(self, pages: Pages) -> tuple[_Region, ...]:
+        """The regions of an IPC side's (task, pages) pairs."""
+        region_of = self.region
+        return tuple(region_of(task, pg) for task, pg in pages)
+
     def run(self, events: tuple[Event, ...], per_event: bool) -> tuple[Cost, tuple[int, ...]]:
         """Price ``events`` in order; the cost and (if ``per_event``) each event's cycles."""
         p = self.p
@@ -645,9 +721,8 @@ class _Engine:
         for unit, unit_cycles in p.work:
             work[unit] = [unit_cycles, 0]
         region_of, regions = self.region, self.regions
-        ipc_region = region_of(
-            KERNEL_TASK, tuple(range(KERNEL_IPC_BASE_PAGE, KERNEL_IPC_BASE_PAGE + p.ipc_pages))
-        )
+        entry_cache: dict[tuple[ThreadId, ThreadId | None], tuple[_Region, ...]] = {}
+        exit_cache: dict[ThreadId, tuple[_Region, ...]] = {}
         ipc_cycles, trap = p.trap + p.ipc_path, p.trap
         tlb_miss, cache_miss = p.tlb_miss, p.cache_miss
         small = self.apps if p.small_spaces else frozenset()
@@ -659,7 +734,11 @@ class _Engine:
         n_ipc = n_sys = n_tlb = n_cache = n_small = n_cr3 = n_switch = n_flush = n_sched = 0
         totals: list[int] = []
         mark = totals.append
-        reg: _Region | None
+        todo: tuple[_Region, ...]
+        none: tuple[_Region, ...] = ()
+        pending: tuple[_Region, ...] = none
+        """The exit side of the last IPC, touched once the CPU is in ``pending_task``."""
+        pending_task = -2
         kernel = KERNEL_TASK
         touch_, switch_, work_, call_, fail_, reply_, syscall_ = (
             Touch,
@@ -674,11 +753,11 @@ class _Engine:
         task: int
         for e in events:
             kind = type(e)
+            receiver: ThreadId | None = None
             if kind is touch_:
                 task = e.task
                 reg = regions.get((task, e.pages))
-                if reg is None:
-                    reg = region_of(task, e.pages)
+                todo = (reg if reg is not None else region_of(task, e.pages),)
             elif kind is switch_:
                 task = e.dst
                 if task != cur:
@@ -693,7 +772,10 @@ class _Engine:
                             n_flush += 1
                             node = flush_to[node] or tlb_flush(node)
                     cur = task
-                reg = None
+                if pending_task == cur:
+                    todo, pending, pending_task = pending, none, -2
+                else:
+                    todo = none
             elif kind is work_:
                 task = e.task
                 done = work.get(e.unit)
@@ -701,22 +783,27 @@ class _Engine:
                     raise PricingError(f"the profile has no cost for work unit {e.unit!r}")
                 now += done[0]
                 done[1] += 1
-                reg = None
-            elif kind is call_ or kind is fail_:
-                task = e.src.task
+                todo = none
+            elif kind is call_ or kind is fail_ or kind is reply_:
+                src = e.src
+                task = kernel if kind is reply_ else src.task
                 n_ipc += 1
                 now += ipc_cycles
-                reg = ipc_region
-            elif kind is reply_:
-                task = kernel
-                n_ipc += 1
-                now += ipc_cycles
-                reg = ipc_region
+                receiver = None if kind is fail_ else e.dst
+                got = entry_cache.get((src, receiver))
+                if got is None:
+                    got = entry_cache[(src, receiver)] = self.kernel_regions(
+                        ipc_entry_pages(p, src, receiver)
+                    )
+                todo = got
+                if receiver is None:
+                    receiver = src
+                pending, pending_task = none, -2
             elif kind is syscall_:
                 task = e.caller.task
                 n_sys += 1
                 now += trap
-                reg = None
+                todo = none
             else:
                 raise AssertionError(f"unknown trace event {kind.__name__}")
             if task != cur and task != kernel:
@@ -733,7 +820,17 @@ class _Engine:
                         n_flush += 1
                         node = flush_to[node] or tlb_flush(node)
                 cur = task
-            if reg is not None:
+                if pending_task == cur:
+                    todo, pending, pending_task = pending + todo, none, -2
+            if receiver is not None:
+                back = exit_cache.get(receiver)
+                if back is None:
+                    back = exit_cache[receiver] = self.kernel_regions(ipc_exit_pages(p, receiver))
+                if receiver.task == cur or receiver.task == kernel:
+                    todo = todo + back
+                else:
+                    pending, pending_task = back, receiver.task
+            for reg in todo:
                 hit = reg.after.get(node)
                 if hit is None:
                     hit = tlb_touch(node, reg)
@@ -765,7 +862,6 @@ class _Engine:
                 node = self.node
             if per_event:
                 mark(now)
-
         self.switches += n_switch
         self.flushes += n_flush
         self.tlb_misses += n_tlb

@@ -10,6 +10,15 @@ one of
 - ``calibrated``: solved so that the model hits one seed figure (the note names it);
 - ``assumed``: a documented guess; the what-ifs show how much it matters.
 
+Software constants (``SOFTWARE``: the kernel's IPC path, Linux's and the servers' work,
+the timer's setup) are calibrated once, on one machine, and carried to the others
+unchanged: a profile names where its software comes from with a top-level
+``software_from = "NAME"`` (every software key it does not set itself is taken from the
+shipped profile NAME), or per key with ``key = { from = "NAME" }`` (e.g. the IPC path of
+another kernel, or a hardware cost shared by two machines of one processor core).  A
+carried constant keeps its provenance; its note says where it was carried from
+(``Constant.carried_from``), so a constant is calibrated on one machine only.
+
 Keys are dotted paths (``tlb.miss_cycles``, ``work.linux.getpid``).  The set of keys and
 their types is fixed by ``SCHEMA`` (plus any ``work.*`` unit, an int of cycles): a file
 with an unknown key, a missing key or a wrongly typed value is refused with a one-line
@@ -18,6 +27,7 @@ with an unknown key, a missing key or a wrongly typed value is refused with a on
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from collections.abc import Iterable, Mapping
 from importlib import resources
@@ -30,6 +40,8 @@ __all__ = [
     "DEFAULT_PROFILE",
     "PROVENANCES",
     "SCHEMA",
+    "SOFTWARE",
+    "is_software",
     "Constant",
     "Profile",
     "ProfileError",
@@ -51,6 +63,9 @@ SCHEMA: Final[Mapping[str, type]] = {
     "cpu.trap_cycles": int,
     "ipc.path_cycles": int,
     "ipc.kernel_pages": int,
+    "ipc.tcb_pages": int,
+    "ipc.utcb_pages": int,
+    "ipc.kip_pages": int,
     "switch.cr3_cycles": int,
     "switch.small_cycles": int,
     "small_spaces": bool,
@@ -77,6 +92,30 @@ SCHEMA: Final[Mapping[str, type]] = {
 
 WORK_PREFIX: Final = "work."
 
+SOFTWARE: Final = frozenset(
+    {
+        "ipc.path_cycles",
+        "ipc.kernel_pages",
+        "ipc.tcb_pages",
+        "ipc.utcb_pages",
+        "ipc.kip_pages",
+        "cache.lines_per_touch",
+        "timer.hz",
+        "timer.tick_cycles",
+        "timer.kernel_pages",
+        "timer.switch_every",
+        "timer.other_pages",
+        "timer.other_cycles",
+    }
+)
+"""Keys that describe software, not the machine (plus every ``work.*`` unit): carried
+from the machine they were calibrated or assumed on."""
+
+
+def is_software(key: str) -> bool:
+    """Whether ``key`` describes software (``SOFTWARE`` or a ``work.*`` unit)."""
+    return key in SOFTWARE or key.startswith(WORK_PREFIX)
+
 
 class ProfileError(Exception):
     """A profile file or override that cannot be used; the message is one line."""
@@ -89,6 +128,19 @@ class Constant:
     value: Value
     provenance: str
     note: str = ""
+    carried_from: str = ""
+    """The profile this software constant was carried from unchanged (empty: its own)."""
+
+    def to_json(self) -> dict[str, object]:
+        """Value, provenance, note (and ``carried_from`` for a carried constant)."""
+        out: dict[str, object] = {
+            "value": self.value,
+            "provenance": self.provenance,
+            "note": self.note,
+        }
+        if self.carried_from:
+            out["carried_from"] = self.carried_from
+        return out
 
 
 @attrs.frozen(kw_only=True)
@@ -169,10 +221,7 @@ class Profile:
         return {
             "name": self.name,
             "description": self.description,
-            "constants": {
-                k: {"value": c.value, "provenance": c.provenance, "note": c.note}
-                for k, c in self.constants
-            },
+            "constants": {k: c.to_json() for k, c in self.constants},
         }
 
 
@@ -228,39 +277,110 @@ def _check(key: str, raw: Mapping[str, object]) -> Constant:
     return Constant(value=value, provenance=str(provenance), note=note)
 
 
-def _walk(prefix: str, table: Mapping[str, object], out: dict[str, Constant]) -> None:
+def _walk(
+    prefix: str, table: Mapping[str, object], out: dict[str, Constant], refs: dict[str, str]
+) -> None:
     for name, item in table.items():
         key = f"{prefix}{name}"
         if not isinstance(item, dict):
             raise ProfileError(f"{key} must be a table with value and provenance")
         if "value" in item:
             out[key] = _check(key, item)
+        elif "from" in item:
+            if set(item) != {"from"} or not isinstance(item["from"], str):
+                raise ProfileError(f'{key}: a carried constant is {{ from = "PROFILE" }}')
+            refs[key] = item["from"]
         else:
-            _walk(key + ".", item, out)
+            _walk(key + ".", item, out, refs)
 
 
-def parse_profile(text: str, *, origin: str) -> Profile:
-    """Parse and validate a profile's TOML text; ``origin`` names it in errors."""
+@attrs.frozen
+class _Raw:
+    """A profile file as written: its own constants and what it carries from where."""
+
+    name: str
+    description: str
+    software_from: str | None
+    constants: dict[str, Constant]
+    refs: dict[str, str]
+
+
+def _parse_raw(text: str, origin: str) -> _Raw:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{origin}: not valid TOML ({exc})") from None
     name = data.pop("name", None)
     description = data.pop("description", "")
+    software_from = data.pop("software_from", None)
     if not isinstance(name, str) or not name:
         raise ProfileError(f"{origin}: missing top-level 'name'")
     if not isinstance(description, str):
         raise ProfileError(f"{origin}: 'description' must be a string")
+    if software_from is not None and not isinstance(software_from, str):
+        raise ProfileError(f"{origin}: 'software_from' must be a profile name")
     constants: dict[str, Constant] = {}
+    refs: dict[str, str] = {}
     try:
-        _walk("", data, constants)
+        _walk("", data, constants, refs)
     except ProfileError as exc:
         raise ProfileError(f"{origin}: {exc}") from None
+    return _Raw(name, description, software_from, constants, refs)
+
+
+def _shipped_raw(name: str, origin: str) -> _Raw:
+    if name not in available_profiles():
+        raise ProfileError(f"{origin}: carries constants from unknown profile {name!r}")
+    resource = resources.files("scenarios") / "profiles" / f"{name}.toml"
+    return _parse_cached(resource.read_text(encoding="utf-8"), f"profile {name}")
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_cached(text: str, origin: str) -> _Raw:
+    """``_parse_raw`` once per text (a file that changes is parsed again)."""
+    return _parse_raw(text, origin)
+
+
+def _resolve(key: str, source: str, origin: str, seen: frozenset[str]) -> Constant | None:
+    """``key`` as profile ``source`` has it (following its own carrying), or None."""
+    if source in seen:
+        raise ProfileError(f"{origin}: {key} is carried from profile to profile in a cycle")
+    raw = _shipped_raw(source, origin)
+    if key in raw.constants:
+        c = raw.constants[key]
+        return attrs.evolve(
+            c, note=f"{c.note} [carried unchanged from {source}]", carried_from=source
+        )
+    if key in raw.refs:
+        return _resolve(key, raw.refs[key], origin, seen | {source})
+    if raw.software_from is not None and is_software(key):
+        return _resolve(key, raw.software_from, origin, seen | {source})
+    return None
+
+
+def parse_profile(text: str, *, origin: str) -> Profile:
+    """Parse and validate a profile's TOML text; ``origin`` names it in errors."""
+    raw = _parse_raw(text, origin)
+    constants = dict(raw.constants)
+    refs = dict(raw.refs)
+    if raw.software_from is not None:
+        base = _shipped_raw(raw.software_from, origin)
+        wanted = set(base.constants) | set(base.refs) | set(SCHEMA)
+        for key in sorted(wanted):
+            if is_software(key) and key not in constants and key not in refs:
+                refs[key] = raw.software_from
+    for key, source in sorted(refs.items()):
+        c = _resolve(key, source, origin, frozenset({raw.name}))
+        if c is None:
+            raise ProfileError(f"{origin}: profile {source} has no {key}")
+        constants[key] = c
     missing = sorted(set(SCHEMA) - set(constants))
     if missing:
         raise ProfileError(f"{origin}: missing key(s) {', '.join(missing)}")
     _validate(constants, origin)
-    return Profile(name=name, description=description, constants=tuple(sorted(constants.items())))
+    return Profile(
+        name=raw.name, description=raw.description, constants=tuple(sorted(constants.items()))
+    )
 
 
 _POSITIVE: Final = (

@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from protocols.ids import KERNEL_TASK
+from protocols.ids import KERNEL_TASK, ThreadId
 from protocols.trace import Event, IpcCall, IpcFail, IpcReply, SpaceSwitch, Syscall, Touch, Work
 from scenarios.machine import (
-    KERNEL_IPC_BASE_PAGE,
     KERNEL_TIMER_BASE_PAGE,
     OTHER_BASE_PAGE,
     OTHER_TASK,
@@ -25,6 +24,8 @@ from scenarios.machine import (
     Tlb,
     _first_task,
     _mix,
+    ipc_entry_pages,
+    ipc_exit_pages,
     linux_apps,
 )
 from scenarios.profile import Profile
@@ -53,6 +54,8 @@ class _Cpu:
         self.cache_misses = 0
         self.override: str | None = None
         self._frames: dict[tuple[int, int], tuple[int, int]] = {}
+        self.pending: ThreadId | None = None
+        """The receiver of the last IPC while its exit side waits for a switch into it."""
 
     # -- charging --
 
@@ -107,15 +110,28 @@ class _Cpu:
                 self.counts["flushes"] += 1
                 self.tlb.flush()
         self.cur = dst
+        if self.override is None and self.pending is not None and self.pending.task == dst:
+            self.ipc_exit()
 
     # -- events --
 
-    def ipc(self) -> None:
+    def ipc(self, src: ThreadId, dst: ThreadId | None) -> None:
+        """The IPC path: entry side in the sender's space; the exit side in the space of
+        the receiver (``dst``, or the sender after a failure) at once or after the switch."""
         self.charge("trap", self.p.trap)
         self.charge("ipc", self.p.ipc_path)
-        self.touch(
-            KERNEL_TASK, range(KERNEL_IPC_BASE_PAGE, KERNEL_IPC_BASE_PAGE + self.p.ipc_pages)
-        )
+        self.pending = None
+        for task, pages in ipc_entry_pages(self.p, src, dst):
+            self.touch(task, pages)
+        self.pending = src if dst is None else dst
+        if self.pending.task in (self.cur, KERNEL_TASK):
+            self.ipc_exit()
+
+    def ipc_exit(self) -> None:
+        assert self.pending is not None
+        receiver, self.pending = self.pending, None
+        for task, pages in ipc_exit_pages(self.p, receiver):
+            self.touch(task, pages)
 
     def run(self, task: int) -> None:
         """The CPU must be in ``task``'s space to run its code: switch if it is not."""
@@ -142,10 +158,12 @@ class _Cpu:
             self.switch(self.cur, e.dst)
         elif kind is IpcCall or kind is IpcFail:
             assert isinstance(e, IpcCall | IpcFail)
+            self.pending = None
             self.run(e.src.task)
-            self.ipc()
+            self.ipc(e.src, e.dst if kind is IpcCall else None)
         elif kind is IpcReply:
-            self.ipc()
+            assert isinstance(e, IpcReply)
+            self.ipc(e.src, e.dst)
         elif kind is Syscall:
             assert isinstance(e, Syscall)
             self.run(e.caller.task)

@@ -9,7 +9,7 @@ import pytest
 from protocols.ids import ThreadId
 from protocols.linux import Getpid, GetpidReply
 from protocols.trace import Event, IpcCall, IpcReply, SpaceSwitch, Syscall, Touch, Work
-from scenarios.machine import Cache, PricingError, Tlb, _mix, linux_apps, price
+from scenarios.machine import Cache, PricingError, Tlb, _mix, linux_apps, price, price_each
 from scenarios.profile import Profile, load_profile
 
 APP, SERVER, KERNEL = 5, 6, 0
@@ -19,6 +19,7 @@ QUIET = (
     "cache.miss_cycles=0",
     "tlb.miss_cycles=1",
     "ipc.kernel_pages=0",  # the kernel's IPC path is tested on its own
+    "ipc.tcb_pages=0",
 )
 
 
@@ -251,3 +252,54 @@ def test_code_of_another_task_runs_only_after_a_switch_to_it() -> None:
     cost = price(trace, profile())
     assert cost.count("sched_switches") == 2
     assert cost.tlb_misses == 3  # the app's page is flushed by the two switches
+
+
+# -- the kernel's IPC working set on both sides of the switch --------------------------
+
+KERNEL_PATH = ("ipc.kernel_pages=2", "ipc.tcb_pages=1", "switch.cr3_cycles=0")
+"""The IPC path's code and data, one control-block page per thread; a switch costs only
+its refills (one cycle per TLB miss, QUIET), so a switch event's cycles are its misses."""
+
+
+def test_an_untagged_tlb_without_global_pages_refills_the_kernel_after_each_switch() -> None:
+    p = profile(*KERNEL_PATH, "tlb.global_kernel=false")
+    trace = round_trip((1, 2, 3), (7, 8, 9)) * 2
+    cost, each = price_each(trace, p)
+    trap_ipc = p.get_int("cpu.trap_cycles") + p.get_int("ipc.path_cycles")
+    # first round trip, cold: app 3; call: code, data, both control blocks 4; after the
+    # switch, in the server's space: code, data, the server's control block 3; server 3;
+    # reply: the app's control block 1; after the switch back: code, data, app's block 3
+    assert [each[0], each[1] - trap_ipc, each[2]] == [3, 4, 3]
+    assert [each[3], each[4] - trap_ipc, each[5]] == [3, 1, 3]
+    # warm: the same, except that the call finds its own pages after the switch back
+    assert [each[6], each[7] - trap_ipc, each[8]] == [3, 1, 3]
+    assert [each[9], each[10] - trap_ipc, each[11]] == [3, 1, 3]
+    assert cost.tlb_misses == 17 + 14
+    # the kernel's share: 11 cold, then 8 per round trip, 6 of them right after the switches
+    assert cost.tlb_misses - price(trace, profile("tlb.global_kernel=false")).tlb_misses == 11 + 8
+
+
+def test_global_kernel_pages_are_refilled_only_once() -> None:
+    trace = round_trip((1, 2, 3), (7, 8, 9)) * 2
+    cost, each = price_each(trace, profile(*KERNEL_PATH))
+    assert each[2] == each[5] == each[8] == each[11] == 0  # nothing refilled after a switch
+    assert cost.tlb_misses == 12 + 4  # user pages every time; kernel pages cold only
+
+
+def test_utcb_and_kip_are_refilled_in_each_space() -> None:
+    """Kernels with UTCB and KIP (Pistachio): user mappings, flushed with their space."""
+    p = profile(*KERNEL_PATH, "ipc.utcb_pages=1", "ipc.kip_pages=1")
+    trace = round_trip((1, 2, 3), (7, 8, 9)) * 2
+    _, each = price_each(trace, p)
+    trap_ipc = p.get_int("cpu.trap_cycles") + p.get_int("ipc.path_cycles")
+    # warm round trip (kernel pages global): the call finds the app's UTCB and the KIP,
+    # refilled after the switch back; each switch refills the new space's UTCB and KIP
+    assert [each[7] - trap_ipc, each[8]] == [0, 2]
+    assert [each[10] - trap_ipc, each[11]] == [0, 2]
+
+
+def test_an_ipc_within_one_space_touches_both_sides_at_once() -> None:
+    a, b = ThreadId(APP, 0), ThreadId(APP, 1)
+    call = IpcCall(seq=0, src=a, dst=b, message=Getpid())
+    cost = price([call], profile(*KERNEL_PATH, "tlb.global_kernel=false"))
+    assert cost.tlb_misses == 4  # code, data, both blocks; the exit side hits

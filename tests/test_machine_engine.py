@@ -32,6 +32,7 @@ VARIANTS: tuple[tuple[str, ...], ...] = (
     ("cache.ways=4", "cache.size_kb=8", "cache.coloring=true"),
     ("tlb.entries=8", "tlb.ways=2", "timer.hz=20000"),
     ("cache.lines_per_touch=70", "timer.switch_every=1"),
+    ("tlb.global_kernel=false", "ipc.utcb_pages=1", "ipc.kip_pages=1", "ipc.tcb_pages=2"),
 )
 """Profile overrides: the shipped machine and machines that stress other paths."""
 
@@ -121,6 +122,9 @@ def random_traces(draw: st.DrawFn) -> list[Event]:
                 "tlb.ways=1",
                 "tlb.ways=8",
                 "ipc.kernel_pages=3",
+                "ipc.tcb_pages=2",
+                "ipc.utcb_pages=1",
+                "ipc.kip_pages=1",
                 "timer.switch_every=1",
             )
         ),

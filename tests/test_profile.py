@@ -97,3 +97,75 @@ def test_bad_profile_files_are_one_line_errors(tmp_path: Path, text: str, messag
 def test_an_unknown_name_lists_the_known_profiles() -> None:
     with pytest.raises(ProfileError, match=r"known: .*duron800"):
         load_profile("pentium-iii")
+
+
+# -- more machines, one software model ---------------------------------------------------
+
+
+def test_there_are_profiles_of_at_least_three_machines() -> None:
+    assert len(available_profiles()) >= 3
+
+
+@pytest.mark.parametrize("name", available_profiles())
+def test_software_is_calibrated_once_and_carried_unchanged(name: str) -> None:
+    from scenarios.profile import is_software
+
+    seed = load_profile()
+    p = load_profile(name)
+    for key, c in p.constants:
+        if key.startswith("work."):
+            assert c.carried_from in ("", DEFAULT_PROFILE), key
+            assert c.value == seed[key], f"{name}: {key} differs from the seed machine's"
+        if c.carried_from:
+            home = load_profile(c.carried_from).constant(key)
+            assert (home.value, home.provenance) == (c.value, c.provenance), key
+            assert not home.carried_from, f"{key}: carried from a profile that carries it"
+            assert f"carried unchanged from {c.carried_from}" in c.note
+        if name != DEFAULT_PROFILE and c.provenance == "calibrated" and not c.carried_from:
+            assert not is_software(key) or key == "ipc.path_cycles", (name, key)
+
+
+def test_a_profile_file_can_carry_the_seed_machines_software(tmp_path: Path) -> None:
+    lines = ['name = "mine"', 'software_from = "duron800"']
+    for key, c in load_profile().constants:
+        from scenarios.profile import is_software
+
+        if not is_software(key):
+            value = str(c.value).lower() if isinstance(c.value, bool) else c.value
+            lines.append(f'"{key}" = {{ value = {value}, provenance = "assumed" }}')
+    lines.append('"ipc.path_cycles" = { from = "pentium2-400" }')
+    path = tmp_path / "mine.toml"
+    path.write_text("\n".join(lines))
+    mine = load_profile(str(path))
+    assert mine["work.linux.fork"] == load_profile()["work.linux.fork"]
+    assert mine.constant("work.linux.fork").carried_from == DEFAULT_PROFILE
+    assert mine["ipc.path_cycles"] == load_profile("pentium2-400")["ipc.path_cycles"]
+    assert mine.constant("ipc.path_cycles").carried_from == "pentium2-400"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('software_from = "vax780"', "unknown profile 'vax780'"),
+        ('[tlb]\nmiss_cycles = { from = "vax780" }', "unknown profile 'vax780'"),
+        ('[tlb]\nmiss_cycles = { from = "duron800", value = 3 }', "unknown field"),
+        ("[tlb]\nmiss_cycles = { from = 7 }", "carried constant"),
+    ],
+)
+def test_bad_carrying_is_a_one_line_error(tmp_path: Path, line: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(f'name = "x"\n{line}')
+    with pytest.raises(ProfileError, match=message) as info:
+        load_profile(str(path))
+    assert "\n" not in str(info.value)
+
+
+def test_profile_show_prints_every_constants_provenance_and_origin(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from scenarios.cli import main
+
+    assert main(["profile", "show", "pentium3-800"]) == 0
+    out = capsys.readouterr().out
+    assert "calibrated" in out and "published" in out and "assumed" in out
+    assert "carried unchanged from pentium2-400" in out
