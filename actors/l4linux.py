@@ -28,6 +28,8 @@ from protocols.l4linux import (
     INIT_PID,
     KILLED_STATUS,
     PRIO_SERVER_PROC,
+    PRIO_USER_PROCESS,
+    RESNAME,
     CapProbe,
     LinuxBoot,
     LinuxShutdown,
@@ -164,7 +166,14 @@ class L4LinuxServer(L4Thread):
         if self.strategy is Strategy.CLASSIC:
             # l4ts_create_task (task.c@07d143c8:198-210); on failure the number is
             # freed again (process_gen.c@07d143c8:58-70)
-            reply = self.call(self.ts, ts.Create(task=task, eip=EIP_PROCESS, pager=self.tid))
+            create = ts.Create(
+                task=task,
+                eip=EIP_PROCESS,
+                pager=self.tid,
+                prio=PRIO_USER_PROCESS,
+                resname=RESNAME,
+            )
+            reply = self.call(self.ts, create)
             error = reply.code if isinstance(reply, IpcError) else ErrorCode(reply.error)
             if error is not ErrorCode.OK:
                 self.call(self.ts, ts.Free(task=task))

@@ -263,6 +263,11 @@ class TaskServer(L4Thread):
         )
         if got.error is not ErrorCode.OK or got.task.is_nil:
             return TsReply(error=ErrorCode.EINVAL)
+        # main.c@e91a37df:545-563: name it at RMGR (if named), set its priority; both
+        # results are ignored.
+        if msg.resname:
+            self._rmgr(rmgr.SetTaskId(name=msg.resname, task=got.task))
+        self._rmgr(rmgr.SetPrio(task=got.task, prio=msg.prio))
         return TsReply(error=ErrorCode.OK, task=got.task)
 
     def _free(self, caller: int, task: ThreadId, *, back: bool = False) -> TsReply:

@@ -111,6 +111,7 @@ from protocols.l4linux_state import (
     KILLED_STATUS,
     PRIO_SERVER_PROC,
     PRIO_USER_PROCESS,
+    RESNAME,
     CapProbe,
     LinuxBoot,
     LinuxShutdown,
@@ -145,6 +146,7 @@ __all__ = [
     "KILLED_STATUS",
     "PRIO_SERVER_PROC",
     "PRIO_USER_PROCESS",
+    "RESNAME",
     "CapProbe",
     "LinuxBoot",
     "LinuxShutdown",
@@ -278,7 +280,17 @@ def _acquire(w: _World) -> ThreadId | ErrorCode:
 
 def _start(w: _World, task: ThreadId) -> ErrorCode:
     if w.lx.strategy is Strategy.CLASSIC:
-        error = _error(w.ts(ts.Create(task=task, eip=EIP_PROCESS, pager=w.me)))
+        error = _error(
+            w.ts(
+                ts.Create(
+                    task=task,
+                    eip=EIP_PROCESS,
+                    pager=w.me,
+                    prio=PRIO_USER_PROCESS,
+                    resname=RESNAME,
+                )
+            )
+        )
         if error is not ErrorCode.OK:
             w.ts(ts.Free(task=task))
         return error

@@ -22,6 +22,7 @@ __all__ = [
     "KILLED_STATUS",
     "PRIO_SERVER_PROC",
     "PRIO_USER_PROCESS",
+    "RESNAME",
     "CapProbe",
     "LinuxBoot",
     "LinuxShutdown",
@@ -46,6 +47,10 @@ INIT_PID: Final = 1
 PRIO_USER_PROCESS: Final = 10
 """``CONFIG_L4_PRIO_USER_PROCESS``, default 10: the priority the 2007-02 L4Linux asks the
 task server to give a process (osfree-project/l4linux-l4env arch/l4/Kconfig@07d143c8:243-247)."""
+RESNAME: Final = "L4Linux task"
+"""The resource name the 2007-02 L4Linux gives the task server's ``create``, which passes
+it to RMGR's ``set_task_id`` (osfree-project/l4linux-l4env
+arch/l4/l4lxlib/l4env/task.c@07d143c8:206-210)."""
 PRIO_SERVER_PROC: Final = 64
 """``CONFIG_L4_PRIO_SERVER_PROC``, default 64: the priority the 2007-12 L4Linux sets itself
 (osfree-project/l4linux-l4env arch/l4/Kconfig@72b0736c:269-273)."""

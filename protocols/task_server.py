@@ -283,6 +283,15 @@ def _create(w: _World, caller: int, req: Create) -> TsReply:
     w.ks, w.rs = ks, rs
     if got.error is not ErrorCode.OK or got.task.is_nil:
         return TsReply(error=ErrorCode.EINVAL)
+    # Then RMGR's set_task_id (if named) and set_prio, their results ignored
+    # (main.c@e91a37df:545-563): whatever their rules do to the tables, the reply is OK.
+    if req.resname:
+        w.ks, w.rs, _ = rmgr.step(
+            w.ks, w.rs, me, rmgr.SetTaskId(name=req.resname, task=got.task), edition=w.edition
+        )
+    w.ks, w.rs, _ = rmgr.step(
+        w.ks, w.rs, me, rmgr.SetPrio(task=got.task, prio=req.prio), edition=w.edition
+    )
     return TsReply(error=ErrorCode.OK, task=got.task)
 
 

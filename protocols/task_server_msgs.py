@@ -106,6 +106,11 @@ class Create:
     eip: int = 0
     esp: int = 0
     pager: ThreadId = NIL_ID
+    prio: int = 0
+    """Priority asked for; simple_ts passes it to RMGR's ``set_prio`` whatever it is."""
+    resname: str = ""
+    """Resource name; if not empty, simple_ts asks RMGR's ``set_task_id`` with it
+    (main.c@e91a37df:545-563)."""
 
 
 @attrs.frozen(kw_only=True)

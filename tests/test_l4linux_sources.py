@@ -20,7 +20,14 @@ from protocols import task_server as ts
 from protocols.editions import HARDENED, L4ENV_2007, Edition
 from protocols.errors import ErrorCode
 from protocols.ids import ThreadId
-from protocols.l4linux import PRIO_SERVER_PROC, CapProbe, LinuxState, Strategy
+from protocols.l4linux import (
+    PRIO_SERVER_PROC,
+    PRIO_USER_PROCESS,
+    RESNAME,
+    CapProbe,
+    LinuxState,
+    Strategy,
+)
 from protocols.linux import Exit, Fork, ForkReply, Kill, LinuxRequest, Wait
 from protocols.snapshot import SystemSnapshot
 from protocols.trace import IpcCall, Syscall
@@ -158,6 +165,28 @@ def test_classic_kill_is_sync_and_without_exit_event_and_create_names_the_server
         (kill,) = [m for m in sent if isinstance(m, ts.Kill)]
         assert create.pager == s.linux[0] and create.task == child.task
         assert kill.options == ts.KillOption.SYNC | ts.KillOption.NOEV
+
+
+def test_classic_create_asks_a_named_task_and_its_priority_of_rmgr() -> None:
+    """L l4lxlib/l4env/task.c@07d143c8:206-210 (prio CONFIG_L4_PRIO_USER_PROCESS, name
+    "L4Linux task"); simple_ts main.c@e91a37df:540-563 (RMGR task_new, set_task_id with
+    that name, set_prio): per fork+exit the task server makes four RMGR calls."""
+    with boot(task_count=TASKS, linux=1, strategy="classic") as s:
+        assert s.task_server is not None
+        mark = s.trace.mark()
+        child = s.linux_call(s.init_processes[0], Fork())
+        s.linux_call(child.task, Exit())
+        events = s.trace.since(mark)
+        sent = [e.message for e in events if type(e) is IpcCall]
+        (create,) = [m for m in sent if isinstance(m, ts.Create)]
+        assert (create.prio, create.resname) == (PRIO_USER_PROCESS, RESNAME)
+        assert _calls_by(events, s.task_server.task) == [
+            "ipc RmgrTaskNew",
+            "ipc SetTaskId",
+            "ipc SetPrio",
+            "ipc GetTask",
+            "sys TaskNew",
+        ]
 
 
 def test_chief_fork_and_exit_follow_the_allocate2_path() -> None:
