@@ -157,7 +157,7 @@ class L4LinuxServer(L4Thread):
 
     def reuse_id(self, cached: ThreadId) -> ThreadId:
         """The id the allocate hook hands out: the stored one (a new version if fixed)."""
-        if self.edition.has(Fix.TASK_CACHE_NEW_VERSION):
+        if self.edition.has(Fix.TASK_CACHE_REUSES_OLD_ID):
             return cached.next_version()
         return cached  # taskcache.c@552f19d0:64
 

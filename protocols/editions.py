@@ -65,7 +65,7 @@ class Fix(enum.Enum):
 
     # --- fixes in L4Linux and the task cache ------------------------------------------
     # (protocols.l4linux)
-    TASK_CACHE_NEW_VERSION = "a task taken from the task cache restarts under a new version"
+    TASK_CACHE_REUSES_OLD_ID = "a task taken from the task cache restarts under a new version"
 
 
 @attrs.frozen(kw_only=True)

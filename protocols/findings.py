@@ -189,7 +189,7 @@ TASK_SERVER_FINDINGS: tuple[Finding, ...] = (
 
 L4LINUX_FINDINGS: tuple[Finding, ...] = (
     Finding(
-        name="task-cache-reuses-old-id",
+        name="TASK_CACHE_REUSES_OLD_ID",
         invariant="reused_tasks_get_a_new_version",
         story=(
             "The lx_task_cache example hands out a cached task under the very id it stored "
@@ -203,7 +203,7 @@ L4LINUX_FINDINGS: tuple[Finding, ...] = (
             "osfree-project/l4env l4/pkg/task/examples/lx_task_cache/taskcache.c@552f19d0:74-88",
             "osfree-project/l4env l4/pkg/task/lib/client/client.c@552f19d0:109-112",
         ),
-        fix=Fix.TASK_CACHE_NEW_VERSION,
+        fix=Fix.TASK_CACHE_REUSES_OLD_ID,
         bound=Bound(
             strategy=Strategy.CHIEF_CACHE,
             tasks=2,

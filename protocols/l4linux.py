@@ -71,7 +71,7 @@ library (hook first, then hand-over and ``free2``).
   (``l4_task_equal``, version included) a taken slot's id, with no server call
   (taskcache.c@552f19d0:74-88; client.c@552f19d0:238-241); any other id is freed by the
   library.
-* ``Fix.TASK_CACHE_NEW_VERSION`` (``hardened``): the allocate hook hands out the stored
+* ``Fix.TASK_CACHE_REUSES_OLD_ID`` (``hardened``): the allocate hook hands out the stored
   id with its version incremented and stores that, so an old id never reaches the
   next incarnation.
 
@@ -232,7 +232,7 @@ def _take_slot(w: _World) -> ThreadId | None:
     if not lx.cache:
         return None
     free = lx.cache[0]
-    given = free.next_version() if w.edition.has(Fix.TASK_CACHE_NEW_VERSION) else free
+    given = free.next_version() if w.edition.has(Fix.TASK_CACHE_REUSES_OLD_ID) else free
     index = lx.slots.index(free)
     w.put(slots=(*lx.slots[:index], given, *lx.slots[index + 1 :]), cache=lx.cache[1:])
     return given

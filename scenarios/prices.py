@@ -73,17 +73,31 @@ def measure(profile: Profile, pairs: int = PAIRS) -> tuple[Price, ...]:
     return tuple(out)
 
 
+def _cell(p: Price) -> str:
+    if not (p.ipc or p.syscalls or p.cycles):
+        return "0"
+    calls = []
+    if p.ipc:
+        calls.append(f"{p.ipc:+g} IPC")
+    if p.syscalls:
+        calls.append(f"{p.syscalls:+g} sys")
+    extra = f" ({', '.join(calls)})" if calls else ""
+    return f"{p.cycles:+,.0f} cyc{extra}"
+
+
 def render(prices: tuple[Price, ...], profile: Profile) -> list[str]:
-    """The price table as text lines."""
+    """The price table as text lines: one row per fix, one column per strategy."""
+    strategies = list(dict.fromkeys(p.strategy for p in prices))
+    rows = list(dict.fromkeys(p.what for p in prices))
+    cell = {(p.what, p.strategy): _cell(p) for p in prices}
+    width = max([14, *(len(c) + 2 for c in cell.values())])
     lines = [
-        f"What the fixes cost per fork+exit (against l4env-2007; profile {profile.name}):",
-        f"  {'fix':<44}{'strategy':<13}{'IPC':>6}{'syscalls':>10}{'cycles':>10}{'share':>9}",
+        f"What the fixes cost per fork+exit (cycles, and IPCs and kernel calls added, against "
+        f"l4env-2007; profile {profile.name}):",
+        f"  {'fix':<42}" + "".join(f"{s:>{width}}" for s in strategies),
     ]
-    for p in prices:
-        lines.append(
-            f"  {p.what:<44}{p.strategy:<13}{p.ipc:>+6.2f}{p.syscalls:>+10.2f}"
-            f"{p.cycles:>+10.0f}{p.share:>+9.2%}"
-        )
+    for what in rows:
+        lines.append(f"  {what:<42}" + "".join(f"{cell[what, s]:>{width}}" for s in strategies))
     return lines
 
 

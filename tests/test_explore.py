@@ -252,7 +252,7 @@ def test_the_task_cache_reusing_an_id_is_caught_with_its_shortest_counterexample
         strategy=Strategy.CHIEF_CACHE,
         processes=3,
         cache_size=1,
-        edition=Edition.custom({Fix.TASK_CACHE_NEW_VERSION}),
+        edition=Edition.custom({Fix.TASK_CACHE_REUSES_OLD_ID}),
     )
     assert explore(fixed).violation is None
 

@@ -358,7 +358,7 @@ def test_the_cache_hands_out_the_lowest_free_slot_and_takes_back_only_its_ids(
 
 def test_the_cache_reuses_the_stored_id_unchanged(backend: Any) -> None:
     """C taskcache.c@552f19d0:64 (``*task = task_cache[i].task``: no new version): the
-    next process runs under the id of the one before (finding task-cache-reuses-old-id)."""
+    next process runs under the id of the one before (finding TASK_CACHE_REUSES_OLD_ID)."""
     run = backend("chief+cache", cache_size=1)
     first = fork(run)
     run.call(first.task, Exit())
@@ -367,7 +367,7 @@ def test_the_cache_reuses_the_stored_id_unchanged(backend: Any) -> None:
 
 
 def test_hardened_restarts_a_cached_task_under_a_new_version(backend: Any) -> None:
-    """Fix.TASK_CACHE_NEW_VERSION: the hook bumps the stored id's version and stores it."""
+    """Fix.TASK_CACHE_REUSES_OLD_ID: the hook bumps the stored id's version and stores it."""
     run = backend("chief+cache", cache_size=1, edition=HARDENED)
     first = fork(run)
     run.call(first.task, Exit())

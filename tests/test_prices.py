@@ -40,6 +40,8 @@ def test_hardeneds_price_is_the_fork_scenarios_difference(
 
 def test_the_table_renders_one_line_per_price(table: tuple[prices.Price, ...]) -> None:
     lines = prices.render(table, PROFILE)
-    assert len(lines) == 2 + len(table)
-    assert all(p.what in line for p, line in zip(table, lines[2:], strict=True))
+    fixes = list(dict.fromkeys(p.what for p in table))
+    assert len(lines) == 2 + len(fixes)
+    assert all(line.split()[0] == what for what, line in zip(fixes, lines[2:], strict=True))
+    assert all(s in lines[1] for s in STRATEGIES)
     assert prices.to_json(table)[0]["strategy"] == table[0].strategy
