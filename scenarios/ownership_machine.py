@@ -32,6 +32,10 @@ CACHE = 2
 VERSIONS = st.integers(0, 3)
 
 
+class SpecMismatch(AssertionError):
+    """The actors' reply or state differs from the spec's after a step."""
+
+
 class OwnershipMachine(RuleBasedStateMachine):
     """Two L4Linux servers, their processes and a misbehaving client, against the spec."""
 
@@ -86,8 +90,10 @@ class OwnershipMachine(RuleBasedStateMachine):
         before = self.snap
         self.snap = self.system.snapshot()
         if self.COMPARE_WITH_SPEC:
-            assert got == want, f"reply {got!r}, spec says {want!r}"
-            assert self.snap == self.model, "actors and spec disagree after the step"
+            if got != want:
+                raise SpecMismatch(f"reply {got!r}, spec says {want!r}")
+            if self.snap != self.model:
+                raise SpecMismatch("actors and spec disagree after the step")
         else:
             self.model = self.snap
         invariants.check_transition(before, sender, request, got, self.snap)

@@ -2,11 +2,14 @@
 
 Each mutant is a small subclass of a real actor, swapped in at boot.  Each test runs the
 machine for a bounded number of examples (no shrinking, derandomized, so it is fast and
-repeatable) and expects it to fail: the suite is shown able to fail.
+repeatable) and names the check that must catch it: the spec comparison (``SpecMismatch``)
+and, with the spec left out, the one invariant the mutant breaks.  A clean control of
+each mutant's strategy runs the same bound and finds nothing.
 """
 
 from __future__ import annotations
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
@@ -21,7 +24,7 @@ from protocols.ids import RMGR_TASK, ThreadId
 from protocols.invariants import InvariantViolation
 from protocols.l4linux import EIP_L4LINUX, Strategy
 from protocols.task_server import EIP_TASK_SERVER
-from scenarios.ownership_machine import OwnershipMachine, machine_for
+from scenarios.ownership_machine import OwnershipMachine, SpecMismatch, machine_for
 
 MAX_EXAMPLES = 60
 """The bound: each mutant must be caught within this many examples."""
@@ -90,51 +93,89 @@ class _NoChiefCheckSystem(System):
     kernel_class = KernelWithoutChiefCheck
 
 
-MUTANTS: dict[str, type[OwnershipMachine]] = {
-    "kill_without_owner_check": machine_for(
-        Strategy.CLASSIC, IMAGES={EIP_TASK_SERVER: factory(KillWithoutOwnerCheck)}
+@attrs.frozen
+class Mutant:
+    """A broken variant of ``hardened`` and the checks that must catch it."""
+
+    machine: type[OwnershipMachine]
+    invariant: str
+    """The promise (``protocols.invariants``) that fails when only invariants are checked."""
+    strategy: Strategy
+
+
+def _mutant(strategy: Strategy, invariant: str, **overrides: object) -> Mutant:
+    return Mutant(machine_for(strategy, **overrides), invariant, strategy)
+
+
+MUTANTS: dict[str, Mutant] = {
+    "kill_without_owner_check": _mutant(
+        Strategy.CLASSIC,
+        "only_the_owner_kills_or_frees",
+        IMAGES={EIP_TASK_SERVER: factory(KillWithoutOwnerCheck)},
     ),
-    "allocate_chief_keeps_chief": machine_for(
-        Strategy.CLASSIC, IMAGES={EIP_TASK_SERVER: factory(AllocateChiefKeepsChief)}
+    "allocate_chief_keeps_chief": _mutant(
+        Strategy.CLASSIC,
+        "the_owner_of_an_allocate_chief_task_is_its_chief",
+        IMAGES={EIP_TASK_SERVER: factory(AllocateChiefKeepsChief)},
     ),
-    "exit_without_reclaim": machine_for(
-        Strategy.CHIEF, IMAGES={EIP_TASK_SERVER: factory(ExitWithoutReclaim)}
+    # What a dead client owned stays recorded as its: in chief the first promise to fail
+    # is that such a task's owner is its chief (the owner is dead, RMGR is chief).
+    "exit_without_reclaim": _mutant(
+        Strategy.CHIEF,
+        "the_owner_of_an_allocate_chief_task_is_its_chief",
+        IMAGES={EIP_TASK_SERVER: factory(ExitWithoutReclaim)},
     ),
-    "cache_gives_back_but_keeps": machine_for(
-        Strategy.CHIEF_CACHE, IMAGES={EIP_L4LINUX: factory(CacheGivesBackButKeeps)}
+    "cache_gives_back_but_keeps": _mutant(
+        Strategy.CHIEF_CACHE,
+        "every_task_is_in_exactly_one_place",
+        IMAGES={EIP_L4LINUX: factory(CacheGivesBackButKeeps)},
     ),
-    "reuse_keeps_old_version": machine_for(
-        Strategy.CHIEF_CACHE, IMAGES={EIP_L4LINUX: factory(ReuseKeepsOldVersion)}
+    "reuse_keeps_old_version": _mutant(
+        Strategy.CHIEF_CACHE,
+        "reused_tasks_get_a_new_version",
+        IMAGES={EIP_L4LINUX: factory(ReuseKeepsOldVersion)},
     ),
-    "kernel_without_chief_check": machine_for(Strategy.CLASSIC, SYSTEM=_NoChiefCheckSystem),
+    "kernel_without_chief_check": _mutant(
+        Strategy.CLASSIC, "task_new_succeeds_only_for_the_chief", SYSTEM=_NoChiefCheckSystem
+    ),
 }
 
 
 HARDER: dict[str, int] = {"kill_without_owner_check": 300}
 """Mutants that need a larger bound.  Hypothesis mixes constants from every loaded local
 module into its data, so which examples a derandomized run tries depends on which
-modules the test session imported: with the scenarios (issue 4) loaded, this mutant was
-not found within 60 examples (it was within 300)."""
+modules the test session imported: with the scenarios loaded, this mutant was not found
+within 60 examples (it was within 300)."""
+
+
+def _bound(name: str, default: int = MAX_EXAMPLES) -> settings:
+    return settings(BOUNDED, max_examples=max(default, HARDER.get(name, 0)))
 
 
 @pytest.mark.parametrize("name", sorted(MUTANTS))
-def test_the_machine_catches_the_mutant(name: str) -> None:
-    bound = settings(BOUNDED, max_examples=HARDER.get(name, MAX_EXAMPLES))
-    with pytest.raises(AssertionError) as caught:
-        run_state_machine_as_test(MUTANTS[name], settings=bound)
-    assert str(caught.value), "the failure names what broke"
+def test_the_spec_comparison_catches_the_mutant(name: str) -> None:
+    """With the spec compared after every step, the first check to fire is that one."""
+    with pytest.raises(SpecMismatch):
+        run_state_machine_as_test(MUTANTS[name].machine, settings=_bound(name))
 
 
 @pytest.mark.parametrize("name", sorted(MUTANTS))
-def test_the_invariants_alone_catch_the_mutant(name: str) -> None:
-    """Without comparing to the spec, a named invariant still fails."""
-    blind = type(f"Blind{name}", (MUTANTS[name],), {"COMPARE_WITH_SPEC": False})
-    with pytest.raises(InvariantViolation):
-        run_state_machine_as_test(
-            blind, settings=settings(BOUNDED, max_examples=BLIND_MAX_EXAMPLES)
-        )
+def test_the_named_invariant_alone_catches_the_mutant(name: str) -> None:
+    """Without comparing to the spec, the promise the mutant breaks is the one that fails."""
+    mutant = MUTANTS[name]
+    blind = type(f"Blind{name}", (mutant.machine,), {"COMPARE_WITH_SPEC": False})
+    with pytest.raises(InvariantViolation) as caught:
+        run_state_machine_as_test(blind, settings=_bound(name, BLIND_MAX_EXAMPLES))
+    assert caught.value.name == mutant.invariant, caught.value
 
 
-def test_the_unbroken_system_passes_the_same_bounded_run() -> None:
-    """The bound is meaningful: the same run on the real system finds nothing."""
-    run_state_machine_as_test(machine_for(Strategy.CHIEF_CACHE), settings=BOUNDED)
+@pytest.mark.parametrize(
+    "strategy", sorted({m.strategy for m in MUTANTS.values()}, key=lambda s: s.value)
+)
+def test_the_unbroken_system_passes_the_same_bounded_run(strategy: Strategy) -> None:
+    """The bound is meaningful: the same run of each mutant's strategy on the real
+    (hardened) system finds nothing, with the spec compared and without."""
+    clean = machine_for(strategy)
+    run_state_machine_as_test(clean, settings=BOUNDED)
+    blind = type("BlindClean", (clean,), {"COMPARE_WITH_SPEC": False})
+    run_state_machine_as_test(blind, settings=BOUNDED)
