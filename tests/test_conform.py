@@ -94,7 +94,7 @@ def test_the_shipped_task_server_and_cache_conform(protocol: str, target: str) -
 @pytest.mark.parametrize(
     ("protocol", "target"),
     [
-        ("task_server", "tests.test_mutants:KillWithoutOwnerCheck"),
+        ("task_server", "tests.test_mutants:AllocateChiefKeepsChief"),
         ("cache", "tests.test_mutants:ReuseKeepsOldVersion"),
     ],
 )
@@ -115,9 +115,10 @@ def test_a_copy_of_our_task_server_with_one_bug_gets_a_short_counterexample(
     import actors.task_server
 
     source = Path(actors.task_server.__file__).read_text()
-    right = "or (self_ok and caller == task.task)"
+    right = "return self._task_new(task, client)"
     assert right in source
-    (tmp_path / "my_ts_copy.py").write_text(source.replace(right, "or True  # one bug"))
+    bug = "return self._task_new(task, RMGR_TASK)  # one bug: allocate2 keeps the chief"
+    (tmp_path / "my_ts_copy.py").write_text(source.replace(right, bug))
     monkeypatch.chdir(tmp_path)
     assert main(["conform", "task_server", "my_ts_copy:TaskServer", "--examples", "60"]) == 1
     out = capsys.readouterr().out

@@ -95,8 +95,9 @@ def test_reclaim_rejects_a_task_of_a_dead_owner(snap: SystemSnapshot) -> None:
 
 
 def test_task_new_rule_rejects_a_non_chief_success(snap: SystemSnapshot) -> None:
-    req = kernel.TaskNew(dest=task_id(15), mcp_or_new_chief=task_id(7))
-    ok = kernel.TaskNewReply(task=task_id(15))
+    dest = next(t.number for t in snap.kernel.tasks if t.number >= 10 and t.chief != 7)
+    req = kernel.TaskNew(dest=task_id(dest), mcp_or_new_chief=task_id(7))
+    ok = kernel.TaskNewReply(task=task_id(dest))
     detail = inv.task_new_succeeds_only_for_the_chief(
         snap.kernel, task_id(7, 1), req, ok, snap.kernel
     )
