@@ -309,9 +309,16 @@ class TaskServer(L4Thread):
         events = self.events and KillOption.NOEV not in options
         if events:
             rec.terminating = True
-        if self._rmgr(rmgr.GetTask(number=rec.number)).error is not ErrorCode.OK:
+        if self._rmgr(rmgr.GetTask(number=rec.number)).error is ErrorCode.OK:
+            self._task_new(task, RMGR_TASK)
+        elif not (
+            self.edition.has(Fix.KILL_NEEDS_RMGR_AS_CHIEF) and self._task_new(task, RMGR_TASK)
+        ):
+            # hardened: when the task server is chief itself (a client handed the right
+            # back before free2), its own l4_task_new deletes and gives RMGR the right.
             return TsReply(error=ErrorCode.EUNKNOWN)
-        self._task_new(task, RMGR_TASK)
+        if rec.state is TaskState.CHIEF:  # the model's bookkeeping: RMGR is chief now
+            rec.state = TaskState.ALLOCATED
         if events:
             # The event server's acknowledgement, taken to come at once (main.c:712-749).
             self.exit_events += 1

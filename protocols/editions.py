@@ -63,6 +63,11 @@ class Fix(enum.Enum):
         " them, and free2 frees one only if its l4_task_new gave the chief right to RMGR"
     )
 
+    KILL_NEEDS_RMGR_AS_CHIEF = (
+        "kill deletes a task whose chief right sits at the task server itself with the "
+        "task server's own l4_task_new, instead of failing because RMGR is not chief"
+    )
+
     # --- fixes in L4Linux and the task cache ------------------------------------------
     # (protocols.l4linux)
     TASK_CACHE_REUSES_OLD_ID = "a task taken from the task cache restarts under a new version"

@@ -216,7 +216,10 @@ class _World:
         whether the kernel carried it out."""
         me = self.ks.tasks[self.ts.me].id
         self.ks, reply = kernel.step(
-            self.ks, me, kernel.TaskNew(dest=dest.task_id, mcp_or_new_chief=task_id(chief))
+            self.ks,
+            me,
+            kernel.TaskNew(dest=dest.task_id, mcp_or_new_chief=task_id(chief)),
+            edition=self.edition,
         )
         return isinstance(reply, kernel.TaskNewReply) and not reply.task.is_nil
 
@@ -333,10 +336,17 @@ def _kill(w: _World, caller: int, task: ThreadId, options: KillOption) -> TsRepl
     if events:
         rec = attrs.evolve(rec, terminating=True)
         w.put(rec)
-    if not w.rmgr_grants(rec.number):
+    if w.rmgr_grants(rec.number):
+        # Deleted (its clan under RMGR), RMGR chief again.
+        w.set_task(rec.number, RMGR_TASK)
+    elif not (w.edition.has(Fix.KILL_NEEDS_RMGR_AS_CHIEF) and w.ts_task_new(task, RMGR_TASK)):
+        # RMGR is not chief (the task server or a client is): nothing is deleted.
         return TsReply(error=ErrorCode.EUNKNOWN)
-    # Deleted (its clan under RMGR), RMGR chief again, with the passed id's version.
-    w.set_task(rec.number, RMGR_TASK)
+    if rec.state is TaskState.CHIEF:
+        # Bookkeeping of the model (simple_ts keeps only the used bit): RMGR is chief
+        # now, so the number is held as an allocate'd one, to be created again.
+        rec = attrs.evolve(rec, state=TaskState.ALLOCATED)
+        w.put(rec)
     if events:
         # The acknowledgement: RMGR frees what the dead task held; the bit clears.
         me = w.ks.tasks[ts.me].id
