@@ -21,7 +21,7 @@ import attrs
 
 from protocols.editions import EDITIONS, HARDENED, L4ENV_2007, Edition, edition
 from protocols.explore import ExploreResult
-from protocols.findings import FINDINGS, Finding, isolate, search
+from protocols.findings import BEYOND_THE_EXPLORER, FINDINGS, Finding, isolate, search
 from scenarios import prices
 from scenarios._common import ScenarioError, add_profile_args, profile_from
 
@@ -132,6 +132,11 @@ def render(ed: Edition, results: Sequence[FindingResult]) -> str:
             f"  {r.finding.name:<40} {verdict:<5} {r.result.states:>7} states  "
             f"{r.edition}; {r.finding.bound.describe()}"
         )
+    if ed.name != HARDENED.name:
+        lines.append("")
+        lines.append("beyond the explorer's bounds (shown by plain tests, fixed in hardened):")
+        for fix, test in BEYOND_THE_EXPLORER.items():
+            lines.append(f"  {fix.name:<40} {test}")
     return "\n".join(lines)
 
 

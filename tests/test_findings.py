@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
 from protocols import invariants
 from protocols.editions import HARDENED, L4ENV_2007, Fix
-from protocols.findings import FINDINGS, Finding, finding, isolate, search
+from protocols.findings import BEYOND_THE_EXPLORER, FINDINGS, Finding, finding, isolate, search
 from scenarios.cli import main
 
 SOURCE = re.compile(
@@ -23,7 +24,14 @@ def test_the_catalogue_is_not_empty_and_every_fix_removes_a_finding() -> None:
     assert FINDINGS, "l4env-2007 has findings"
     names = [f.name for f in FINDINGS]
     assert len(set(names)) == len(names)
-    assert {f.fix for f in FINDINGS} == set(Fix), "each fix is named after a finding"
+    beyond = set(BEYOND_THE_EXPLORER)
+    assert {f.fix for f in FINDINGS} | beyond == set(Fix), "each fix removes a finding"
+    assert not beyond & {f.fix for f in FINDINGS}
+    assert all(f.name == f.fix.name for f in FINDINGS), "each fix is named after its finding"
+    root = Path(__file__).resolve().parent.parent
+    for test in BEYOND_THE_EXPLORER.values():
+        path, name = test.split("::")
+        assert f"def {name}(" in (root / path).read_text(), test
     assert finding(names[0]) is FINDINGS[0]
     with pytest.raises(ValueError, match="no finding"):
         finding("no-such-finding")
