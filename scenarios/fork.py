@@ -101,7 +101,11 @@ def _roles(events: Sequence[Event]) -> dict[int, str]:
     for e in events:
         if type(e) is IpcCall:
             module = type(e.message).__module__.removeprefix("protocols.")
-            role = {"task_server": "task server", "linux": "L4Linux"}.get(module)
+            role = {
+                "task_server": "task server",
+                "task_server_msgs": "task server",
+                "linux": "L4Linux",
+            }.get(module)
             if role is not None:
                 roles.setdefault(e.dst.task, role)
     return roles

@@ -72,7 +72,7 @@ def names_from_trace(events: Sequence[Event]) -> dict[int, str]:
         if module == linux.__name__:
             names.setdefault(event.dst.task, "L4Linux")
             names.setdefault(event.src.task, f"process {event.src.task}")
-        elif module == ts.__name__:
+        elif module in (ts.__name__, "protocols.task_server_msgs"):
             names.setdefault(event.dst.task, "task server")
     names[RMGR_TASK] = "RMGR"
     return names

@@ -293,6 +293,50 @@ def test_the_fork_scenario_counts_the_sources_calls_per_fork(
     assert not any(k.startswith("L4Linux -> RMGR") for k in counts), "RMGR only via the TS"
 
 
+@pytest.mark.parametrize(
+    ("strategy", "expected"),
+    [
+        (
+            "classic",
+            {
+                "L4Linux -> task server": 4,
+                "task server -> RMGR": 4,
+                "RMGR -> kernel: TaskNew": 2,
+                "task server -> kernel: TaskNew": 1,
+                "RMGR -> kernel: ThreadSchedule": 2,
+            },
+        ),
+        (
+            "chief",
+            {
+                "L4Linux -> task server": 2,
+                "task server -> RMGR": 1,
+                "RMGR -> kernel: TaskNew": 1,
+                "task server -> kernel: TaskNew": 2,
+                "L4Linux -> kernel: TaskNew": 3,
+                "L4Linux -> kernel: ThreadSchedule": 2,
+            },
+        ),
+    ],
+)
+def test_every_servers_calls_per_fork_are_the_sources_totals(
+    strategy: str, expected: dict[str, int]
+) -> None:
+    """The whole sequence per fork+exit, every caller: classic 4 task-server calls, 4 RMGR
+    calls (task_new, set_task_id, set_prio, get_task), 3 l4_task_new (RMGR 2, the task
+    server 1), 2 l4_thread_schedule by RMGR (simple_ts main.c@e91a37df:540-563, 332-338;
+    roottask rmgr.c@e91a37df:137-163); chief 2 task-server calls, 1 RMGR call, 6
+    l4_task_new (RMGR 1, the task server 2, L4Linux 3), 2 l4_thread_schedule by L4Linux
+    (main.c@e91a37df:420-436, 447-470; L task.c@72b0736c:62-74, 195-298)."""
+    pairs = 4
+    counts = server_calls(fork_exit_pairs(strategy, pairs))
+    got: dict[str, float] = {}
+    for name, n in counts.items():
+        key = name if name.split(": ")[0].endswith("kernel") else name.split(": ")[0]
+        got[key] = got.get(key, 0) + n / pairs
+    assert got == expected
+
+
 # -- the effects (spec and actors) ------------------------------------------------------
 
 
