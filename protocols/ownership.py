@@ -93,19 +93,22 @@ def alive(world: SystemSnapshot, tid: ThreadId) -> bool:
     return entry.active and entry.id == tid
 
 
-def _server_alive(world: SystemSnapshot, number: int) -> bool:
+def _server_alive(world: SystemSnapshot, number: int, eip: int = l4linux.EIP_L4LINUX) -> bool:
     entry = world.kernel.tasks[number]
-    return (
-        entry.active
-        and entry.eip == l4linux.EIP_L4LINUX
-        and entry.version == rmgr.BOOT_MODULE_VERSION
-    )
+    return entry.active and entry.eip == eip and entry.version == rmgr.BOOT_MODULE_VERSION
 
 
 def _drop_dead(world: SystemSnapshot) -> SystemSnapshot:
-    """Forget L4Linux servers whose task no longer runs (an observer cannot ask them)."""
+    """Forget servers whose task no longer runs (an observer cannot ask them): L4Linux
+    servers, and the task server (in l4env-2007 anyone's ``free_task_all(RMGR)`` deletes
+    every boot module, the task server included)."""
     live = tuple(lx for lx in world.linux if _server_alive(world, lx.me))
-    return world if live == world.linux else attrs.evolve(world, linux=live)
+    tsv = world.task_server
+    if tsv is not None and not _server_alive(world, tsv.me, ts.EIP_TASK_SERVER):
+        tsv = None
+    if live == world.linux and tsv is world.task_server:
+        return world
+    return attrs.evolve(world, linux=live, task_server=tsv)
 
 
 def step(

@@ -42,6 +42,8 @@ class OwnershipMachine(RuleBasedStateMachine):
     STRATEGY: ClassVar[Strategy] = Strategy.CLASSIC
     EDITION: ClassVar[Edition] = HARDENED
     """The rules under test; every invariant must hold in ``hardened``."""
+    CHECK_INVARIANTS: ClassVar[bool] = True
+    """False (for ``l4env-2007``, whose findings break them): only the spec comparison."""
     IMAGES: ClassVar[dict[int, ThreadFactory]] = {}
     """Images to swap in before boot (mutants)."""
     SYSTEM: ClassVar[type[System]] = System
@@ -96,7 +98,8 @@ class OwnershipMachine(RuleBasedStateMachine):
                 raise SpecMismatch("actors and spec disagree after the step")
         else:
             self.model = self.snap
-        invariants.check_transition(before, sender, request, got, self.snap)
+        if self.CHECK_INVARIANTS:
+            invariants.check_transition(before, sender, request, got, self.snap)
 
     def _call(self, sender: ThreadId, dest: ThreadId, request: object) -> object:
         self.model, want = ownership.step(self.model, sender, dest, request)
@@ -290,12 +293,23 @@ class OwnershipMachine(RuleBasedStateMachine):
         else:
             self._call(self.client, task_id(RMGR_TASK), rmgr.FreeClient(owner=self.client.task))
 
+    @precondition(lambda self: not self._client_alive() and not self._running())
+    @rule()
+    def nothing_runs_any_more(self) -> None:
+        """Everything that could act is dead (in l4env-2007 the client's
+        ``free_task_all(RMGR)`` deletes every boot module): the tables stay as they are."""
+        snap = self.system.snapshot()
+        if self.COMPARE_WITH_SPEC and snap != self.model:
+            raise SpecMismatch("the tables changed with nobody running")
+        self.snap = snap
+
     # -- invariants -------------------------------------------------------------------
 
     @invariant()
     def the_eight_invariants_hold(self) -> None:
         """Invariants 1, 3-7 on the last snapshot (2 and 8 are checked per request)."""
-        invariants.check_all(self.snap)
+        if self.CHECK_INVARIANTS:
+            invariants.check_all(self.snap)
 
 
 def machine_for(strategy: Strategy, **overrides: Any) -> type[OwnershipMachine]:

@@ -8,6 +8,7 @@ import pytest
 
 from actors.kernel import KernelActor
 from actors.rmgr import RmgrActor
+from protocols.editions import L4ENV_2007
 from scenarios.cli import main
 from scenarios.conform import ConformError, conformance_test, load_factory, run_conformance
 from tests.mutants_kernel_rmgr import LenientFree, NoChiefCheck
@@ -124,3 +125,28 @@ def test_a_copy_of_our_task_server_with_one_bug_gets_a_short_counterexample(
     out = capsys.readouterr().out
     program = out.split("shrunk counterexample:", 1)[1].strip().splitlines()
     assert "DOES NOT CONFORM" in out and len(program) < 12
+
+
+def test_an_implementation_of_the_seed_system_conforms_to_l4env_2007(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Our own task server conforms to either edition's rules; in l4env-2007 only the
+    spec is compared (the seed's findings break the invariants), and the report says so."""
+    seed = run_conformance(
+        "task_server", "actors.task_server:TaskServer", max_examples=10, edition=L4ENV_2007
+    )
+    assert seed.ok and seed.edition == "l4env-2007"
+    assert seed.invariants == ("replies and snapshot equal the spec",)
+    argv = ["conform", "cache", "actors.l4linux:L4LinuxServer", "--examples", "5"]
+    assert main([*argv, "--edition", "l4env-2007"]) == 0
+    assert "(l4env-2007): CONFORMS" in capsys.readouterr().out
+
+
+def test_a_mutant_of_hardened_does_not_conform_to_the_seed_spec_either() -> None:
+    report = run_conformance(
+        "task_server",
+        "tests.test_mutants:AllocateChiefKeepsChief",
+        max_examples=60,
+        edition=L4ENV_2007,
+    )
+    assert not report.ok and report.failure is not None
