@@ -24,7 +24,7 @@ from typing import Final
 
 import attrs
 
-from protocols.editions import DEFAULT_EDITION
+from protocols.editions import DEFAULT_EDITION, Edition
 from protocols.ids import RMGR_TASK
 from protocols.trace import Event, IpcCall, Syscall
 from scenarios._common import (
@@ -39,6 +39,7 @@ from scenarios._common import (
 from scenarios.l4world import STRATEGIES
 from scenarios.machine import Cost
 from scenarios.profile import Profile
+from scenarios.render import server_role
 from scenarios.traces import fork_pairs
 
 __all__ = ["PAIRS", "ForkRun", "main", "measure", "server_calls", "setup", "speedup"]
@@ -100,12 +101,7 @@ def _roles(events: Sequence[Event]) -> dict[int, str]:
     roles = {RMGR_TASK: "RMGR"}
     for e in events:
         if type(e) is IpcCall:
-            module = type(e.message).__module__.removeprefix("protocols.")
-            role = {
-                "task_server": "task server",
-                "task_server_msgs": "task server",
-                "linux": "L4Linux",
-            }.get(module)
+            role = server_role(e.message)
             if role is not None:
                 roles.setdefault(e.dst.task, role)
     return roles
@@ -138,14 +134,14 @@ def server_calls(events: Sequence[Event]) -> dict[str, int]:
 
 
 def measure(
-    strategy: str, pairs: int, profile: Profile, edition: str = DEFAULT_EDITION.name
+    strategy: str, pairs: int, profile: Profile, edition: str | Edition = DEFAULT_EDITION.name
 ) -> ForkRun:
     """Record and price ``pairs`` fork+exit pairs under ``strategy`` in ``edition``."""
     events = fork_pairs(strategy, pairs, edition)
     return ForkRun(
         strategy=strategy,
         pairs=pairs,
-        edition=edition,
+        edition=str(edition),
         cost=priced(events, profile),
         ipc=sum(1 for e in events if type(e) is IpcCall),
         syscalls=sum(1 for e in events if type(e) is Syscall),

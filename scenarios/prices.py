@@ -18,11 +18,9 @@ from typing import Final
 import attrs
 
 from protocols.editions import HARDENED, L4ENV_2007, Edition, Fix
-from protocols.trace import IpcCall, Syscall
-from scenarios._common import priced
+from scenarios import fork
 from scenarios.l4world import STRATEGIES
 from scenarios.profile import Profile
-from scenarios.traces import fork_pairs
 
 __all__ = ["PAIRS", "Price", "measure", "render", "to_json"]
 
@@ -45,10 +43,8 @@ class Price:
 
 
 def _per_fork(strategy: str, ed: Edition, pairs: int, profile: Profile) -> tuple[float, ...]:
-    events = fork_pairs(strategy, pairs, ed)
-    ipc = sum(1 for e in events if type(e) is IpcCall)
-    calls = sum(1 for e in events if type(e) is Syscall)
-    return ipc / pairs, calls / pairs, priced(events, profile).cycles / pairs
+    run = fork.measure(strategy, pairs, profile, ed)
+    return run.ipc / pairs, run.syscalls / pairs, run.cycles_per_fork
 
 
 def measure(profile: Profile, pairs: int = PAIRS) -> tuple[Price, ...]:

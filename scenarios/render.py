@@ -13,11 +13,14 @@ labels as microseconds (1 us on screen = 1 cycle).
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
+from protocols import linux
+from protocols import task_server as ts
 from protocols.ids import KERNEL_TASK, RMGR_TASK, SIGMA0_TASK, ThreadId
 from protocols.trace import Event, IpcCall, IpcFail, IpcReply, SpaceSwitch, Syscall, Touch, Work
 
@@ -28,7 +31,20 @@ __all__ = [
     "render_mermaid",
     "render_perfetto",
     "render_text",
+    "server_role",
 ]
+
+_ROLES: dict[type, str] = {
+    **{cls: "task server" for cls in typing.get_args(ts.TsRequest)},
+    **{cls: "L4Linux" for cls in typing.get_args(linux.LinuxRequest)},
+}
+
+
+def server_role(message: object) -> str | None:
+    """Who receives ``message``, read from the request unions: ``"task server"`` for a
+    task-server request, ``"L4Linux"`` for a Linux system call, else ``None``."""
+    return _ROLES.get(type(message))
+
 
 DEFAULT_NAMES: Mapping[int, str] = {KERNEL_TASK: "kernel", SIGMA0_TASK: "sigma0", RMGR_TASK: "RMGR"}
 KERNEL_PARTICIPANT = "K"

@@ -21,7 +21,6 @@ from actors import boot
 from actors.native_linux import NativeSystem
 from actors.task_server import TsInit
 from protocols import linux
-from protocols import task_server as ts
 from protocols.errors import ErrorCode
 from protocols.ids import RMGR_TASK, ThreadId
 from protocols.l4linux import Strategy
@@ -35,7 +34,13 @@ from scenarios._common import (
     profile_from,
 )
 from scenarios.machine import PricingError, price_each
-from scenarios.render import DEFAULT_NAMES, render_mermaid, render_perfetto, render_text
+from scenarios.render import (
+    DEFAULT_NAMES,
+    render_mermaid,
+    render_perfetto,
+    render_text,
+    server_role,
+)
 from scenarios.tracefile import dumps
 
 __all__ = [
@@ -68,12 +73,11 @@ def names_from_trace(events: Sequence[Event]) -> dict[int, str]:
     for event in events:
         if not isinstance(event, IpcCall):
             continue
-        module = type(event.message).__module__
-        if module == linux.__name__:
-            names.setdefault(event.dst.task, "L4Linux")
+        role = server_role(event.message)
+        if role is not None:
+            names.setdefault(event.dst.task, role)
+        if role == "L4Linux":
             names.setdefault(event.src.task, f"process {event.src.task}")
-        elif module in (ts.__name__, "protocols.task_server_msgs"):
-            names.setdefault(event.dst.task, "task server")
     names[RMGR_TASK] = "RMGR"
     return names
 
