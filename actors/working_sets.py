@@ -1,6 +1,6 @@
 """Declared working sets: the virtual pages each piece of code touches, for the trace.
 
-The machine model (``scenarios.machine``) prices pages, not instructions: a region is a
+The machine model (``scenarios.cost.machine``) prices pages, not instructions: a region is a
 tuple of virtual page numbers, touched as a whole (``L4Thread.touch``).  The sizes are
 modelling assumptions, kept minimal and uniform: code that runs touches at least a text
 page, a data page and a stack page.  With an untagged TLB every address-space switch

@@ -8,8 +8,8 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 
 from protocols.editions import DEFAULT_EDITION, EDITIONS
-from scenarios.machine import Cost, PricingError, price
-from scenarios.profile import DEFAULT_PROFILE, Profile, ProfileError, load_profile
+from scenarios.cost.machine import Cost, PricingError, price
+from scenarios.cost.profile import DEFAULT_PROFILE, Profile, ProfileError, load_profile
 
 __all__ = [
     "HelpFormatter",

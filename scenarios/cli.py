@@ -25,8 +25,8 @@ input file detected after parsing; ``main`` prints it as one line and exits 2.""
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    """Reproduce every figure of the seed (see ``scenarios.reproduce``)."""
-    from scenarios.reproduce import run
+    """Reproduce every figure of the seed (see ``scenarios.report.reproduce``)."""
+    from scenarios.report.reproduce import run
 
     return run(args)
 
@@ -37,7 +37,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     import attrs
 
-    from scenarios.bench import (
+    from scenarios.bench.core import (
         PROBES,
         QUICK,
         BenchParams,
@@ -83,7 +83,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     import json
 
     from protocols.conformance import check, model_for
-    from scenarios.tracefile import TraceFileError, load
+    from scenarios.report.tracefile import TraceFileError, load
 
     try:
         trace = load(args.trace_file)
@@ -134,7 +134,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_conform(args: argparse.Namespace) -> int:
     """Run a protocol's state machine against an implementation; exit 1 if it fails."""
     from protocols.editions import edition
-    from scenarios.conform import ConformError, run_conformance
+    from scenarios.check.conform import ConformError, run_conformance
 
     try:
         report = run_conformance(
@@ -155,7 +155,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from scenarios._common import ScenarioError
-    from scenarios.tracecmd import run
+    from scenarios.report.tracecmd import run
 
     try:
         text = run(args)
@@ -172,14 +172,14 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 SCENARIOS: tuple[str, ...] = ("getpid", "read", "fork", "mitigations", "boot")
-"""Scenario scripts ``scenarios/NAME.py`` that ``l4sim run NAME`` runs."""
+"""Scenario scripts ``scenarios/scripts/NAME.py`` that ``l4sim run NAME`` runs."""
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run scenario ``args.scenario`` with its own arguments."""
     import importlib
 
-    module = importlib.import_module(f"scenarios.{args.scenario}")
+    module = importlib.import_module(f"scenarios.scripts.{args.scenario}")
     result: int = module.main(args.rest)
     return result
 
@@ -188,7 +188,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     """``l4sim profile list`` / ``l4sim profile show [NAME|FILE] [--json]``."""
     import json
 
-    from scenarios.profile import ProfileError, available_profiles, load_profile
+    from scenarios.cost.profile import ProfileError, available_profiles, load_profile
 
     if args.action == "list":
         for name in available_profiles():
@@ -219,7 +219,7 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _add_profile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from scenarios.profile import DEFAULT_PROFILE
+    from scenarios.cost.profile import DEFAULT_PROFILE
 
     prof = sub.add_parser("profile", help="list and show machine profiles")
     psub = prof.add_subparsers(dest="action", metavar="ACTION")
@@ -248,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    from scenarios.reproduce import add_arguments
+    from scenarios.report.reproduce import add_arguments
 
     rep = sub.add_parser(
         "reproduce",
@@ -287,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         help="check a recorded trace file against the reference specs",
         description="Replay a trace file (JSON lines, format l4sim-trace v1; see "
-        "scenarios/tracefile.py) against the reference specs and report the first step "
+        "scenarios/report/tracefile.py) against the reference specs and report the first step "
         "where the implementation did what the spec does not allow. Exit 0 if it "
         "conforms, 1 at a violation, 2 if the file cannot be read.",
     )
@@ -299,11 +299,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a protocol's property suite against your implementation",
         description="Run l4sim's Hypothesis state machine for PROTOCOL with your class in "
         "place of l4sim's. FACTORY is module:name, a class or a function returning one "
-        "(see scenarios/conform.py for what each protocol expects). Prints the spec rules "
+        "(see scenarios/check/conform.py for what each protocol expects). Prints the spec rules "
         "exercised, the invariants checked, examples and steps, and for a failure the "
         "shrunk counterexample as a short program. Exit 0 if it conforms, 1 if not.",
     )
-    from scenarios.conform import PROTOCOLS
+    from scenarios.check.conform import PROTOCOLS
 
     con.add_argument(
         "protocol",
@@ -334,13 +334,13 @@ def build_parser() -> argparse.ArgumentParser:
         "interchangeable. Checks every invariant in every state; a violation comes with "
         "a shortest counterexample (exit 1).",
     )
-    from scenarios import explorecmd
+    from scenarios.check import explorecmd
 
     explorecmd.add_arguments(exp)
     exp.set_defaults(func=explorecmd.run)
     _add_run(sub)
     _add_profile(sub)
-    from scenarios import findings
+    from scenarios.check import findings
 
     fnd = sub.add_parser(
         "findings",
@@ -352,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     findings.add_arguments(fnd)
     fnd.set_defaults(func=findings.command)
-    from scenarios.tracecmd import add_arguments as add_trace_arguments
+    from scenarios.report.tracecmd import add_arguments as add_trace_arguments
 
     trc = sub.add_parser(
         "trace",

@@ -15,7 +15,7 @@ from protocols import kernel, rmgr
 from protocols.editions import DEFAULT_EDITION, Edition
 from protocols.ids import RMGR_TASK, ThreadId, task_id
 from protocols.snapshot import SystemSnapshot
-from scenarios.conform import SpecWorld
+from scenarios.check.conform import SpecWorld
 
 CLIENTS = 3
 TASKS = 16
@@ -38,7 +38,7 @@ class Backend(Protocol):
 class SpecBackend(SpecWorld):
     """The reference spec: pure steps over (kernel state, RMGR state).
 
-    ``scenarios.conform.SpecWorld`` with the rule tests' defaults (no quota)."""
+    ``scenarios.check.conform.SpecWorld`` with the rule tests' defaults (no quota)."""
 
     def __init__(
         self,

@@ -1,6 +1,6 @@
 """The first, plain pricing engine, kept as the reference the fast one must match.
 
-``scenarios.machine`` prices traces with an engine tuned for speed (precomputed regions,
+``scenarios.cost.machine`` prices traces with an engine tuned for speed (precomputed regions,
 integer keys, state in local variables).  This is the engine it replaced, written for
 clarity: one method per event kind on ``Tlb`` and ``Cache`` objects.  The tests price the
 same traces with both and require identical results (``tests/test_machine_engine.py``).
@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from protocols.ids import KERNEL_TASK, ThreadId
 from protocols.trace import Event, IpcCall, IpcFail, IpcReply, SpaceSwitch, Syscall, Touch, Work
-from scenarios.machine import (
+from scenarios.cost.machine import (
     KERNEL_TIMER_BASE_PAGE,
     OTHER_BASE_PAGE,
     OTHER_TASK,
@@ -28,7 +28,7 @@ from scenarios.machine import (
     ipc_exit_pages,
     linux_apps,
 )
-from scenarios.profile import Profile
+from scenarios.cost.profile import Profile
 
 
 class _Cpu:
@@ -207,7 +207,7 @@ def reference_price_each(
     *,
     apps: frozenset[int] | None = None,
 ) -> tuple[Cost, tuple[int, ...]]:
-    """``scenarios.machine.price_each`` as the reference engine computes it."""
+    """``scenarios.cost.machine.price_each`` as the reference engine computes it."""
     events = tuple(trace)
     prm = profile if isinstance(profile, Params) else Params.of(profile)
     cpu = _Cpu(prm, linux_apps(events) if apps is None else apps, _first_task(events))

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from protocols.l4linux import Strategy
-from scenarios.ownership_machine import OwnershipMachine, machine_for
+from scenarios.check.ownership_machine import OwnershipMachine, machine_for
 
 
 def measure(strategy: Strategy, examples: int, steps: int) -> tuple[int, int, float]:

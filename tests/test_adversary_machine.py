@@ -1,7 +1,7 @@
 """The adversary machine for each of the four strategies; prints attacks by kind.
 
 Every attack must be refused with a typed error and change nothing (see
-``scenarios.adversary_machine``); the summary shows how many succeeded (must be 0).
+``tests.adversary_machine``); the summary shows how many succeeded (must be 0).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import settings
 
 from protocols.l4linux import Strategy
-from scenarios.adversary_machine import KINDS, AdversaryMachine, adversary_machine_for
+from tests.adversary_machine import KINDS, AdversaryMachine, adversary_machine_for
 
 EXAMPLES = 40
 """Examples per strategy in the ``ci`` profile (the thorough profile uses its own)."""

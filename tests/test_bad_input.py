@@ -18,7 +18,7 @@ from actors import BootConfig
 from actors._runtime import Runtime
 from protocols.ids import ThreadId
 from scenarios.cli import main
-from scenarios.profile import load_profile
+from scenarios.cost.profile import load_profile
 from tests.test_tracefile import good_text
 
 PROFILE_HEAD = 'name = "bad"\n[tlb]\n'

@@ -1,4 +1,4 @@
-"""The bench (scenarios.bench) and ``l4sim bench``: a smoke run with tiny numbers.
+"""The bench (scenarios.bench.core) and ``l4sim bench``: a smoke run with tiny numbers.
 
 The figures themselves are not pass/fail here; the tests check that every figure is
 measured or honestly listed as not available, and that the output carries them all.
@@ -13,7 +13,7 @@ import pytest
 
 from actors.system import BootConfig
 from protocols.ids import FIRST_USER_TASK
-from scenarios.bench import (
+from scenarios.bench.core import (
     EIP_BENCH_CALLER,
     EIP_BENCH_PEER,
     FIGURES,

@@ -160,7 +160,7 @@ def test_every_option_help_names_its_default(monkeypatch: pytest.MonkeyPatch) ->
     real = _common.scenario_parser
     monkeypatch.setattr(_common, "scenario_parser", recording)
     for name in SCENARIOS:
-        module = importlib.import_module(f"scenarios.{name}")
+        module = importlib.import_module(f"scenarios.scripts.{name}")
         monkeypatch.setattr(module, "scenario_parser", recording)
         with pytest.raises(SystemExit):
             main(["run", name, "--help"])

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from scenarios.cli import main
-from scenarios.profile import load_profile
-from scenarios.reproduce import Sizes, report
-from scenarios.tracefile import load
+from scenarios.cost.profile import load_profile
+from scenarios.report.reproduce import Sizes, report
+from scenarios.report.tracefile import load
 
 SMALL = Sizes(native_calls=200, l4linux_calls=20, reads=2, pairs=2, managed=8)
 

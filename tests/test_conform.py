@@ -1,4 +1,4 @@
-"""scenarios.conform and ``l4sim conform``: the kit passes ours, catches broken ones."""
+"""scenarios.check.conform and ``l4sim conform``: the kit passes ours, catches broken ones."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from actors.kernel import KernelActor
 from actors.rmgr import RmgrActor
 from protocols.editions import L4ENV_2007
+from scenarios.check.conform import ConformError, conformance_test, load_factory, run_conformance
 from scenarios.cli import main
-from scenarios.conform import ConformError, conformance_test, load_factory, run_conformance
 from tests.mutants_kernel_rmgr import LenientFree, NoChiefCheck
 
 QUICK = {"max_examples": 25, "steps": 25}

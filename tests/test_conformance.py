@@ -17,7 +17,7 @@ from protocols.ids import RMGR_TASK, SIGMA0_TASK, ThreadId, task_id
 from protocols.kernel import EIP_RMGR
 from protocols.rmgr import FreeTask, GetTask, RmgrReply
 from scenarios.cli import main
-from scenarios.tracefile import dumps
+from scenarios.report.tracefile import dumps
 
 RMGR = task_id(RMGR_TASK)
 

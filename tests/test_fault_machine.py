@@ -1,6 +1,6 @@
 """The fault machine (crashes, crashes mid-call, slow servers) for each of the four strategies.
 
-Each test prints the faults it injected; see ``scenarios.fault_machine`` for what holds.
+Each test prints the faults it injected; see ``tests.fault_machine`` for what holds.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import settings
 
 from protocols.l4linux import Strategy
-from scenarios.fault_machine import FaultMachine, fault_machine_for
+from tests.fault_machine import FaultMachine, fault_machine_for
 
 EXAMPLES = 60
 """Examples per strategy in the ``ci`` profile (faults make steps slow; thorough: its own)."""

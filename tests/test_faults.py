@@ -21,7 +21,7 @@ from protocols.errors import ErrorCode
 from protocols.ids import RMGR_TASK, task_id
 from protocols.ipc import IpcError
 from protocols.l4linux import Strategy
-from scenarios.fault_machine import FAULT_IMAGES, lost_tasks, restart_task_server
+from tests.fault_machine import FAULT_IMAGES, lost_tasks, restart_task_server
 
 
 def faulty_system(strategy: Strategy = Strategy.CLASSIC) -> System:

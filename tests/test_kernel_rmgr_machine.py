@@ -1,6 +1,6 @@
 """The shipped kernel and RMGR conform to their specs under the kernel+RMGR machine.
 
-The machine itself (``scenarios.conform.KernelRmgrMachine``) is part of the conformance
+The machine itself (``scenarios.check.conform.KernelRmgrMachine``) is part of the conformance
 kit; this module declares that l4sim's own implementations pass it, in both editions.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from hypothesis import settings
 
 from protocols.editions import HARDENED, L4ENV_2007
-from scenarios.conform import kernel_rmgr_machine
+from scenarios.check.conform import kernel_rmgr_machine
 
 SETTINGS = settings(max_examples=60, stateful_step_count=40, deadline=None)
 

@@ -31,8 +31,8 @@ from protocols.l4linux import (
 from protocols.linux import Exit, Fork, ForkReply, Kill, LinuxRequest, Wait
 from protocols.snapshot import SystemSnapshot
 from protocols.trace import IpcCall, Syscall
-from scenarios.fork import server_calls
-from scenarios.l4world import fork_exit_pairs
+from scenarios.record.l4world import fork_exit_pairs
+from scenarios.scripts.fork import server_calls
 
 TASKS = 24
 MANAGED = TASKS - 5

@@ -9,8 +9,8 @@ import pytest
 from protocols.ids import ThreadId
 from protocols.linux import Getpid, GetpidReply
 from protocols.trace import Event, IpcCall, IpcReply, SpaceSwitch, Syscall, Touch, Work
-from scenarios.machine import Cache, PricingError, Tlb, _mix, linux_apps, price, price_each
-from scenarios.profile import Profile, load_profile
+from scenarios.cost.machine import Cache, PricingError, Tlb, _mix, linux_apps, price, price_each
+from scenarios.cost.profile import Profile, load_profile
 
 APP, SERVER, KERNEL = 5, 6, 0
 

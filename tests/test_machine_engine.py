@@ -1,6 +1,6 @@
 """The fast pricing engine against the plain reference engine: identical results.
 
-``scenarios.machine`` prices with an engine tuned for speed; ``tests/machine_reference.py``
+``scenarios.cost.machine`` prices with an engine tuned for speed; ``tests/machine_reference.py``
 is the plain engine it replaced.  Both must give the same ``Cost`` and the same cycles
 per event, on recorded scenario traces and on random traces over small machines where
 every TLB and cache set overflows, every kind of switch happens and the timer ticks often.
@@ -16,9 +16,9 @@ from protocols.errors import ErrorCode
 from protocols.ids import ThreadId
 from protocols.linux import Fork, Getpid, GetpidReply
 from protocols.trace import Event, IpcCall, IpcFail, IpcReply, SpaceSwitch, Syscall, Touch, Work
-from scenarios import traces
-from scenarios.machine import PricingError, _TlbSlices, price, price_each
-from scenarios.profile import Profile, load_profile
+from scenarios.cost.machine import PricingError, _TlbSlices, price, price_each
+from scenarios.cost.profile import Profile, load_profile
+from scenarios.record import traces
 from tests.machine_reference import reference_price_each
 
 VARIANTS: tuple[tuple[str, ...], ...] = (

@@ -24,7 +24,7 @@ from protocols.ids import RMGR_TASK, ThreadId
 from protocols.invariants import InvariantViolation
 from protocols.l4linux import EIP_L4LINUX, Strategy
 from protocols.task_server import EIP_TASK_SERVER
-from scenarios.ownership_machine import OwnershipMachine, SpecMismatch, machine_for
+from scenarios.check.ownership_machine import OwnershipMachine, SpecMismatch, machine_for
 
 MAX_EXAMPLES = 60
 """The bound: each mutant must be caught within this many examples."""

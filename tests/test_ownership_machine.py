@@ -7,7 +7,7 @@ How many examples and steps: the Hypothesis profile (``L4SIM_HYPOTHESIS_PROFILE`
 from __future__ import annotations
 
 from protocols.l4linux import Strategy
-from scenarios.ownership_machine import machine_for
+from scenarios.check.ownership_machine import machine_for
 
 TestClassic = machine_for(Strategy.CLASSIC).TestCase
 TestChief = machine_for(Strategy.CHIEF).TestCase

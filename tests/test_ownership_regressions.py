@@ -16,7 +16,7 @@ from protocols import task_server as ts
 from protocols.errors import ErrorCode
 from protocols.ids import NIL_ID, RMGR_TASK, task_id
 from protocols.l4linux import Strategy
-from scenarios.ownership_machine import OwnershipMachine, machine_for
+from scenarios.check.ownership_machine import OwnershipMachine, machine_for
 
 RMGR = task_id(RMGR_TASK)
 

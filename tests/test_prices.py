@@ -1,13 +1,14 @@
-"""scenarios.prices: each fix's price per fork+exit is the measured difference of two runs."""
+"""scenarios.cost.prices: each fix's price per fork+exit is the measured difference of two runs."""
 
 from __future__ import annotations
 
 import pytest
 
 from protocols.editions import Fix
-from scenarios import fork, prices
-from scenarios.l4world import STRATEGIES
-from scenarios.profile import load_profile
+from scenarios.cost import prices
+from scenarios.cost.profile import load_profile
+from scenarios.record.l4world import STRATEGIES
+from scenarios.scripts import fork
 
 PROFILE = load_profile()
 

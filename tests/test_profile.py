@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.profile import (
+from scenarios.cost.profile import (
     DEFAULT_PROFILE,
     PROVENANCES,
     SCHEMA,
@@ -108,7 +108,7 @@ def test_there_are_profiles_of_at_least_three_machines() -> None:
 
 @pytest.mark.parametrize("name", available_profiles())
 def test_software_is_calibrated_once_and_carried_unchanged(name: str) -> None:
-    from scenarios.profile import is_software
+    from scenarios.cost.profile import is_software
 
     seed = load_profile()
     p = load_profile(name)
@@ -128,7 +128,7 @@ def test_software_is_calibrated_once_and_carried_unchanged(name: str) -> None:
 def test_a_profile_file_can_carry_the_seed_machines_software(tmp_path: Path) -> None:
     lines = ['name = "mine"', 'software_from = "duron800"']
     for key, c in load_profile().constants:
-        from scenarios.profile import is_software
+        from scenarios.cost.profile import is_software
 
         if not is_software(key):
             value = str(c.value).lower() if isinstance(c.value, bool) else c.value

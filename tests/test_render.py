@@ -1,4 +1,4 @@
-"""scenarios.render: text, Mermaid and Perfetto views of a trace, validated as formats."""
+"""scenarios.report.render: text, Mermaid and Perfetto views of a trace, validated as formats."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from protocols import kernel
 from protocols.ids import RMGR_TASK, SIGMA0_TASK, task_id
 from protocols.rmgr import GetTask, RmgrTaskNew
 from protocols.trace import Event
-from scenarios.render import hops, render_mermaid, render_perfetto, render_text
+from scenarios.report.render import hops, render_mermaid, render_perfetto, render_text
 
 PARTICIPANT = re.compile(r"^    participant (\w+) as [^;#\n]+$")
 ARROW = re.compile(r"^    (\w+)(->>|-->>|-x)(\w+): [^;#\n]+$")

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.calibrate import CALIBRATED, CALIBRATIONS, leave_one_out, shipped, write
 from scenarios.cli import main
-from scenarios.figures import MACHINE_SPECS, machines
-from scenarios.profile import available_profiles, load_profile
-from scenarios.reproduce import SPECS, Sizes, report
+from scenarios.cost.calibrate import CALIBRATED, CALIBRATIONS, leave_one_out, shipped, write
+from scenarios.cost.figures import MACHINE_SPECS, machines
+from scenarios.cost.profile import available_profiles, load_profile
+from scenarios.report.reproduce import SPECS, Sizes, report
 
 REFERENCE_IDS = (
     "getpid.native.cycles",
@@ -125,7 +125,7 @@ def test_calibrate_writes_values_into_a_profile_file(tmp_path: Path) -> None:
 
 
 def test_the_shipped_calibrated_constants_are_the_solvers_fixed_point() -> None:
-    from scenarios.calibrate import solve
+    from scenarios.cost.calibrate import solve
 
     solved, ships = solve(), shipped()
     assert set(solved) == set(ships)
@@ -183,8 +183,8 @@ def test_leave_one_out_predicts_a_held_out_calibrated_row_from_another_machine()
 def test_the_stated_reason_of_a_miss_holds(machine: str, categories: tuple[str, ...]) -> None:
     """The reasons printed for the one-way IPC misses: refills (and the switch) alone
     cost more than the published figure."""
-    from scenarios.figures import PINGPONG, WARMUP, pingpong
-    from scenarios.machine import price
+    from scenarios.cost.figures import PINGPONG, WARMUP, pingpong
+    from scenarios.cost.machine import price
 
     (spec,) = [s for s in MACHINE_SPECS if s.machine == machine]
     p = load_profile(machine)

@@ -15,7 +15,7 @@ from actors.system import BootConfig
 from protocols.ids import FIRST_USER_TASK, TASK_COUNT
 from protocols.rmgr import FREE
 from protocols.trace import IpcCall, IpcReply
-from scenarios.bench import EIP_BENCH_PEER, Ping, Pong, bench_system
+from scenarios.bench.core import EIP_BENCH_PEER, Ping, Pong, bench_system
 
 pytestmark = pytest.mark.scale
 

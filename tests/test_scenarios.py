@@ -1,6 +1,6 @@
 """Each scenario's golden output (small N) and what its JSON must contain.
 
-The golden files live in ``scenarios/golden/``; a scenario is deterministic (same run,
+The golden files live in ``tests/golden/``; a scenario is deterministic (same run,
 same numbers), so its ``--json`` output must match byte for byte.  After an intended
 change of the model, regenerate them with ``L4SIM_UPDATE_GOLDEN=1 pytest
 tests/test_scenarios.py`` and review the diff.
@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from scenarios import boot, fork, getpid, mitigations, read
 from scenarios.cli import main
-from scenarios.profile import load_profile
+from scenarios.cost.profile import load_profile
+from scenarios.scripts import boot, fork, getpid, mitigations, read
 
-GOLDEN = Path(__file__).resolve().parent.parent / "scenarios" / "golden"
+GOLDEN = Path(__file__).resolve().parent / "golden"
 
 RUNS = {
     "getpid_native": ["run", "getpid", "--mode", "native", "-n", "1000"],

@@ -375,7 +375,7 @@ def test_actor_follows_the_spec_through_a_whole_life(tsys: System) -> None:
 
 def test_a_restarted_task_server_rebuilds_the_books_the_spec_says() -> None:
     from actors.system import BootConfig, System
-    from scenarios.fault_machine import FAULT_IMAGES, restart_task_server
+    from tests.fault_machine import FAULT_IMAGES, restart_task_server
 
     config = BootConfig(
         task_count=TASKS, modules=(EIP_CLIENT,) * 2, task_server=True, managed=TASKS, timeout=5.0

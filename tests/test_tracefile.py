@@ -1,4 +1,4 @@
-"""scenarios.tracefile: the versioned JSON-lines trace format."""
+"""scenarios.report.tracefile: the versioned JSON-lines trace format."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from protocols.errors import ErrorCode
 from protocols.ids import RMGR_TASK, SIGMA0_TASK, task_id
 from protocols.rmgr import FreeTaskAll, GetTask, RmgrTaskNew
 from protocols.trace import SpaceSwitch, Touch, Trace, Work
-from scenarios.tracefile import TraceFileError, dumps, load, loads
+from scenarios.report.tracefile import TraceFileError, dumps, load, loads
 
 
 def recorded() -> tuple[tuple[object, ...], dict[str, object]]:

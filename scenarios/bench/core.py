@@ -28,7 +28,7 @@ from typing import Any, Final
 import attrs
 
 from protocols.ids import FIRST_USER_TASK, TASK_COUNT
-from scenarios.bench_actors import (
+from scenarios.bench.actors import (
     EIP_BENCH_CALLER,
     EIP_BENCH_PEER,
     CallLoop,
@@ -36,7 +36,7 @@ from scenarios.bench_actors import (
     Pong,
     bench_system,
 )
-from scenarios.bench_probes import PROBES, Probe
+from scenarios.bench.probes import PROBES, Probe
 from scenarios.host import HostInfo, host_info
 
 __all__ = [

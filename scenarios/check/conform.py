@@ -9,7 +9,7 @@ equal the reference spec's and every invariant must hold.  From the command line
 
 From pytest (a test module of your own)::
 
-    from scenarios.conform import conformance_test
+    from scenarios.check.conform import conformance_test
     TestMyRmgr = conformance_test("rmgr", "mypackage.rmgr:MyRmgr")
 
 What your class must be, per protocol:
@@ -66,12 +66,12 @@ from protocols.editions import HARDENED, Edition
 from protocols.ids import ThreadId
 from protocols.l4linux import EIP_L4LINUX, Strategy
 from protocols.task_server import EIP_TASK_SERVER
-from scenarios.kernel_rmgr_machine import (
+from scenarios.check.kernel_rmgr_machine import (
     SpecWorld,
     Stats,
     kernel_rmgr_machine,
 )
-from scenarios.ownership_machine import machine_for
+from scenarios.check.ownership_machine import machine_for
 
 __all__ = [
     "PROTOCOLS",
@@ -301,7 +301,7 @@ def run_conformance(
         kind = "an L4Thread (actors.thread)" if issubclass(proto.base, L4Thread) else "a kernel"
         raise ConformError(
             f"{cls.__name__} is not a Pykka actor usable as {kind}; "
-            f"see what the {protocol} protocol expects in scenarios/conform.py"
+            f"see what the {protocol} protocol expects in scenarios/check/conform.py"
         )
     machines = proto.machines(cls, edition)
     failure: str | None = None

@@ -17,7 +17,7 @@ from actors.task_server import TsInit
 from protocols.editions import DEFAULT_EDITION, Edition
 from protocols.linux import Getpid, LinuxRequest, Read
 from protocols.trace import Event
-from scenarios.l4world import TASKS, fork_exit_pairs, l4linux_loop
+from scenarios.record.l4world import TASKS, fork_exit_pairs, l4linux_loop
 
 __all__ = ["MODES", "READ_BYTES", "boot_init", "fork_pairs", "syscall_loop"]
 

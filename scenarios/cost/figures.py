@@ -1,6 +1,6 @@
 """Published L4 figures of machines other than the seed's, and how the model computes each.
 
-The seed gives figures of one machine (the Duron, ``scenarios.reproduce.SPECS``).  This
+The seed gives figures of one machine (the Duron, ``scenarios.report.reproduce.SPECS``).  This
 module adds the published figures of other x86 machines, each with the profile that
 describes that machine (``scenarios/profiles/<machine>.toml``).  The software constants
 (the kernel's IPC path, Linux's and L4Linux's work) are calibrated once, each against one
@@ -14,10 +14,10 @@ Two kinds of run are priced:
   two address spaces (or in one, for the same-space baseline).  Its trace is written here
   from the benchmark's structure (no server protocol is involved): each side touches its
   code, data and stack page, then calls or replies; the kernel's side of each IPC is the
-  machine model's (``scenarios.machine.ipc_entry_pages``).  A row is the average of the
+  machine model's (``scenarios.cost.machine.ipc_entry_pages``).  A row is the average of the
   last ``PINGPONG`` round trips after ``WARMUP`` round trips (caches and TLB warm).
 - SawMill's "re-reading 4 KB" on Linux and L4Linux: the recorded read loops of
-  ``scenarios.traces`` with no wait for the data (a re-read hits the page cache:
+  ``scenarios.record.traces`` with no wait for the data (a re-read hits the page cache:
   ``work.wait.read`` = 0).
 
 Tolerances: cycle figures that the sources give as "about" are matched within 15%;
@@ -36,9 +36,9 @@ from protocols.ids import ThreadId
 from protocols.linux import Getpid, GetpidReply
 from protocols.trace import Event, IpcCall, IpcReply, SpaceSwitch, Touch
 from scenarios._common import ScenarioError
-from scenarios.machine import price, price_each
-from scenarios.profile import Profile, ProfileError, load_profile
-from scenarios.traces import syscall_loop
+from scenarios.cost.machine import price, price_each
+from scenarios.cost.profile import Profile, ProfileError, load_profile
+from scenarios.record.traces import syscall_loop
 
 __all__ = ["MACHINE_SPECS", "MachineSpec", "pingpong", "pingpong_figures"]
 

@@ -18,9 +18,9 @@ from typing import Final
 import attrs
 
 from protocols.editions import HARDENED, L4ENV_2007, Edition, Fix
-from scenarios import fork
-from scenarios.l4world import STRATEGIES
-from scenarios.profile import Profile
+from scenarios.cost.profile import Profile
+from scenarios.record.l4world import STRATEGIES
+from scenarios.scripts import fork
 
 __all__ = ["PAIRS", "Price", "measure", "render", "to_json"]
 

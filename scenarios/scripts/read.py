@@ -7,7 +7,7 @@ and then waits for the data (``wait.read``, the one constant calibrated against 
 seed's figure).  The same loop is priced on L4Linux and natively; the difference is what
 the IPC path costs, and its share of the L4Linux read is the scenario's prediction.
 
-Run alone: ``python -m scenarios.read --json``.
+Run alone: ``python -m scenarios.scripts.read --json``.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from scenarios._common import (
     run_main,
     scenario_parser,
 )
-from scenarios.machine import Cost
-from scenarios.profile import Profile
-from scenarios.traces import syscall_loop
+from scenarios.cost.machine import Cost
+from scenarios.cost.profile import Profile
+from scenarios.record.traces import syscall_loop
 
 __all__ = ["READS", "ReadRun", "main", "measure", "setup"]
 
@@ -108,7 +108,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point (``python -m scenarios.read`` and ``l4sim run read``)."""
+    """Entry point (``python -m scenarios.scripts.read`` and ``l4sim run read``)."""
     return run_main(_main, argv, "l4sim run read")
 
 

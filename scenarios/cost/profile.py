@@ -331,7 +331,7 @@ def _parse_raw(text: str, origin: str) -> _Raw:
 def _shipped_raw(name: str, origin: str) -> _Raw:
     if name not in available_profiles():
         raise ProfileError(f"{origin}: carries constants from unknown profile {name!r}")
-    resource = resources.files("scenarios") / "profiles" / f"{name}.toml"
+    resource = resources.files("scenarios.cost") / "profiles" / f"{name}.toml"
     return _parse_cached(resource.read_text(encoding="utf-8"), f"profile {name}")
 
 
@@ -412,7 +412,7 @@ def _validate(constants: Mapping[str, Constant], origin: str) -> None:
 
 def available_profiles() -> tuple[str, ...]:
     """Names of the profiles shipped in the package."""
-    folder = resources.files("scenarios") / "profiles"
+    folder = resources.files("scenarios.cost") / "profiles"
     return tuple(
         sorted(p.name[: -len(".toml")] for p in folder.iterdir() if p.name.endswith(".toml"))
     )
@@ -421,7 +421,7 @@ def available_profiles() -> tuple[str, ...]:
 def load_profile(name_or_file: str = DEFAULT_PROFILE, overrides: Iterable[str] = ()) -> Profile:
     """A shipped profile by name, or a TOML file by path, with ``KEY=VALUE`` overrides."""
     if name_or_file in available_profiles():
-        resource = resources.files("scenarios") / "profiles" / f"{name_or_file}.toml"
+        resource = resources.files("scenarios.cost") / "profiles" / f"{name_or_file}.toml"
         text = resource.read_text(encoding="utf-8")
         origin = f"profile {name_or_file}"
     else:

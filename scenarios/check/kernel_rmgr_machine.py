@@ -1,7 +1,7 @@
 """The kernel + RMGR state machine of the conformance kit: scripted clients call RMGR and
 ``l4_task_new`` against the actors (or an implementation under test) and a pure model
 built from the specs (``SpecWorld``); replies and tables must agree after every step and
-the kernel's promises must hold.  Used by ``scenarios.conform`` (protocols ``kernel``
+the kernel's promises must hold.  Used by ``scenarios.check.conform`` (protocols ``kernel``
 and ``rmgr``) and the test suite.
 """
 

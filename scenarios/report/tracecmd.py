@@ -33,15 +33,15 @@ from scenarios._common import (
     positive_int,
     profile_from,
 )
-from scenarios.machine import PricingError, price_each
-from scenarios.render import (
+from scenarios.cost.machine import PricingError, price_each
+from scenarios.report.render import (
     DEFAULT_NAMES,
     render_mermaid,
     render_perfetto,
     render_text,
     server_role,
 )
-from scenarios.tracefile import dumps
+from scenarios.report.tracefile import dumps
 
 __all__ = [
     "FORMATS",

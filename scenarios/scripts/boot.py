@@ -8,7 +8,7 @@ immediately."  The scenario prices that init (per managed task: RMGR ``get_task`
 implies: one ``TaskCount`` request to RMGR.  Both are recorded from the actors; the
 ratio is a prediction (no constant is calibrated against it).
 
-Run alone: ``python -m scenarios.boot --managed 64 --json``.
+Run alone: ``python -m scenarios.scripts.boot --managed 64 --json``.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from scenarios._common import (
     run_main,
     scenario_parser,
 )
-from scenarios.machine import Cost
-from scenarios.profile import Profile
-from scenarios.traces import boot_init
+from scenarios.cost.machine import Cost
+from scenarios.cost.profile import Profile
+from scenarios.record.traces import boot_init
 
 __all__ = ["BootRun", "MANAGED", "main", "measure", "setup"]
 
@@ -120,7 +120,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point (``python -m scenarios.boot`` and ``l4sim run boot``)."""
+    """Entry point (``python -m scenarios.scripts.boot`` and ``l4sim run boot``)."""
     return run_main(_main, argv, "l4sim run boot")
 
 

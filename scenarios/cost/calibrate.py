@@ -24,7 +24,7 @@ its constants are solved against their next figure on another machine (if there 
 none, the constant keeps its shipped value and the row is marked so), and the held-out
 machine's rows are predicted with them.
 
-Run: ``python -m scenarios.calibrate [--write FILE ...] [--write-shipped] [--leave-one-out]``.
+Run: ``python -m scenarios.cost.calibrate [--write FILE ...] [--write-shipped] [--leave-one-out]``.
 ``--write FILE`` updates the constants the profile in FILE owns (its ``name``);
 ``--write-shipped`` updates every shipped profile (after the recorded traces change).
 """
@@ -43,10 +43,10 @@ from typing import Final
 import attrs
 
 from scenarios._common import ScenarioError, priced
-from scenarios.figures import MACHINE_SPECS, machine_profile, machines
-from scenarios.profile import DEFAULT_PROFILE, Profile
-from scenarios.reproduce import SIZES, SPECS, Sizes
-from scenarios.traces import fork_pairs, syscall_loop
+from scenarios.cost.figures import MACHINE_SPECS, machine_profile, machines
+from scenarios.cost.profile import DEFAULT_PROFILE, Profile
+from scenarios.record.traces import fork_pairs, syscall_loop
+from scenarios.report.reproduce import SIZES, SPECS, Sizes
 
 __all__ = ["CALIBRATED", "CALIBRATIONS", "Calibration", "leave_one_out", "main", "solve"]
 
@@ -207,7 +207,7 @@ class HeldOut:
 
 def leave_one_out(sizes: Sizes = SIZES) -> tuple[HeldOut, ...]:
     """Hold each machine out: calibrate on the rest, predict its rows."""
-    from scenarios.reproduce import measure
+    from scenarios.report.reproduce import measure
 
     out: list[HeldOut] = []
     base = shipped()
@@ -317,8 +317,8 @@ def _owned(path: Path, values: Values) -> dict[str, int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point (``python -m scenarios.calibrate``)."""
-    parser = argparse.ArgumentParser(prog="python -m scenarios.calibrate", description=__doc__)
+    """Entry point (``python -m scenarios.cost.calibrate``)."""
+    parser = argparse.ArgumentParser(prog="python -m scenarios.cost.calibrate", description=__doc__)
     parser.add_argument(
         "--write",
         type=Path,
@@ -344,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{owner:<14}{key} = {value}")
         paths = list(args.write)
         if args.write_shipped:
-            folder = Path(str(resources.files("scenarios") / "profiles"))
+            folder = Path(str(resources.files("scenarios.cost") / "profiles"))
             paths += sorted(folder.glob("*.toml"))
         for path in paths:
             owned = _owned(path, values)

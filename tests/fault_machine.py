@@ -49,7 +49,7 @@ from protocols.ipc import IpcError
 from protocols.kernel import EIP_RMGR
 from protocols.l4linux import Strategy
 from protocols.snapshot import SystemSnapshot
-from scenarios.ownership_machine import OwnershipMachine
+from scenarios.check.ownership_machine import OwnershipMachine
 
 __all__ = ["FAULT_IMAGES", "FaultMachine", "fault_machine_for", "lost_tasks", "restart_task_server"]
 

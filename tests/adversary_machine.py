@@ -51,7 +51,7 @@ from protocols.ids import (
 )
 from protocols.ipc import IpcError
 from protocols.l4linux import Strategy
-from scenarios.ownership_machine import TASKS, OwnershipMachine
+from scenarios.check.ownership_machine import TASKS, OwnershipMachine
 
 __all__ = ["KINDS", "AdversaryMachine", "adversary_machine_for", "forge", "refused"]
 

@@ -11,16 +11,16 @@ from typing import TYPE_CHECKING, Final
 
 import attrs
 
-from scenarios import boot as boot_scenario
 from scenarios._common import (
     ScenarioError,
     priced,
 )
-from scenarios.profile import Profile, ProfileError
-from scenarios.traces import fork_pairs, syscall_loop
+from scenarios.cost.profile import Profile, ProfileError
+from scenarios.record.traces import fork_pairs, syscall_loop
+from scenarios.scripts import boot as boot_scenario
 
 if TYPE_CHECKING:
-    from scenarios.reproduce import Measured, Sizes
+    from scenarios.report.reproduce import Measured, Sizes
 
 __all__ = ["MITIGATIONS", "WhatIf", "value_text", "whatifs"]
 

@@ -3,12 +3,12 @@
 Each row's model value comes out of a recorded run of the actors (counted events) priced
 by the machine model with the profile's constants; nothing is typed in but the published
 figures.  A row is **calibrated** when one constant was solved against that very
-figure (``scenarios/calibrate.py`` solves them; the profile's notes say which), so its
+figure (``scenarios/cost/calibrate.py`` solves them; the profile's notes say which), so its
 agreement shows only that the model can be fitted; a row is **predicted** when no
 constant was fitted to it.  Tolerances: cycles within 5%, L4Linux TLB misses
 within 0.1, native misses per 100k within 25%, speedups within 2 percentage points when
 calibrated and 3 when predicted, switches per system call within 0.05.  The rows of
-other machines (``scenarios/figures.py``) follow the seed's, each machine priced on its
+other machines (``scenarios/cost/figures.py``) follow the seed's, each machine priced on its
 own shipped profile; a row out of tolerance for a reason the model states is a ``miss``
 (the reason is printed), any other is a ``FAIL`` (exit status 1).  ``--machine NAME``
 keeps one machine's rows.
@@ -29,9 +29,6 @@ from typing import Final
 import attrs
 
 from protocols.editions import DEFAULT_EDITION
-from scenarios import boot as boot_scenario
-from scenarios import fork as fork_scenario
-from scenarios import read as read_scenario
 from scenarios._common import (
     ScenarioError,
     add_edition_arg,
@@ -39,14 +36,17 @@ from scenarios._common import (
     priced,
     profile_from,
 )
-from scenarios.figures import MACHINE_SPECS, MachineSpec, machine_profile, machines
-from scenarios.getpid import NATIVE_MISS_CALLS
-from scenarios.l4world import STRATEGIES
-from scenarios.machine import Cost
-from scenarios.profile import DEFAULT_PROFILE, Profile
-from scenarios.traces import fork_pairs, syscall_loop
-from scenarios.whatifs import MITIGATIONS, WhatIf, whatifs
-from scenarios.whatifs import value_text as _value_text
+from scenarios.cost.figures import MACHINE_SPECS, MachineSpec, machine_profile, machines
+from scenarios.cost.machine import Cost
+from scenarios.cost.profile import DEFAULT_PROFILE, Profile
+from scenarios.record.l4world import STRATEGIES
+from scenarios.record.traces import fork_pairs, syscall_loop
+from scenarios.report.whatifs import MITIGATIONS, WhatIf, whatifs
+from scenarios.report.whatifs import value_text as _value_text
+from scenarios.scripts import boot as boot_scenario
+from scenarios.scripts import fork as fork_scenario
+from scenarios.scripts import read as read_scenario
+from scenarios.scripts.getpid import NATIVE_MISS_CALLS
 
 __all__ = [
     "SIZES",
@@ -556,7 +556,7 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(rep.lines()))
     if args.out is not None:
         try:
-            from scenarios.plots import write_plots
+            from scenarios.report.plots import write_plots
 
             written = write_plots(rep, args.out)
             (args.out / "reproduce.json").write_text(json.dumps(data, sort_keys=True, indent=1))
@@ -569,7 +569,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point (``python -m scenarios.reproduce``)."""
+    """Entry point (``python -m scenarios.report.reproduce``)."""
     parser = argparse.ArgumentParser(prog="l4sim reproduce", description=__doc__)
     add_arguments(parser)
     args = parser.parse_args(argv)

@@ -8,7 +8,7 @@ and ``fork`` are priced with the profile's keys ``tlb.tagged``, ``small_spaces``
 ``cache.coloring`` switched on, alone and together; the numbers are the model's
 predictions.
 
-Run alone: ``python -m scenarios.mitigations --json``.
+Run alone: ``python -m scenarios.scripts.mitigations --json``.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from scenarios._common import (
     run_main,
     scenario_parser,
 )
-from scenarios.profile import Profile, ProfileError
-from scenarios.traces import fork_pairs, syscall_loop
+from scenarios.cost.profile import Profile, ProfileError
+from scenarios.record.traces import fork_pairs, syscall_loop
 
 __all__ = ["CONFIGS", "FORK_STRATEGIES", "MitigationRow", "main", "measure", "setup"]
 
@@ -134,7 +134,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point (``python -m scenarios.mitigations`` and ``l4sim run mitigations``)."""
+    """Entry point (``python -m scenarios.scripts.mitigations`` and ``l4sim run mitigations``)."""
     return run_main(_main, argv, "l4sim run mitigations")
 
 

@@ -1,6 +1,6 @@
 """The probes of ``l4sim bench``: each does its own warm-up, then records one sample per
 timed repetition (``Recorder.add``); ratios come from values measured in the same
-repetition.  See ``scenarios.bench`` for the figures they provide.
+repetition.  See ``scenarios.bench.core`` for the figures they provide.
 
 Measuring apparatus: it reads the host clock; the model never does.
 """
@@ -19,7 +19,7 @@ import pykka
 
 from actors.system import BootConfig, System
 from protocols.ids import FIRST_USER_TASK
-from scenarios.bench_actors import (
+from scenarios.bench.actors import (
     EIP_BENCH_CALLER,
     EIP_BENCH_PEER,
     BareEcho,
@@ -32,7 +32,7 @@ from scenarios.bench_actors import (
 from scenarios.host import allowed_cpus, pinned_cpu, thread_affinity
 
 if TYPE_CHECKING:
-    from scenarios.bench import BenchParams, Recorder
+    from scenarios.bench.core import BenchParams, Recorder
 
 __all__ = ["PROBES", "Probe"]
 
@@ -173,7 +173,7 @@ def probe_memory(_p: BenchParams, rec: Recorder) -> None:
 
 
 def _l4linux_system(strategy: str = "classic") -> System:
-    from scenarios.l4world import TASKS
+    from scenarios.record.l4world import TASKS
 
     return System(BootConfig(task_count=TASKS, linux=1, strategy=strategy)).start()
 
@@ -220,7 +220,7 @@ def probe_linux_calls(p: BenchParams, rec: Recorder) -> None:
 
 def probe_forks(p: BenchParams, rec: Recorder) -> None:
     """fork+exit pairs per second for each task-management strategy."""
-    from scenarios.l4world import STRATEGIES
+    from scenarios.record.l4world import STRATEGIES
 
     pairs = max(p.calls // 40, 5)
     for rep in range(p.repeat + 1):
@@ -236,8 +236,8 @@ def probe_forks(p: BenchParams, rec: Recorder) -> None:
 
 def probe_pricing(p: BenchParams, rec: Recorder) -> None:
     """Record a fork trace, then price it on the default profile: events/s and the ratio."""
-    from scenarios.machine import price
-    from scenarios.profile import DEFAULT_PROFILE, load_profile
+    from scenarios.cost.machine import price
+    from scenarios.cost.profile import DEFAULT_PROFILE, load_profile
 
     profile = load_profile(DEFAULT_PROFILE, [])
     pairs = max(p.calls // 40, 5)
@@ -263,7 +263,7 @@ def probe_ownership(p: BenchParams, rec: Recorder) -> None:
     from hypothesis.stateful import run_state_machine_as_test
 
     from protocols.l4linux import Strategy
-    from scenarios.ownership_machine import OwnershipMachine, machine_for
+    from scenarios.check.ownership_machine import OwnershipMachine, machine_for
 
     machine = machine_for(Strategy.CHIEF_CACHE)
     examples = max(p.calls // 200, 2)

@@ -12,7 +12,7 @@ the same in all four.
 
 Speedup = cycles(classic) / cycles(strategy) - 1 (the seed's "performance increase").
 
-Run alone: ``python -m scenarios.fork --strategy chief+cache --json``.
+Run alone: ``python -m scenarios.scripts.fork --strategy chief+cache --json``.
 """
 
 from __future__ import annotations
@@ -36,11 +36,11 @@ from scenarios._common import (
     run_main,
     scenario_parser,
 )
-from scenarios.l4world import STRATEGIES
-from scenarios.machine import Cost
-from scenarios.profile import Profile
-from scenarios.render import server_role
-from scenarios.traces import fork_pairs
+from scenarios.cost.machine import Cost
+from scenarios.cost.profile import Profile
+from scenarios.record.l4world import STRATEGIES
+from scenarios.record.traces import fork_pairs
+from scenarios.report.render import server_role
 
 __all__ = ["PAIRS", "ForkRun", "main", "measure", "server_calls", "setup", "speedup"]
 
@@ -187,7 +187,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point (``python -m scenarios.fork`` and ``l4sim run fork``)."""
+    """Entry point (``python -m scenarios.scripts.fork`` and ``l4sim run fork``)."""
     return run_main(_main, argv, "l4sim run fork")
 
 

@@ -6,7 +6,7 @@ finding's own and is a shortest one; it is computed by exploration on every run,
 stored.  For ``hardened`` every finding's bound is searched with all fixes in place and
 whatever still breaks a promise is listed (the tests demand: nothing).
 
-Run alone: ``python -m scenarios.findings [--edition E] [--json] [--only NAME,...]``.
+Run alone: ``python -m scenarios.check.findings [--edition E] [--json] [--only NAME,...]``.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import attrs
 from protocols.editions import EDITIONS, HARDENED, L4ENV_2007, Edition, edition
 from protocols.explore import ExploreResult
 from protocols.findings import BEYOND_THE_EXPLORER, FINDINGS, Finding, isolate, search
-from scenarios import prices
 from scenarios._common import ScenarioError, add_profile_args, profile_from
+from scenarios.cost import prices
 
 __all__ = [
     "FindingResult",
@@ -141,7 +141,7 @@ def render(ed: Edition, results: Sequence[FindingResult]) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``l4sim findings`` (shared with ``python -m scenarios.findings``)."""
+    """The options of ``l4sim findings`` (shared with ``python -m scenarios.check.findings``)."""
     parser.add_argument(
         "--edition",
         default=L4ENV_2007.name,
@@ -158,7 +158,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-prices",
         action="store_true",
-        help="leave out what each fix costs per fork+exit (scenarios.prices)",
+        help="leave out what each fix costs per fork+exit (scenarios.cost.prices)",
     )
     add_profile_args(parser)
 
@@ -202,8 +202,8 @@ def command(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m scenarios.findings``."""
-    parser = argparse.ArgumentParser(prog="python -m scenarios.findings", description=__doc__)
+    """Entry point of ``python -m scenarios.check.findings``."""
+    parser = argparse.ArgumentParser(prog="python -m scenarios.check.findings", description=__doc__)
     add_arguments(parser)
     return command(parser.parse_args(argv))
 

@@ -7,7 +7,7 @@ own address space; on L4Linux each call is an IPC to the Linux server and a repl
 address-space switches that flush the untagged TLB.  Only the benchmark loop is priced
 (booting and starting the process are not).
 
-Run alone: ``python -m scenarios.getpid --mode l4linux -n 2000 --json``.
+Run alone: ``python -m scenarios.scripts.getpid --mode l4linux -n 2000 --json``.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from scenarios._common import (
     run_main,
     scenario_parser,
 )
-from scenarios.machine import Cost
-from scenarios.profile import Profile
-from scenarios.traces import MODES, syscall_loop
+from scenarios.cost.machine import Cost
+from scenarios.cost.profile import Profile
+from scenarios.record.traces import MODES, syscall_loop
 
 __all__ = ["CALLS", "MODES", "GetpidRun", "main", "measure", "record", "setup"]
 
@@ -107,7 +107,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point (``python -m scenarios.getpid`` and ``l4sim run getpid``)."""
+    """Entry point (``python -m scenarios.scripts.getpid`` and ``l4sim run getpid``)."""
     return run_main(_main, argv, "l4sim run getpid")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from scenarios.reproduce import Report
+    from scenarios.report.reproduce import Report
 
 __all__ = ["GROUPS", "write_plots"]
 
@@ -30,7 +30,7 @@ GROUPS: Final = (
     ("kernel task work", ("work.kernel",)),
     ("timer", ("timer",)),
 )
-"""Breakdown categories (``scenarios.machine.Cost.breakdown``) grouped as the seed does."""
+"""Breakdown categories (``scenarios.cost.machine.Cost.breakdown``) grouped as the seed does."""
 
 SEED_SPEEDUPS: Final = {"chief": "fork.chief.speedup", "chief+cache": "fork.cache.speedup"}
 
@@ -95,7 +95,7 @@ def _fork(plt: Any, rep: Report, out: Path) -> list[Path]:
 
 
 def _getpid(plt: Any, rep: Report, out: Path) -> list[Path]:
-    from scenarios.reproduce import _native_cycles
+    from scenarios.report.reproduce import _native_cycles
 
     m = rep.measured
     assert m is not None

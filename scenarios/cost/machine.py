@@ -61,7 +61,7 @@ import attrs
 from protocols.ids import KERNEL_TASK, ThreadId
 from protocols.linux import Exit, Fork, Getpid, Kill, Read, Wait
 from protocols.trace import Event, IpcCall, IpcFail, IpcReply, SpaceSwitch, Syscall, Touch, Work
-from scenarios.profile import Profile
+from scenarios.cost.profile import Profile
 
 __all__ = [
     "price_each",
