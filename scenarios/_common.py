@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TypeAlias
 
 from protocols.editions import DEFAULT_EDITION, EDITIONS
 from scenarios.cost.machine import Cost, PricingError, price
@@ -21,7 +22,7 @@ __all__ = [
     "MAX_COUNT",
     "positive_int",
     "profile_from",
-    "run_main",
+    "script_main",
     "scenario_parser",
 ]
 
@@ -138,13 +139,23 @@ def emit(result: Mapping[str, object], *, as_json: bool, lines: Sequence[str]) -
             print(line)
 
 
-def run_main(main_body: object, argv: Sequence[str] | None, prog: str) -> int:
-    """Run a scenario's body; a ``ScenarioError`` is a one-line error, exit status 2."""
-    assert callable(main_body)
-    try:
-        result = main_body(argv)
-    except ScenarioError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
-    assert isinstance(result, int)
-    return result
+ScriptMain: TypeAlias = Callable[[Sequence[str] | None], int]
+"""A scenario script's ``main(argv)``: exit status 0, or 2 for bad usage."""
+
+
+def script_main(body: ScriptMain, name: str) -> ScriptMain:
+    """The entry point of scenario script ``name`` (``l4sim run NAME`` and ``python -m``).
+
+    It runs ``body``; a ``ScenarioError`` becomes a one-line error and exit status 2.
+    """
+    prog = f"l4sim run {name}"
+
+    def main(argv: Sequence[str] | None = None) -> int:
+        try:
+            return body(argv)
+        except ScenarioError as exc:
+            print(f"{prog}: error: {exc}", file=sys.stderr)
+            return 2
+
+    main.__doc__ = f"Entry point (``python -m scenarios.scripts.{name}`` and ``{prog}``)."
+    return main

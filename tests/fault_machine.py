@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
 from typing import Any, ClassVar
 
+from hypothesis import event, target
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
 
@@ -108,10 +108,20 @@ class FaultMachine(OwnershipMachine):
 
     IMAGES: ClassVar[dict[int, ThreadFactory]] = FAULT_IMAGES
     COMPARE_WITH_SPEC: ClassVar[bool] = False
-    FAULTS: ClassVar[Counter[str]] = Counter()
-    """Faults injected in this process, by kind (for the test's summary)."""
-    WORST: ClassVar[dict[str, float]] = {"lost": 0, "overrun": 0.0}
-    """Most tasks lost at once, and the longest overrun of a faulted call (seconds)."""
+
+    def __init__(self) -> None:
+        self.worst_lost = 0
+        """Most tasks lost at once in this run (the invariant demands 0)."""
+        self.worst_overrun = 0.0
+        """Longest time a faulted call took past its timeout, in seconds."""
+        super().__init__()
+
+    def teardown(self) -> None:
+        # Hypothesis steers towards runs that lose tasks or overrun a timeout, and shows
+        # the worst of each with --hypothesis-show-statistics (with the faults, by kind).
+        target(self.worst_lost, label="tasks lost at once")
+        target(self.worst_overrun, label="overrun of a faulted call (s)")
+        super().teardown()
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -120,14 +130,14 @@ class FaultMachine(OwnershipMachine):
         self.model = self.snap
         invariants.check_all(self.snap)
         lost = lost_tasks(self.snap)
-        FaultMachine.WORST["lost"] = max(FaultMachine.WORST["lost"], len(lost))
+        self.worst_lost = max(self.worst_lost, len(lost))
         assert not lost, f"tasks lost: {lost}"
 
     def _timed(self, limit: float, call: Any) -> object:
         start = time.monotonic()
         reply = call()
         overrun = time.monotonic() - start - limit
-        FaultMachine.WORST["overrun"] = max(FaultMachine.WORST["overrun"], overrun)
+        self.worst_overrun = max(self.worst_overrun, overrun)
         assert overrun < SLACK, f"a faulted call took {overrun:.2f} s past its timeout: a hang"
         assert isinstance(reply, IpcError) or isinstance(
             getattr(reply, "error", None), ErrorCode
@@ -151,13 +161,13 @@ class FaultMachine(OwnershipMachine):
 
         If it was init, the L4Linux server panics and exits as a whole (as Linux does)."""
         server, proc = data.draw(st.sampled_from(self._running()), label="victim")
-        FaultMachine.FAULTS["crash process"] += 1
+        event("fault", "crash process")
         crash_now(self.system.ref(proc), self.system.config.timeout)
         self._check()
         pager = self.system.ref(self._servers()[server])
         reply = pager.ask(ExitEvent(task=proc), timeout=20)
         if getattr(reply, "error", None) is ErrorCode.EINVAL:  # init died: panic
-            FaultMachine.FAULTS["init died: L4Linux panics"] += 1
+            event("fault", "init died: L4Linux panics")
             reply = pager.ask(LinuxShutdown(), timeout=20)
         assert getattr(reply, "error", None) is ErrorCode.OK, reply
         self._check()
@@ -169,7 +179,7 @@ class FaultMachine(OwnershipMachine):
         if dice:
             return
         victim = data.draw(st.sampled_from(self._servers()), label="server")
-        FaultMachine.FAULTS["crash L4Linux"] += 1
+        event("fault", "crash L4Linux")
         crash_now(self.system.ref(victim), self.system.config.timeout)
         self._check()
         reply = self._exit_event(victim)
@@ -183,7 +193,7 @@ class FaultMachine(OwnershipMachine):
         """The scripted client dies (on a throw of 0); everything it held is reclaimed."""
         if dice:
             return
-        FaultMachine.FAULTS["crash client"] += 1
+        event("fault", "crash client")
         crash_now(self.system.ref(self.client), self.system.config.timeout)
         self._check()
         reply = self._exit_event(self.client)
@@ -197,7 +207,7 @@ class FaultMachine(OwnershipMachine):
         """The task server dies between requests (on a throw of 0) and is restarted."""
         if dice:
             return
-        FaultMachine.FAULTS["crash task server"] += 1
+        event("fault", "crash task server")
         before = self.snap.task_server
         restart_task_server(self.system)
         self._check()
@@ -234,7 +244,7 @@ class FaultMachine(OwnershipMachine):
             self.snap = self.system.snapshot()
             self.model = self.snap
             return
-        FaultMachine.FAULTS[f"crash {where} mid-call ({after} calls in)"] += 1
+        event("fault", f"crash {where} mid-call ({after} calls in)")
         if where == "L4Linux":
             assert isinstance(reply, IpcError) and reply.code is ErrorCode.EABORTED, reply
             self._check()
@@ -256,7 +266,7 @@ class FaultMachine(OwnershipMachine):
         if self.system.task_server is not None:
             targets.append((self.system.task_server, ts.Owner(task=task_id(FIRST_USER_TASK))))
         dest, request = data.draw(st.sampled_from(targets), label="slow")
-        FaultMachine.FAULTS["slow server"] += 1
+        event("fault", "slow server")
         release = threading.Event()
         ref = self.system.ref(dest)
         ref.ask(SlowNext(release=release, limit=SLOW_LIMIT), timeout=5)

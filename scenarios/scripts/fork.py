@@ -33,8 +33,8 @@ from scenarios._common import (
     positive_int,
     priced,
     profile_from,
-    run_main,
     scenario_parser,
+    script_main,
 )
 from scenarios.cost.machine import Cost
 from scenarios.cost.profile import Profile
@@ -186,10 +186,8 @@ def _main(argv: Sequence[str] | None) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point (``python -m scenarios.scripts.fork`` and ``l4sim run fork``)."""
-    return run_main(_main, argv, "l4sim run fork")
+main = script_main(_main, "fork")
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(None))

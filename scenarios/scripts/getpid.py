@@ -26,8 +26,8 @@ from scenarios._common import (
     positive_int,
     priced,
     profile_from,
-    run_main,
     scenario_parser,
+    script_main,
 )
 from scenarios.cost.machine import Cost
 from scenarios.cost.profile import Profile
@@ -106,10 +106,8 @@ def _main(argv: Sequence[str] | None) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point (``python -m scenarios.scripts.getpid`` and ``l4sim run getpid``)."""
-    return run_main(_main, argv, "l4sim run getpid")
+main = script_main(_main, "getpid")
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(None))

@@ -26,8 +26,8 @@ from scenarios._common import (
     positive_int,
     priced,
     profile_from,
-    run_main,
     scenario_parser,
+    script_main,
 )
 from scenarios.cost.profile import Profile, ProfileError
 from scenarios.record.traces import fork_pairs, syscall_loop
@@ -133,10 +133,8 @@ def _main(argv: Sequence[str] | None) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point (``python -m scenarios.scripts.mitigations`` and ``l4sim run mitigations``)."""
-    return run_main(_main, argv, "l4sim run mitigations")
+main = script_main(_main, "mitigations")
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(None))

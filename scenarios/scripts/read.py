@@ -25,8 +25,8 @@ from scenarios._common import (
     positive_int,
     priced,
     profile_from,
-    run_main,
     scenario_parser,
+    script_main,
 )
 from scenarios.cost.machine import Cost
 from scenarios.cost.profile import Profile
@@ -107,10 +107,8 @@ def _main(argv: Sequence[str] | None) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point (``python -m scenarios.scripts.read`` and ``l4sim run read``)."""
-    return run_main(_main, argv, "l4sim run read")
+main = script_main(_main, "read")
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(None))
