@@ -31,7 +31,7 @@ from protocols.l4linux import (
 from protocols.linux import Exit, Fork, ForkReply, Kill, LinuxRequest, Wait
 from protocols.snapshot import SystemSnapshot
 from protocols.trace import IpcCall, Syscall
-from scenarios.record.l4world import fork_exit_pairs
+from scenarios.record.traces import fork_pairs
 from scenarios.scripts.fork import server_calls
 
 TASKS = 24
@@ -283,7 +283,7 @@ def test_the_fork_scenario_counts_the_sources_calls_per_fork(
     230-238, 289-292, 147-155; chief+cache with every fork a cache hit, C taskcache.c
     @552f19d0:57-88."""
     pairs = 4
-    counts = server_calls(fork_exit_pairs(strategy, pairs))
+    counts = server_calls(fork_pairs(strategy, pairs))
     mine = {
         name.split(": ")[1]: n / pairs
         for name, n in counts.items()
@@ -329,7 +329,7 @@ def test_every_servers_calls_per_fork_are_the_sources_totals(
     l4_task_new (RMGR 1, the task server 2, L4Linux 3), 2 l4_thread_schedule by L4Linux
     (main.c@e91a37df:420-436, 447-470; L task.c@72b0736c:62-74, 195-298)."""
     pairs = 4
-    counts = server_calls(fork_exit_pairs(strategy, pairs))
+    counts = server_calls(fork_pairs(strategy, pairs))
     got: dict[str, float] = {}
     for name, n in counts.items():
         key = name if name.split(": ")[0].endswith("kernel") else name.split(": ")[0]

@@ -138,6 +138,21 @@ def test_l4sim_trace_mermaid_of_each_fork_strategy_is_valid(
     assert "L4Linux" in text and "[" in text and "cyc]" in text
 
 
+def test_the_mermaid_diagram_names_processes_by_pid_and_shows_addresses_in_hex(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from scenarios.cli import main
+
+    argv = ["trace", "fork", "--strategy", "chief+cache", "-n", "3", "--format", "mermaid"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    participants = [line.strip() for line in text.splitlines() if "participant" in line]
+    # init is pid 1; with the task cache the three children run in one task, one by one
+    assert "participant t10 as pid 1 (t10)" in participants
+    assert "participant t11 as pids 2, 3, 4 (t11)" in participants
+    assert "eip=0x4000" in text and "eip=16384" not in text
+
+
 @pytest.mark.parametrize(
     "argv",
     [["getpid"], ["getpid", "--mode", "native", "-n", "3"], ["read"], ["boot", "--by-count"]],

@@ -1,36 +1,20 @@
 """Recorded traces of the scenarios, recorded once per process and priced many times.
 
 A trace does not depend on the machine profile (actors never count cycles), so the
-reproduce report and the mitigations scenario price the same recorded run under many
-profiles.  Each function runs the actors and returns the events of the measured part
-only; results are memoised per arguments (the runs are deterministic in their events).
+reproduce report, calibration and the mitigations scenario price the same recorded run
+under many profiles.  Each function is a recorder of ``scenarios.record.l4world``
+memoised per arguments (the runs are deterministic in their events).
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Final
 
-from actors import boot
-from actors.native_linux import NativeSystem
-from actors.task_server import TsInit
 from protocols.editions import DEFAULT_EDITION, Edition
-from protocols.linux import Getpid, LinuxRequest, Read
 from protocols.trace import Event
-from scenarios.record.l4world import TASKS, fork_exit_pairs, l4linux_loop
+from scenarios.record.l4world import MODES, READ_BYTES, record_boot, record_fork, record_syscalls
 
 __all__ = ["MODES", "READ_BYTES", "boot_init", "fork_pairs", "syscall_loop"]
-
-MODES: Final = ("native", "l4linux")
-READ_BYTES: Final = 4096
-"""A blocking read of one page."""
-
-
-def _request(name: str) -> LinuxRequest:
-    if name == "getpid":
-        return Getpid()
-    assert name == "read", f"no loop for {name!r}"
-    return Read(fd=0, nbytes=READ_BYTES)
 
 
 @functools.lru_cache(maxsize=16)
@@ -39,13 +23,7 @@ def syscall_loop(
 ) -> tuple[Event, ...]:
     """One process makes the system call ``call`` ("getpid" or "read") ``calls`` times
     (``edition`` is that of the L4 system; native Linux has none)."""
-    assert mode in MODES, f"unknown mode {mode!r}"
-    if mode == "native":
-        with NativeSystem() as world:
-            mark = world.trace.mark()
-            world.repeat(world.processes[0], _request(call), calls)
-            return world.trace.since(mark)
-    return l4linux_loop(_request(call), calls, edition=edition)
+    return record_syscalls(call, mode, calls, edition=edition).events
 
 
 @functools.lru_cache(maxsize=16)
@@ -53,7 +31,7 @@ def fork_pairs(
     strategy: str, pairs: int, edition: str | Edition = DEFAULT_EDITION.name
 ) -> tuple[Event, ...]:
     """``pairs`` fork + exit + wait of an L4Linux process under ``strategy``."""
-    return fork_exit_pairs(strategy, pairs, edition)
+    return record_fork(strategy, pairs, edition).events
 
 
 @functools.lru_cache(maxsize=8)
@@ -61,9 +39,4 @@ def boot_init(
     by_count: bool, managed: int, edition: str | Edition = DEFAULT_EDITION.name
 ) -> tuple[Event, ...]:
     """The task server's init: get and free every task, or ask RMGR for the count."""
-    with boot(task_count=TASKS, task_server=True, edition=edition) as system:
-        assert system.task_server is not None
-        ref = system.ref(system.task_server)
-        mark = system.trace.mark()
-        ref.ask(TsInit(managed=managed, by_count=by_count), timeout=system.config.timeout * 4)
-        return system.trace.since(mark)
+    return record_boot(by_count, managed, edition).events

@@ -54,6 +54,10 @@ def _name(names: Mapping[int, str], task: int) -> str:
     return names.get(task, DEFAULT_NAMES.get(task, f"t{task}"))
 
 
+ADDRESS_FIELDS = frozenset({"eip", "esp"})
+"""Message fields that hold an address: shown in hex (``eip=0x4000``)."""
+
+
 def _short(value: object) -> str:
     """A compact, Mermaid-safe rendering of a message: ``GetTask(number=10)``."""
     if isinstance(value, ThreadId):
@@ -64,7 +68,8 @@ def _short(value: object) -> str:
             v = getattr(value, field.name)
             if field.default is not attrs.NOTHING and v == field.default:
                 continue
-            parts.append(f"{field.name}={_short(v)}")
+            shown = hex(v) if field.name in ADDRESS_FIELDS and type(v) is int else _short(v)
+            parts.append(f"{field.name}={shown}")
         text = f"{type(value).__name__}({', '.join(parts)})"
     elif hasattr(value, "name") and type(value).__module__ == "protocols.errors":
         text = str(value.name)

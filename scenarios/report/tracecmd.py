@@ -12,20 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
-from typing import Any, Final
+from typing import Final
 
-import attrs
-
-from actors import boot
-from actors.native_linux import NativeSystem
-from actors.task_server import TsInit
-from protocols import linux
 from protocols.errors import ErrorCode
-from protocols.ids import RMGR_TASK, ThreadId
+from protocols.ids import RMGR_TASK
 from protocols.l4linux import Strategy
-from protocols.snapshot import SystemSnapshot
-from protocols.trace import Event, IpcCall
+from protocols.linux import ForkReply
+from protocols.trace import IpcCall, IpcReply
 from scenarios._common import (
     ScenarioError,
     add_edition_arg,
@@ -34,6 +27,14 @@ from scenarios._common import (
     profile_from,
 )
 from scenarios.cost.machine import PricingError, price_each
+from scenarios.record.l4world import (
+    MODES,
+    RecordError,
+    Recording,
+    record_boot,
+    record_fork,
+    record_syscalls,
+)
 from scenarios.report.render import (
     DEFAULT_NAMES,
     render_mermaid,
@@ -46,7 +47,6 @@ from scenarios.report.tracefile import dumps
 __all__ = [
     "FORMATS",
     "SCENARIOS",
-    "Recording",
     "add_arguments",
     "names_from_trace",
     "record",
@@ -55,85 +55,52 @@ __all__ = [
 
 SCENARIOS: Final = ("getpid", "read", "fork", "boot")
 FORMATS: Final = ("text", "mermaid", "perfetto", "jsonl")
-TASKS: Final = 48
 
 
-@attrs.frozen(kw_only=True)
-class Recording:
-    """The events of the measured part of a run, and what a checker needs to replay it."""
-
-    events: tuple[Event, ...]
-    boot: dict[str, Any]
-    initial: SystemSnapshot | None
-
-
-def names_from_trace(events: Sequence[Event]) -> dict[int, str]:
-    """Name tasks by the protocols they are called with: L4Linux, task server, processes."""
+def names_from_trace(recording: Recording) -> dict[int, str]:
+    """Name tasks by the protocols they are called with (L4Linux, task server) and Linux
+    processes by pid: those in the snapshot before the loop and each child a fork made."""
     names: dict[int, str] = dict(DEFAULT_NAMES)
-    for event in events:
+    pids: dict[int, list[int]] = {}
+    if recording.initial is not None:
+        for server in recording.initial.linux:
+            for proc in server.processes:
+                pids.setdefault(proc.task.task, []).append(proc.pid)
+    for event in recording.events:
+        forked = event.message if isinstance(event, IpcReply) else None
+        if isinstance(forked, ForkReply) and forked.error is ErrorCode.OK:
+            pids.setdefault(forked.task.task, []).append(forked.pid)
         if not isinstance(event, IpcCall):
             continue
         role = server_role(event.message)
         if role is not None:
             names.setdefault(event.dst.task, role)
         if role == "L4Linux":
-            names.setdefault(event.src.task, f"process {event.src.task}")
+            names.setdefault(event.src.task, f"process in t{event.src.task}")
+    for task, ran in pids.items():
+        ran = sorted(set(ran))
+        names[task] = f"pid {ran[0]}" if len(ran) == 1 else _pid_range(ran)
     names[RMGR_TASK] = "RMGR"
     return names
 
 
+def _pid_range(pids: list[int]) -> str:
+    if len(pids) <= 3:
+        return "pids " + ", ".join(map(str, pids))
+    return f"pids {pids[0]}..{pids[-1]} ({len(pids)})"
+
+
 def record(scenario: str, args: argparse.Namespace) -> Recording:
-    """Boot a system, run the scenario's loop, keep the loop's events."""
-    if scenario in ("getpid", "read"):
-        request: linux.LinuxRequest = (
-            linux.Getpid() if scenario == "getpid" else linux.Read(fd=0, nbytes=4096)
-        )
-        if args.mode == "native":
-            with NativeSystem() as world:
-                mark = world.trace.mark()
-                world.repeat(world.processes[0], request, args.n)
-                return Recording(
-                    events=world.trace.since(mark), boot={"native": True}, initial=None
-                )
-        return _l4linux(
-            args.strategy,
-            args.edition,
-            lambda s, init: [s.linux_call(init, request) for _ in range(args.n)],
-        )
-    if scenario == "fork":
-
-        def pairs(system: Any, init: ThreadId) -> None:
-            for _ in range(args.n):
-                child = system.linux_call(init, linux.Fork())
-                if not isinstance(child, linux.ForkReply) or child.error is not ErrorCode.OK:
-                    raise ScenarioError(f"fork failed: {child!r}")
-                system.linux_call(child.task, linux.Exit())
-                system.linux_call(init, linux.Wait(pid=child.pid))
-
-        return _l4linux(args.strategy, args.edition, pairs)
-    assert scenario == "boot", scenario
-    with boot(task_count=TASKS, task_server=True, edition=args.edition) as system:
-        assert system.task_server is not None
-        initial = system.snapshot()
-        mark = system.trace.mark()
-        system.ref(system.task_server).ask(
-            TsInit(managed=args.managed, by_count=args.by_count),
-            timeout=system.config.timeout * 4,
-        )
-        return Recording(
-            events=system.trace.since(mark), boot=system.boot_record(), initial=initial
-        )
-
-
-def _l4linux(strategy: str, edition: str, body: Any) -> Recording:
-    with boot(task_count=TASKS, linux=1, strategy=strategy, edition=edition) as system:
-        init = system.init_processes[0]
-        initial = system.snapshot()
-        mark = system.trace.mark()
-        body(system, init)
-        return Recording(
-            events=system.trace.since(mark), boot=system.boot_record(), initial=initial
-        )
+    """Record the scenario's run with the recorder ``l4sim run`` uses (small ``-n``)."""
+    try:
+        if scenario in ("getpid", "read"):
+            return record_syscalls(scenario, args.mode, args.n, args.strategy, args.edition)
+        if scenario == "fork":
+            return record_fork(args.strategy, args.n, args.edition)
+        assert scenario == "boot", scenario
+        return record_boot(args.by_count, args.managed, args.edition)
+    except RecordError as exc:
+        raise ScenarioError(str(exc)) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -155,7 +122,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--mode",
-        choices=("native", "l4linux"),
+        choices=MODES,
         default="l4linux",
         help="getpid/read: native Linux or L4Linux (default l4linux)",
     )
@@ -193,7 +160,7 @@ def run(args: argparse.Namespace) -> str:
         _cost, costs = price_each(rec.events, profile)
     except PricingError as exc:
         raise ScenarioError(str(exc)) from None
-    names = names_from_trace(rec.events)
+    names = names_from_trace(rec)
     if args.format == "text":
         return render_text(rec.events, names, costs)
     if args.format == "mermaid":
