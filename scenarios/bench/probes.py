@@ -180,16 +180,10 @@ def _l4linux_system(strategy: str = "classic") -> System:
 
 def _fork_pairs_timed(system: System, pairs: int) -> float:
     """Seconds for ``pairs`` fork + exit + wait of init's children (the scenario's loop)."""
-    from protocols.errors import ErrorCode
-    from protocols.linux import Exit, Fork, ForkReply, Wait
+    from scenarios.record.l4world import fork_exit_loop
 
-    init = system.init_processes[0]
     t0 = time.perf_counter()
-    for _ in range(pairs):
-        child = system.linux_call(init, Fork())
-        assert isinstance(child, ForkReply) and child.error is ErrorCode.OK, child
-        system.linux_call(child.task, Exit())
-        system.linux_call(init, Wait(pid=child.pid))
+    fork_exit_loop(system, pairs)
     return time.perf_counter() - t0
 
 

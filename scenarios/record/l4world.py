@@ -36,6 +36,7 @@ __all__ = [
     "TASKS",
     "RecordError",
     "Recording",
+    "fork_exit_loop",
     "record_boot",
     "record_fork",
     "record_syscalls",
@@ -118,22 +119,28 @@ def record_syscalls(
         return done()
 
 
+def fork_exit_loop(system: Any, pairs: int) -> None:
+    """init forks a child, the child exits, init reaps it; ``pairs`` times (the fork
+    scenario's loop, on a booted L4Linux ``system``; the bench times it)."""
+    init: ThreadId = system.init_processes[0]
+    for _ in range(pairs):
+        child = system.linux_call(init, Fork())
+        if not isinstance(child, ForkReply) or child.error is not ErrorCode.OK:
+            raise RecordError(f"fork failed: {child!r}")
+        exited = system.linux_call(child.task, Exit())
+        if exited.error is not ErrorCode.OK:
+            raise RecordError(f"exit failed: {exited!r}")
+        reaped = system.linux_call(init, Wait(pid=child.pid))
+        if reaped.error is not ErrorCode.OK or reaped.pid != child.pid:
+            raise RecordError(f"wait failed: {reaped!r}")
+
+
 def record_fork(
     strategy: str, pairs: int, edition: str | Edition = DEFAULT_EDITION.name
 ) -> Recording:
-    """init forks a child, the child exits, init reaps it; ``pairs`` times."""
+    """The fork scenario's loop (``fork_exit_loop``) on a fresh system."""
     with _l4linux(strategy, edition, linux=1) as (system, done):
-        init: ThreadId = system.init_processes[0]
-        for _ in range(pairs):
-            child = system.linux_call(init, Fork())
-            if not isinstance(child, ForkReply) or child.error is not ErrorCode.OK:
-                raise RecordError(f"fork failed: {child!r}")
-            exited = system.linux_call(child.task, Exit())
-            if exited.error is not ErrorCode.OK:
-                raise RecordError(f"exit failed: {exited!r}")
-            reaped = system.linux_call(init, Wait(pid=child.pid))
-            if reaped.error is not ErrorCode.OK or reaped.pid != child.pid:
-                raise RecordError(f"wait failed: {reaped!r}")
+        fork_exit_loop(system, pairs)
         return done()
 
 
