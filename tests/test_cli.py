@@ -167,3 +167,32 @@ def test_every_option_help_names_its_default(monkeypatch: pytest.MonkeyPatch) ->
     assert len(made) == len(SCENARIOS)
     checked += sum(_check_defaults_shown(p, p.prog) for p in made)
     assert checked >= 15
+
+
+def test_conform_names_the_protocols_the_kit_checks() -> None:
+    from scenarios.check.conform import PROTOCOLS
+    from scenarios.cli import CONFORM_PROTOCOLS
+
+    assert tuple(sorted(PROTOCOLS)) == CONFORM_PROTOCOLS
+
+
+def test_without_hypothesis_the_scenarios_run_and_conform_says_what_to_install() -> None:
+    # Hypothesis is the `check` extra: a user who only runs scenarios does not need it.
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; sys.modules['hypothesis'] = None\n"
+        "from scenarios.cli import main\n"
+        "assert main(['run', 'getpid', '-n', '5']) == 0\n"
+        "assert main(['explore', '--tasks', '2', '--clients', '1']) == 0\n"
+        "assert main(['conform', 'kernel', 'mod:name']) == 2\n"
+        "assert 'hypothesis' not in sys.modules or sys.modules['hypothesis'] is None\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "l4sim conform runs Hypothesis state machines: pip install 'l4sim[check]'" in (
+        done.stderr
+    )
