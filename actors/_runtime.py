@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import pykka
 
@@ -19,7 +19,14 @@ from protocols.trace import Trace
 if TYPE_CHECKING:
     from actors.thread import L4Thread
 
-__all__ = ["DEFAULT_TIMEOUT", "STOP_BATCH", "Runtime", "ThreadFactory", "stop_actors"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "STOP_BATCH",
+    "Runtime",
+    "StopsOnExit",
+    "ThreadFactory",
+    "stop_actors",
+]
 
 DEFAULT_TIMEOUT = 10.0
 """Seconds of host time a call waits for its reply before it fails with ETIMEOUT."""
@@ -89,6 +96,19 @@ class Runtime:
         """Every thread actor ever started in this runtime (for shutdown)."""
         with self._lock:
             return list(self._started)
+
+
+class StopsOnExit:
+    """A running world used as a context manager: leaving the ``with`` block stops it."""
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def stop_actors(refs: Sequence[pykka.ActorRef[Any]], timeout: float) -> None:

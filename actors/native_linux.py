@@ -18,7 +18,6 @@ ends.
 from __future__ import annotations
 
 import threading
-import types
 from collections.abc import Mapping
 from typing import Any, ClassVar, Final
 
@@ -26,7 +25,7 @@ import attrs
 import pykka
 
 from actors import working_sets
-from actors._runtime import DEFAULT_TIMEOUT, Runtime, stop_actors
+from actors._runtime import DEFAULT_TIMEOUT, Runtime, StopsOnExit, stop_actors
 from actors.thread import L4Thread
 from protocols.errors import ErrorCode
 from protocols.ids import KERNEL_TASK, ThreadId
@@ -173,7 +172,7 @@ class NativeProcess(L4Thread):
         return super().on_control(message)
 
 
-class NativeSystem:
+class NativeSystem(StopsOnExit):
     """The native world: kernel plus ``processes`` benchmark processes; a context manager."""
 
     def __init__(self, *, processes: int = 1, timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -207,14 +206,3 @@ class NativeSystem:
         """Stop every process (idempotent)."""
         stop_actors(self._refs, self.runtime.timeout)
         self._refs.clear()
-
-    def __enter__(self) -> NativeSystem:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: types.TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import enum
-import types
 from typing import Any, cast
 
 import attrs
 import pykka
 
-from actors._runtime import DEFAULT_TIMEOUT, Runtime, stop_actors
+from actors._runtime import DEFAULT_TIMEOUT, Runtime, StopsOnExit, stop_actors
 from actors.client import KERNEL, Perform
 from actors.images import EIP_L4LINUX, EIP_TASK_SERVER, default_images, factory
 from actors.kernel import KernelActor
@@ -90,7 +89,7 @@ class BootConfig:
         return (*ts, *(EIP_L4LINUX,) * self.linux, *self.modules)
 
 
-class System:
+class System(StopsOnExit):
     """A running system.  Use as a context manager: leaving it stops every actor."""
 
     kernel_class: type[KernelActor] = KernelActor
@@ -279,17 +278,6 @@ class System:
         if self._kernel is not None:
             refs.append(self._kernel)
         stop_actors(refs, self.config.timeout)  # a batch at a time: see there why
-
-    def __enter__(self) -> System:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: types.TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def boot(config: BootConfig | None = None, /, **overrides: Any) -> System:
