@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TypeAlias
+from typing import Protocol, TypeAlias
 
 from protocols.editions import DEFAULT_EDITION, EDITIONS
 from scenarios.cost.machine import Cost, PricingError, price
@@ -22,6 +22,7 @@ __all__ = [
     "MAX_COUNT",
     "positive_int",
     "profile_from",
+    "ScriptResult",
     "script_main",
     "scenario_parser",
 ]
@@ -143,19 +144,34 @@ ScriptMain: TypeAlias = Callable[[Sequence[str] | None], int]
 """A scenario script's ``main(argv)``: exit status 0, or 2 for bad usage."""
 
 
-def script_main(body: ScriptMain, name: str) -> ScriptMain:
-    """The entry point of scenario script ``name`` (``l4sim run NAME`` and ``python -m``).
+class ScriptResult(Protocol):
+    """What a scenario script reports: one JSON object, or lines for people."""
 
-    It runs ``body``; a ``ScenarioError`` becomes a one-line error and exit status 2.
-    """
+    def to_json(self, profile: Profile) -> dict[str, object]: ...
+
+    def to_lines(self, profile: Profile) -> list[str]: ...
+
+
+def script_main(
+    name: str,
+    setup: Callable[[Sequence[str] | None], argparse.Namespace],
+    report: Callable[[argparse.Namespace, Profile], ScriptResult],
+) -> ScriptMain:
+    """The entry point of scenario script ``name`` (``l4sim run NAME`` and ``python -m``):
+    parse with ``setup``, measure with ``report`` on the chosen profile, print the result
+    as JSON (``--json``) or lines; a ``ScenarioError`` is one error line, exit status 2."""
     prog = f"l4sim run {name}"
 
     def main(argv: Sequence[str] | None = None) -> int:
         try:
-            return body(argv)
+            args = setup(argv)
+            profile = profile_from(args)
+            result = report(args, profile)
+            emit(result.to_json(profile), as_json=args.json, lines=result.to_lines(profile))
         except ScenarioError as exc:
             print(f"{prog}: error: {exc}", file=sys.stderr)
             return 2
+        return 0
 
     main.__doc__ = f"Entry point (``python -m scenarios.scripts.{name}`` and ``{prog}``)."
     return main

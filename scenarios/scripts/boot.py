@@ -23,11 +23,9 @@ from protocols.editions import DEFAULT_EDITION
 from protocols.task_server import DEFAULT_MANAGED
 from protocols.trace import IpcCall, Syscall
 from scenarios._common import (
-    emit,
     per,
     positive_int,
     priced,
-    profile_from,
     scenario_parser,
     script_main,
 )
@@ -75,6 +73,19 @@ class BootRun:
             "ratio": round(self.every.cycles / self.count.cycles, 2),
         }
 
+    def to_lines(self, profile: Profile) -> list[str]:
+        """The scenario's report for people."""
+        mhz = profile.get_int("cpu.mhz")
+        every, count = self.every.cycles, self.count.cycles
+        return [
+            f"task server init, {self.managed} managed tasks, profile {profile.name}",
+            f"  get every task:  {every:>10} cycles ({every / mhz:.0f} us), "
+            f"{self.every_ipc} IPC calls, {self.every_syscalls} system calls",
+            f"  ask the count:   {count:>10} cycles ({count / mhz:.1f} us), "
+            f"{self.count_ipc} IPC call",
+            f"  the count is {self.to_json(profile)['ratio']}x cheaper",
+        ]
+
 
 def measure(managed: int, profile: Profile, edition: str = DEFAULT_EDITION.name) -> BootRun:
     """Record and price both inits of a task server managing ``managed`` tasks."""
@@ -101,25 +112,12 @@ def setup(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _main(argv: Sequence[str] | None) -> int:
-    args = setup(argv)
-    profile = profile_from(args)
-    run = measure(args.managed, profile, args.edition)
-    out = run.to_json(profile)
-    mhz = profile.get_int("cpu.mhz")
-    lines = [
-        f"task server init, {args.managed} managed tasks, profile {profile.name}",
-        f"  get every task:  {run.every.cycles:>10} cycles ({run.every.cycles / mhz:.0f} us), "
-        f"{run.every_ipc} IPC calls, {run.every_syscalls} system calls",
-        f"  ask the count:   {run.count.cycles:>10} cycles ({run.count.cycles / mhz:.1f} us), "
-        f"{run.count_ipc} IPC call",
-        f"  the count is {out['ratio']}x cheaper",
-    ]
-    emit(out, as_json=args.json, lines=lines)
-    return 0
+def report(args: argparse.Namespace, profile: Profile) -> BootRun:
+    """``l4sim run boot``: the run its arguments ask for."""
+    return measure(args.managed, profile, args.edition)
 
 
-main = script_main(_main, "boot")
+main = script_main("boot", setup, report)
 
 
 if __name__ == "__main__":

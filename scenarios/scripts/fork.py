@@ -28,11 +28,9 @@ from protocols.editions import DEFAULT_EDITION, Edition
 from protocols.ids import RMGR_TASK
 from protocols.trace import Event, IpcCall, Syscall
 from scenarios._common import (
-    emit,
     per,
     positive_int,
     priced,
-    profile_from,
     scenario_parser,
     script_main,
 )
@@ -161,32 +159,45 @@ def setup(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _main(argv: Sequence[str] | None) -> int:
-    args = setup(argv)
-    profile = profile_from(args)
+@attrs.frozen(kw_only=True)
+class ForkReport:
+    """``l4sim run fork``: a strategy's run and the classic run it is compared with."""
+
+    run: ForkRun
+    classic: ForkRun
+
+    def to_json(self, profile: Profile) -> dict[str, object]:
+        """The scenario's JSON object."""
+        return self.run.to_json(profile, self.classic)
+
+    def to_lines(self, profile: Profile) -> list[str]:
+        """The scenario's report for people."""
+        run, out = self.run, self.to_json(profile)
+        return [
+            f"fork+exit, strategy {run.strategy}, edition {run.edition}, {run.pairs} pairs, "
+            f"profile {profile.name}",
+            f"  cycles per fork+exit   {out['cycles_per_fork']}",
+            f"  IPC calls per fork     {out['ipc_per_fork']}",
+            f"  system calls per fork  {out['syscalls_per_fork']}",
+            f"  TLB misses per fork    {out['tlb_misses_per_fork']}",
+            f"  speedup vs classic     {float(out['speedup_vs_classic']):+.1%}",  # type: ignore[arg-type]
+            "  breakdown (cycles per fork+exit):",
+            *(f"    {k:<14}{v:>12.1f}" for k, v in per(run.cost, run.pairs).items()),
+            "  calls per fork+exit:",
+            *(f"    {k:<44}{v:>8.2f}" for k, v in run.calls_per_fork().items()),
+        ]
+
+
+def report(args: argparse.Namespace, profile: Profile) -> ForkReport:
+    """``l4sim run fork``: the run its arguments ask for, and classic's to compare."""
     run = measure(args.strategy, args.pairs, profile, args.edition)
     classic = (
         run if args.strategy == "classic" else measure("classic", args.pairs, profile, args.edition)
     )
-    out = run.to_json(profile, classic)
-    lines = [
-        f"fork+exit, strategy {args.strategy}, edition {args.edition}, {args.pairs} pairs, "
-        f"profile {profile.name}",
-        f"  cycles per fork+exit   {out['cycles_per_fork']}",
-        f"  IPC calls per fork     {out['ipc_per_fork']}",
-        f"  system calls per fork  {out['syscalls_per_fork']}",
-        f"  TLB misses per fork    {out['tlb_misses_per_fork']}",
-        f"  speedup vs classic     {float(out['speedup_vs_classic']):+.1%}",  # type: ignore[arg-type]
-        "  breakdown (cycles per fork+exit):",
-        *(f"    {k:<14}{v:>12.1f}" for k, v in per(run.cost, args.pairs).items()),
-        "  calls per fork+exit:",
-        *(f"    {k:<44}{v:>8.2f}" for k, v in run.calls_per_fork().items()),
-    ]
-    emit(out, as_json=args.json, lines=lines)
-    return 0
+    return ForkReport(run=run, classic=classic)
 
 
-main = script_main(_main, "fork")
+main = script_main("fork", setup, report)
 
 
 if __name__ == "__main__":

@@ -21,11 +21,9 @@ import attrs
 from protocols.editions import DEFAULT_EDITION
 from protocols.trace import Event
 from scenarios._common import (
-    emit,
     per,
     positive_int,
     priced,
-    profile_from,
     scenario_parser,
     script_main,
 )
@@ -65,6 +63,19 @@ class GetpidRun:
             "counts": dict(c.counts),
         }
 
+    def to_lines(self, profile: Profile) -> list[str]:
+        """The scenario's report for people."""
+        out = self.to_json(profile)
+        return [
+            f"getpid, {self.mode}, {self.calls} calls, profile {profile.name}",
+            f"  cycles per call      {out['cycles_per_call']}",
+            f"  TLB misses per call  {out['tlb_misses_per_call']}  "
+            f"(per 100k calls: {out['tlb_misses_per_100k']})",
+            f"  cache misses / call  {out['cache_misses_per_call']}",
+            "  breakdown (cycles per call):",
+            *(f"    {k:<14}{v:>10.1f}" for k, v in per(self.cost, self.calls).items()),
+        ]
+
 
 def record(mode: str, calls: int, edition: str = DEFAULT_EDITION.name) -> tuple[Event, ...]:
     """Run the actors: one process makes ``calls`` getpid calls; the loop's trace."""
@@ -88,25 +99,12 @@ def setup(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _main(argv: Sequence[str] | None) -> int:
-    args = setup(argv)
-    profile = profile_from(args)
-    run = measure(args.mode, args.calls, profile, args.edition)
-    out = run.to_json(profile)
-    lines = [
-        f"getpid, {args.mode}, {args.calls} calls, profile {profile.name}",
-        f"  cycles per call      {out['cycles_per_call']}",
-        f"  TLB misses per call  {out['tlb_misses_per_call']}  "
-        f"(per 100k calls: {out['tlb_misses_per_100k']})",
-        f"  cache misses / call  {out['cache_misses_per_call']}",
-        "  breakdown (cycles per call):",
-        *(f"    {k:<14}{v:>10.1f}" for k, v in per(run.cost, args.calls).items()),
-    ]
-    emit(out, as_json=args.json, lines=lines)
-    return 0
+def report(args: argparse.Namespace, profile: Profile) -> GetpidRun:
+    """``l4sim run getpid``: the run its arguments ask for."""
+    return measure(args.mode, args.calls, profile, args.edition)
 
 
-main = script_main(_main, "getpid")
+main = script_main("getpid", setup, report)
 
 
 if __name__ == "__main__":

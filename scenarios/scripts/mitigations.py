@@ -22,10 +22,8 @@ import attrs
 from protocols.editions import DEFAULT_EDITION
 from scenarios._common import (
     ScenarioError,
-    emit,
     positive_int,
     priced,
-    profile_from,
     scenario_parser,
     script_main,
 )
@@ -117,23 +115,35 @@ def setup(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _main(argv: Sequence[str] | None) -> int:
-    args = setup(argv)
-    profile = profile_from(args)
-    rows = measure(profile, args.calls, args.pairs, args.edition)
-    out = {"scenario": "mitigations", "profile": profile.name, "rows": [r.to_json() for r in rows]}
-    head = f"{'configuration':<26}{'getpid':>9}{'TLB/call':>9}{'native':>8}"
-    head += "".join(f"{'fork ' + s:>18}" for s in FORK_STRATEGIES)
-    lines = [f"mitigations, profile {profile.name} (cycles per getpid / per fork+exit)", head]
-    for r in rows:
-        line = f"{r.config:<26}{r.getpid_cycles:>9.0f}{r.getpid_tlb_misses:>9.2f}"
-        line += f"{r.native_cycles:>8.0f}" + "".join(f"{v:>18.0f}" for _, v in r.fork_cycles)
-        lines.append(line)
-    emit(out, as_json=args.json, lines=lines)
-    return 0
+@attrs.frozen(kw_only=True)
+class MitigationsTable:
+    """``l4sim run mitigations``: one row per configuration."""
+
+    rows: tuple[MitigationRow, ...]
+
+    def to_json(self, profile: Profile) -> dict[str, object]:
+        """The scenario's JSON object."""
+        rows = [r.to_json() for r in self.rows]
+        return {"scenario": "mitigations", "profile": profile.name, "rows": rows}
+
+    def to_lines(self, profile: Profile) -> list[str]:
+        """The scenario's report for people."""
+        head = f"{'configuration':<26}{'getpid':>9}{'TLB/call':>9}{'native':>8}"
+        head += "".join(f"{'fork ' + s:>18}" for s in FORK_STRATEGIES)
+        lines = [f"mitigations, profile {profile.name} (cycles per getpid / per fork+exit)", head]
+        for r in self.rows:
+            line = f"{r.config:<26}{r.getpid_cycles:>9.0f}{r.getpid_tlb_misses:>9.2f}"
+            line += f"{r.native_cycles:>8.0f}" + "".join(f"{v:>18.0f}" for _, v in r.fork_cycles)
+            lines.append(line)
+        return lines
 
 
-main = script_main(_main, "mitigations")
+def report(args: argparse.Namespace, profile: Profile) -> MitigationsTable:
+    """``l4sim run mitigations``: the rows its arguments ask for."""
+    return MitigationsTable(rows=measure(profile, args.calls, args.pairs, args.edition))
+
+
+main = script_main("mitigations", setup, report)
 
 
 if __name__ == "__main__":

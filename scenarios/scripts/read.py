@@ -20,11 +20,9 @@ import attrs
 
 from protocols.editions import DEFAULT_EDITION
 from scenarios._common import (
-    emit,
     per,
     positive_int,
     priced,
-    profile_from,
     scenario_parser,
     script_main,
 )
@@ -69,6 +67,19 @@ class ReadRun:
             "breakdown": per(self.l4linux, self.reads),
         }
 
+    def to_lines(self, profile: Profile) -> list[str]:
+        """The scenario's report for people."""
+        out = self.to_json(profile)
+        return [
+            f"blocking read of a page, {self.reads} reads, profile {profile.name}",
+            f"  cycles per read on L4Linux   {out['cycles_per_read']:>14}",
+            f"  cycles per read natively     {out['native_cycles_per_read']:>14}",
+            f"  L4Linux IPC overhead         {out['l4linux_overhead_cycles']:>14}  "
+            f"({float(out['l4linux_overhead_share']):.3%} of the read)",  # type: ignore[arg-type]
+            "  breakdown on L4Linux (cycles per read):",
+            *(f"    {k:<14}{v:>14.1f}" for k, v in per(self.l4linux, self.reads).items()),
+        ]
+
 
 def measure(reads: int, profile: Profile, edition: str = DEFAULT_EDITION.name) -> ReadRun:
     """Record and price ``reads`` blocking reads natively and on L4Linux."""
@@ -88,26 +99,12 @@ def setup(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _main(argv: Sequence[str] | None) -> int:
-    args = setup(argv)
-    profile = profile_from(args)
-    run = measure(args.reads, profile, args.edition)
-    out = run.to_json(profile)
-    share = float(out["l4linux_overhead_share"])  # type: ignore[arg-type]
-    lines = [
-        f"blocking read of a page, {args.reads} reads, profile {profile.name}",
-        f"  cycles per read on L4Linux   {out['cycles_per_read']:>14}",
-        f"  cycles per read natively     {out['native_cycles_per_read']:>14}",
-        f"  L4Linux IPC overhead         {out['l4linux_overhead_cycles']:>14}  "
-        f"({share:.3%} of the read)",
-        "  breakdown on L4Linux (cycles per read):",
-        *(f"    {k:<14}{v:>14.1f}" for k, v in per(run.l4linux, args.reads).items()),
-    ]
-    emit(out, as_json=args.json, lines=lines)
-    return 0
+def report(args: argparse.Namespace, profile: Profile) -> ReadRun:
+    """``l4sim run read``: the run its arguments ask for."""
+    return measure(args.reads, profile, args.edition)
 
 
-main = script_main(_main, "read")
+main = script_main("read", setup, report)
 
 
 if __name__ == "__main__":
