@@ -115,7 +115,9 @@ def test_a_bad_profile_key_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_calibrate_writes_values_into_a_profile_file(tmp_path: Path) -> None:
-    shipped = Path(__file__).resolve().parent.parent / "scenarios" / "profiles" / "duron800.toml"
+    shipped = (
+        Path(__file__).resolve().parent.parent / "scenarios" / "cost" / "profiles" / "duron800.toml"
+    )
     copy = tmp_path / "p.toml"
     copy.write_text(shipped.read_text())
     write(copy, {"cpu.trap_cycles": 111, "work.linux.fork": 4242, "timer.other_pages": 7})
@@ -134,7 +136,9 @@ def test_the_shipped_calibrated_constants_are_the_solvers_fixed_point() -> None:
 
 
 def test_calibrate_writes_a_key_in_its_own_section(tmp_path: Path) -> None:
-    shipped_file = Path(__file__).resolve().parent.parent / "scenarios/profiles/pentium3-800.toml"
+    shipped_file = (
+        Path(__file__).resolve().parent.parent / "scenarios/cost/profiles/pentium3-800.toml"
+    )
     copy = tmp_path / "p.toml"
     copy.write_text(shipped_file.read_text())
     write(copy, {"tlb.miss_cycles": 77})

@@ -1,6 +1,6 @@
 """Machine profiles: every hardware and software constant the pricing uses, as data.
 
-A profile is a TOML file (the shipped ones live in ``scenarios/profiles/``).  Every
+A profile is a TOML file (the shipped ones live in ``scenarios/cost/profiles/``).  Every
 constant is a table ``{ value = ..., provenance = ..., note = ... }`` where provenance is
 one of
 
