@@ -1,9 +1,10 @@
 """The fast pricing engine against the plain model (the spec): identical results.
 
-``scenarios.cost.machine`` prices with the engine tuned for speed (``scenarios.cost.engine``);
-``scenarios.cost.plain`` is the pricing model written plainly.  Both must give the same ``Cost`` and the same cycles
-per event, on recorded scenario traces and on random traces over small machines where
-every TLB and cache set overflows, every kind of switch happens and the timer ticks often.
+``scenarios.cost.machine`` prices with the engine tuned for speed
+(``scenarios.cost.engine``); ``scenarios.cost.plain`` is the pricing model written
+plainly.  Both must give the same ``Cost`` and the same cycles per event, on recorded
+scenario traces and on random traces over small machines where every TLB and cache set
+overflows, every kind of switch happens and the timer ticks often.
 """
 
 from __future__ import annotations
