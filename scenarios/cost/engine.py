@@ -49,6 +49,10 @@ class Engine:
         self.apps = apps
         self.small = apps if s.small_spaces.value else frozenset()
         """The tasks a switch into or out of is a small-space switch."""
+        self.small_cycles = s.switch.small_cycles.value
+        self.cr3_cycles = s.switch.cr3_cycles.value
+        self.flushing = not s.tlb.tagged.value
+        """Whether a CR3 reload flushes the TLB (an untagged one)."""
         self.cur = start
         self.tlb = TlbSlices(tnsets, s.tlb.ways.value)
         self.node = self.tlb.start
@@ -66,10 +70,14 @@ class Engine:
         """Per two-way cache set: the holders of its most recently used line."""
         self.regions: dict[tuple[int, tuple[int, ...]], Region] = {}
         self.tkeys: dict[tuple[int, int], int] = {}
-        self.timer_cycles = 0
-        """Everything the ticks cost (category ``timer``)."""
+        self.tlb_miss = s.tlb.miss_cycles.value
+        self.cache_miss = s.cache.miss_cycles.value
         self.tlb_misses = 0
         self.cache_misses = 0
+        self.timer_cycles = 0
+        """Everything the ticks cost (category ``timer``), their misses included."""
+        self.timer_tlb_misses = 0
+        self.timer_cache_misses = 0
         self.switches = 0
         self.flushes = 0
         self.ticks = 0
@@ -115,82 +123,87 @@ class Engine:
 
     # -- the rules --
 
-    def _touch(self, regs: tuple[Region, ...]) -> tuple[int, int]:
-        """Every page of ``regs`` through the TLB, every line through the cache (LRU);
-        returns (TLB misses, cache misses)."""
-        node, tlb_touch = self.node, self.tlb.touch
+    def _touch(self, regs: tuple[Region, ...]) -> int:
+        """Every page of ``regs`` through the TLB, every line through the cache (LRU):
+        the TLB and cache misses are counted here; returns the cycles they cost."""
+        node = self.node
         tlb_misses = cache_misses = 0
         for reg in regs:
             hit = reg.after.get(node)
             if hit is None:
-                hit = tlb_touch(node, reg)
+                hit = self.tlb.touch(node, reg)
             node, missed = hit
             tlb_misses += missed
-            if self.two_way:
-                if not reg.unsettled:
-                    continue  # every line is its set's most recent: all hit, nothing moves
-                cmru, clru, cowners = self.cmru, self.clru, self.cowners
-                for st, k, held in reg.cache:
-                    m = cmru[st]
-                    if m != k:
-                        if clru[st] != k:
-                            cache_misses += 1
-                        clru[st] = m
-                        cmru[st] = k
-                        for r in cowners[st]:
-                            r.unsettled += 1
-                        cowners[st] = held
-                        for r in held:
-                            r.unsettled -= 1
-            else:
-                csets, ways_max = self.csets, self.cache_ways
-                for st, k, _ in reg.cache:
-                    ways = csets[st]
-                    if k in ways:
-                        if ways[-1] != k:
-                            ways.remove(k)
-                            ways.append(k)
-                        continue
-                    cache_misses += 1
-                    if len(ways) >= ways_max:
-                        del ways[0]
-                    ways.append(k)
+            if reg.unsettled:  # else every line is its set's most recent: all hit
+                cache_misses += self._cache(reg)
         self.node = node
-        return tlb_misses, cache_misses
+        if not (tlb_misses or cache_misses):
+            return 0
+        self.tlb_misses += tlb_misses
+        self.cache_misses += cache_misses
+        return tlb_misses * self.tlb_miss + cache_misses * self.cache_miss
+
+    def _cache(self, reg: Region) -> int:
+        """Every line of ``reg`` through the cache; returns the misses."""
+        misses = 0
+        if self.two_way:
+            cmru, clru, cowners = self.cmru, self.clru, self.cowners
+            for st, k, held in reg.cache:
+                m = cmru[st]
+                if m != k:
+                    if clru[st] != k:
+                        misses += 1
+                    clru[st] = m
+                    cmru[st] = k
+                    for r in cowners[st]:
+                        r.unsettled += 1
+                    cowners[st] = held
+                    for r in held:
+                        r.unsettled -= 1
+            return misses
+        csets, ways_max = self.csets, self.cache_ways
+        for st, k, _ in reg.cache:
+            ways = csets[st]
+            if k in ways:
+                if ways[-1] != k:
+                    ways.remove(k)
+                    ways.append(k)
+                continue
+            misses += 1
+            if len(ways) >= ways_max:
+                del ways[0]
+            ways.append(k)
+        return misses
 
     def _switch(self, src: int, dst: int) -> int:
         """Switch address spaces (``src != dst``); returns the cycles."""
-        s = self.s
         self.switches += 1
         if src in self.small or dst in self.small:
-            return s.switch.small_cycles.value
-        if not s.tlb.tagged.value:
+            return self.small_cycles
+        if self.flushing:
             self.flushes += 1
             self.node = self.tlb.flush_to[self.node] or self.tlb.flush(self.node)
-        return s.switch.cr3_cycles.value
+        return self.cr3_cycles
 
     def _ticks(self, now: int, next_tick: int, period: int) -> tuple[int, int]:
         """Every timer interrupt due at ``now``; returns the new ``now`` and next tick."""
         s = self.s
-        tlb_miss, cache_miss = s.tlb.miss_cycles.value, s.cache.miss_cycles.value
         every = s.timer.switch_every.value
         handler = (self.region(KERNEL_TASK, layout.timer_pages(s)),)
+        tlb_before, cache_before = self.tlb_misses, self.cache_misses
         while now >= next_tick:
             next_tick += period
             self.ticks += 1
-            t, c = self._touch(handler)
-            spent = s.timer.tick_cycles.value + t * tlb_miss + c * cache_miss
+            spent = s.timer.tick_cycles.value + self._touch(handler)
             if every and self.ticks % every == 0:
                 self.other_runs += 1
                 other = (self.region(OTHER_TASK, layout.other_pages(s)),)
                 spent += self._switch(self.cur, OTHER_TASK) + s.timer.other_cycles.value
-                t2, c2 = self._touch(other)
-                spent += t2 * tlb_miss + c2 * cache_miss + self._switch(OTHER_TASK, self.cur)
-                t, c = t + t2, c + c2
-            self.tlb_misses += t
-            self.cache_misses += c
+                spent += self._touch(other) + self._switch(OTHER_TASK, self.cur)
             self.timer_cycles += spent
             now += spent
+        self.timer_tlb_misses += self.tlb_misses - tlb_before
+        self.timer_cache_misses += self.cache_misses - cache_before
         return now, next_tick
 
     # -- the event loop --
@@ -200,14 +213,14 @@ class Engine:
         s = self.s
         work = {unit: [c.value, 0] for unit, c in sorted(s.work.items())}
         """Work unit -> [cycles, how many times it was done]."""
-        region_of, regions_of = self.region, self.regions_of
+        region_of, regions_of, regions = self.region, self.regions_of, self.regions
+        touch, switch, cur = self._touch, self._switch, self.cur
         entry_cache: dict[tuple[ThreadId, ThreadId | None], tuple[Region, ...]] = {}
         exit_cache: dict[ThreadId, tuple[Region, ...]] = {}
         trap, path = s.cpu.trap_cycles.value, s.ipc.path_cycles.value
-        tlb_miss, cache_miss = s.tlb.miss_cycles.value, s.cache.miss_cycles.value
         period = s.cpu.mhz.value * 1_000_000 // s.timer.hz.value
         now, next_tick = 0, period
-        n_ipc = n_sys = n_tlb = n_cache = n_sched = switch_cycles = 0
+        n_ipc = n_sys = n_sched = switch_cycles = 0
         totals: list[int] = []
         todo: tuple[Region, ...]
         none: tuple[Region, ...] = ()
@@ -219,11 +232,12 @@ class Engine:
         for e in events:
             kind = type(e)
             receiver: ThreadId | None = None
-            dst = self.cur
+            dst = cur
             """The space the event runs in: a switch, or the scheduler's, goes there."""
             if kind is Touch:
                 task = e.task
-                todo = (region_of(task, e.pages),)
+                reg = regions.get((task, e.pages))
+                todo = (reg if reg is not None else region_of(task, e.pages),)
             elif kind is SpaceSwitch:
                 dst = e.dst
                 todo = none
@@ -258,39 +272,34 @@ class Engine:
                 raise AssertionError(f"unknown trace event {kind.__name__}")
             if kind is not SpaceSwitch and task != kernel:
                 dst = task  # the CPU must be in the task's space to run its code
-            if dst != self.cur:
+            if dst != cur:
                 if kind is not SpaceSwitch:
                     n_sched += 1
-                spent = self._switch(self.cur, dst)
+                spent = switch(cur, dst)
                 switch_cycles += spent
                 now += spent
-                self.cur = dst
+                self.cur = cur = dst
                 if pending_task == dst:
                     todo, pending, pending_task = pending + todo, none, -2
             if receiver is not None:
                 back = exit_cache.get(receiver)
                 if back is None:
                     back = exit_cache[receiver] = regions_of(layout.ipc_exit_pages(s, receiver))
-                if receiver.task == self.cur or receiver.task == kernel:
+                if receiver.task == cur or receiver.task == kernel:
                     todo = todo + back
                 else:
                     pending, pending_task = back, receiver.task
             if todo:
-                t, c = self._touch(todo)
-                n_tlb += t
-                n_cache += c
-                now += t * tlb_miss + c * cache_miss
+                now += touch(todo)
             if now >= next_tick:
                 now, next_tick = self._ticks(now, next_tick, period)
             if per_event:
                 totals.append(now)
-        self.tlb_misses += n_tlb
-        self.cache_misses += n_cache
         cycles: Counter[str] = Counter()
         cycles["trap"] = (n_ipc + n_sys) * trap
         cycles["ipc"] = n_ipc * path
-        cycles["tlb"] = n_tlb * tlb_miss
-        cycles["cache"] = n_cache * cache_miss
+        cycles["tlb"] = (self.tlb_misses - self.timer_tlb_misses) * self.tlb_miss
+        cycles["cache"] = (self.cache_misses - self.timer_cache_misses) * self.cache_miss
         cycles["switch"] = switch_cycles
         cycles["timer"] = self.timer_cycles
         for unit, (unit_cycles, times) in work.items():
