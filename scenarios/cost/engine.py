@@ -232,8 +232,7 @@ class Engine:
         for e in events:
             kind = type(e)
             receiver: ThreadId | None = None
-            dst = cur
-            """The space the event runs in: a switch, or the scheduler's, goes there."""
+            dst = cur  # the space the event runs in: a switch, or the scheduler's, goes there
             if kind is Touch:
                 task = e.task
                 reg = regions.get((task, e.pages))
