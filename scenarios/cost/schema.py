@@ -283,7 +283,7 @@ def structure(data: Mapping[str, object]) -> Sections:
         missing: list[str] = []
         problems: list[str] = []
         for path, error in _leaves(exc, ()):
-            _describe(path, error, missing, problems)
+            _describe(path, error, missing, problems, data)
         if missing:
             problems.insert(0, f"missing key(s) {', '.join(missing)}")
         raise SchemaError("; ".join(problems)) from None
@@ -313,7 +313,11 @@ _FIELDS: Final = frozenset(f.name for f in attrs.fields(Constant))
 
 
 def _describe(
-    path: tuple[str, ...], error: BaseException, missing: list[str], problems: list[str]
+    path: tuple[str, ...],
+    error: BaseException,
+    missing: list[str],
+    problems: list[str],
+    data: Mapping[str, object],
 ) -> None:
     field = path[-1] if path and path[-1] in _FIELDS else ""
     key = ".".join(path[:-1] if field else path)
@@ -322,7 +326,7 @@ def _describe(
         if error.cl is Constant:
             problems.append(f"{key}: unknown field(s) {extra}")
         else:
-            names = (f"{key}.{name}" if key else name for name in sorted(error.extra_fields))
+            names = _unknown_keys(data, path, error.extra_fields)
             problems.append(f"unknown profile key(s) {', '.join(repr(n) for n in names)}")
     elif isinstance(error, KeyError):
         if field:
@@ -335,3 +339,19 @@ def _describe(
         problems.append(f"{key}: {field} {error}")
     else:
         problems.append(f"{key or 'profile'}: {error}")
+
+
+def _unknown_keys(data: Mapping[str, object], path: tuple[str, ...], extra: set[str]) -> list[str]:
+    """The dotted keys under the unknown names ``extra`` of the table at ``path``."""
+    table: object = data
+    for part in path:
+        table = table.get(part, {}) if isinstance(table, Mapping) else {}
+    prefix = "".join(f"{part}." for part in path)
+    keys = []
+    for name in sorted(extra):
+        item = table.get(name) if isinstance(table, Mapping) else None
+        if isinstance(item, Mapping) and item and "value" not in item:
+            keys += [f"{prefix}{name}.{sub}" for sub in sorted(item)]
+        else:
+            keys.append(prefix + name)
+    return keys
