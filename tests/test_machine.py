@@ -9,7 +9,8 @@ import pytest
 from protocols.ids import ThreadId
 from protocols.linux import Getpid, GetpidReply
 from protocols.trace import Event, IpcCall, IpcReply, SpaceSwitch, Syscall, Touch, Work
-from scenarios.cost.machine import Cache, PricingError, Tlb, _mix, linux_apps, price, price_each
+from scenarios.cost.layout import mix
+from scenarios.cost.machine import Cache, PricingError, Tlb, linux_apps, price, price_each
 from scenarios.cost.profile import Profile, load_profile
 
 APP, SERVER, KERNEL = 5, 6, 0
@@ -154,7 +155,7 @@ def test_tlb_miss_cycles_scale_the_tlb_category() -> None:
 def colliding_pages() -> tuple[int, int]:
     """An app page and a server page whose frames have the same colour (of 2)."""
     for page in range(1, 1000):
-        if _mix(APP, 1) % 2 == _mix(SERVER, page) % 2:
+        if mix(APP, 1) % 2 == mix(SERVER, page) % 2:
             return 1, page
     raise AssertionError("no collision found")
 

@@ -1,9 +1,10 @@
-"""The fast pricing engine against the plain reference engine: identical results.
+"""The fast pricing engine against the plain model (the spec): identical results.
 
-``scenarios.cost.machine`` prices with an engine tuned for speed; ``tests/machine_reference.py``
-is the plain engine it replaced.  Both must give the same ``Cost`` and the same cycles
-per event, on recorded scenario traces and on random traces over small machines where
-every TLB and cache set overflows, every kind of switch happens and the timer ticks often.
+``scenarios.cost.machine`` prices with the engine tuned for speed
+(``scenarios.cost.engine``); ``scenarios.cost.plain`` is the pricing model written
+plainly.  Both must give the same ``Cost`` and the same cycles per event, on recorded
+scenario traces and on random traces over small machines where every TLB and cache set
+overflows, every kind of switch happens and the timer ticks often.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from protocols.errors import ErrorCode
 from protocols.ids import ThreadId
 from protocols.linux import Fork, Getpid, GetpidReply
 from protocols.trace import Event, IpcCall, IpcFail, IpcReply, SpaceSwitch, Syscall, Touch, Work
-from scenarios.cost.machine import PricingError, _TlbSlices, price, price_each
+from scenarios.cost.machine import PricingError, price, price_each
+from scenarios.cost.plain import price_each as reference_price_each
 from scenarios.cost.profile import Profile, load_profile
+from scenarios.cost.slices import TlbSlices
 from scenarios.record import traces
-from tests.machine_reference import reference_price_each
 
 VARIANTS: tuple[tuple[str, ...], ...] = (
     (),
@@ -145,7 +147,7 @@ def test_long_slices_without_a_flush_price_as_the_reference_does(
     """Past ``MAX_DEPTH`` touches without a flush the TLB runs on its real sets."""
     overrides = (*SMALL, "tlb.tagged=true") if tagged else SMALL
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_TlbSlices, "MAX_DEPTH", 2)
+        patch.setattr(TlbSlices, "MAX_DEPTH", 2)
         same(events, load_profile("duron800", overrides))
 
 

@@ -46,7 +46,8 @@ from scenarios._common import ScenarioError, priced
 from scenarios.cost.figures import MACHINE_SPECS, machine_profile, machines
 from scenarios.cost.profile import DEFAULT_PROFILE, Profile
 from scenarios.record.traces import fork_pairs, syscall_loop
-from scenarios.report.reproduce import SIZES, SPECS, Sizes
+from scenarios.report.measure import SIZES, Sizes
+from scenarios.report.rows import SPECS
 
 __all__ = ["CALIBRATED", "CALIBRATIONS", "Calibration", "leave_one_out", "main", "solve"]
 
@@ -207,7 +208,7 @@ class HeldOut:
 
 def leave_one_out(sizes: Sizes = SIZES) -> tuple[HeldOut, ...]:
     """Hold each machine out: calibrate on the rest, predict its rows."""
-    from scenarios.report.reproduce import measure
+    from scenarios.report.measure import measure
 
     out: list[HeldOut] = []
     base = shipped()

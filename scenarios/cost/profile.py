@@ -1,6 +1,6 @@
 """Machine profiles: every hardware and software constant the pricing uses, as data.
 
-A profile is a TOML file (the shipped ones live in ``scenarios/profiles/``).  Every
+A profile is a TOML file (the shipped ones live in ``scenarios/cost/profiles/``).  Every
 constant is a table ``{ value = ..., provenance = ..., note = ... }`` where provenance is
 one of
 
@@ -19,10 +19,13 @@ another kernel, or a hardware cost shared by two machines of one processor core)
 carried constant keeps its provenance; its note says where it was carried from
 (``Constant.carried_from``), so a constant is calibrated on one machine only.
 
-Keys are dotted paths (``tlb.miss_cycles``, ``work.linux.getpid``).  The set of keys and
-their types is fixed by ``SCHEMA`` (plus any ``work.*`` unit, an int of cycles): a file
-with an unknown key, a missing key or a wrongly typed value is refused with a one-line
-``ProfileError``; so is a ``--set KEY=VALUE`` override of an unknown key.
+Keys are dotted paths (``tlb.miss_cycles``, ``work.linux.getpid``).  The keys, their
+types and ranges are written once, as the attrs classes of ``scenarios.cost.schema``
+(``Sections``); cattrs structures a file into them.  A file with an unknown key, a
+missing key or a wrongly typed value is refused with a one-line ``ProfileError`` naming
+the key; so is a ``--set KEY=VALUE`` override of an unknown key.  This module reads the
+files, resolves carried constants and applies overrides; a ``Profile`` holds the typed
+``Sections`` (which the pricing reads) and the flat view of them (``constants``).
 """
 
 from __future__ import annotations
@@ -32,9 +35,21 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import attrs
+
+from scenarios.cost.schema import (
+    PROVENANCES,
+    SCHEMA,
+    SOFTWARE,
+    WORK_PREFIX,
+    Constant,
+    SchemaError,
+    Sections,
+    flatten,
+    structure,
+)
 
 __all__ = [
     "DEFAULT_PROFILE",
@@ -53,63 +68,7 @@ __all__ = [
 DEFAULT_PROFILE: Final = "duron800"
 """The seed's machine: AMD Duron 800 MHz, Linux 2.6.16 / L4Linux on Fiasco."""
 
-PROVENANCES: Final = ("measured", "published", "calibrated", "assumed", "override")
-"""Where a constant comes from (``override`` marks a ``--set`` on the command line)."""
-
 Value = bool | int | float | str
-
-SCHEMA: Final[Mapping[str, type]] = {
-    "cpu.mhz": int,
-    "cpu.trap_cycles": int,
-    "ipc.path_cycles": int,
-    "ipc.kernel_pages": int,
-    "ipc.tcb_pages": int,
-    "ipc.utcb_pages": int,
-    "ipc.kip_pages": int,
-    "switch.cr3_cycles": int,
-    "switch.small_cycles": int,
-    "small_spaces": bool,
-    "tlb.entries": int,
-    "tlb.ways": int,
-    "tlb.tagged": bool,
-    "tlb.global_kernel": bool,
-    "tlb.miss_cycles": int,
-    "cache.size_kb": int,
-    "cache.ways": int,
-    "cache.line_bytes": int,
-    "cache.page_bytes": int,
-    "cache.lines_per_touch": int,
-    "cache.miss_cycles": int,
-    "cache.coloring": bool,
-    "timer.hz": int,
-    "timer.tick_cycles": int,
-    "timer.kernel_pages": int,
-    "timer.switch_every": int,
-    "timer.other_pages": int,
-    "timer.other_cycles": int,
-}
-"""Every fixed key and its type; ``work.<unit>`` keys (cycles, int) come in addition."""
-
-WORK_PREFIX: Final = "work."
-
-SOFTWARE: Final = frozenset(
-    {
-        "ipc.path_cycles",
-        "ipc.kernel_pages",
-        "ipc.tcb_pages",
-        "ipc.utcb_pages",
-        "ipc.kip_pages",
-        "cache.lines_per_touch",
-        "timer.hz",
-        "timer.tick_cycles",
-        "timer.kernel_pages",
-        "timer.switch_every",
-        "timer.other_pages",
-        "timer.other_cycles",
-    }
-)
-"""Keys that describe software, not the machine (plus every ``work.*`` unit): carried
-from the machine they were calibrated or assumed on."""
 
 
 def is_software(key: str) -> bool:
@@ -122,39 +81,24 @@ class ProfileError(Exception):
 
 
 @attrs.frozen(kw_only=True)
-class Constant:
-    """One constant of a profile with where it comes from."""
-
-    value: Value
-    provenance: str
-    note: str = ""
-    carried_from: str = ""
-    """The profile this software constant was carried from unchanged (empty: its own)."""
-
-    def to_json(self) -> dict[str, object]:
-        """Value, provenance, note (and ``carried_from`` for a carried constant)."""
-        out: dict[str, object] = {
-            "value": self.value,
-            "provenance": self.provenance,
-            "note": self.note,
-        }
-        if self.carried_from:
-            out["carried_from"] = self.carried_from
-        return out
-
-
-@attrs.frozen(kw_only=True)
 class Profile:
-    """A named, validated set of constants (sorted by key)."""
+    """A named, validated set of constants: typed by section, and flat (sorted by key)."""
 
     name: str
     description: str
-    constants: tuple[tuple[str, Constant], ...]
+    sections: Sections = attrs.field(eq=False, repr=False)
+    """The constants as the schema's typed classes (what the pricing reads)."""
+    constants: tuple[tuple[str, Constant[Any]], ...] = attrs.field(init=False)
+    """Every constant with its dotted key, sorted (derived from ``sections``)."""
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "constants", flatten(self.sections))
 
     def __getitem__(self, key: str) -> Value:
-        return self.constant(key).value
+        value: Value = self.constant(key).value
+        return value
 
-    def constant(self, key: str) -> Constant:
+    def constant(self, key: str) -> Constant[Any]:
         """The constant with its provenance; ``KeyError`` if there is no such key."""
         for k, c in self.constants:
             if k == key:
@@ -169,7 +113,7 @@ class Profile:
         return tuple(k for k, _ in self.constants)
 
     def get_int(self, key: str) -> int:
-        """An int constant (``SCHEMA`` guarantees the type)."""
+        """An int constant (the schema guarantees the type)."""
         value = self[key]
         assert type(value) is int, f"{key} is not an int"
         return value
@@ -182,11 +126,7 @@ class Profile:
 
     def work_units(self) -> dict[str, int]:
         """Cycles per named unit of work (``work.linux.getpid`` -> ``linux.getpid``)."""
-        return {
-            k[len(WORK_PREFIX) :]: int(c.value)
-            for k, c in self.constants
-            if k.startswith(WORK_PREFIX)
-        }
+        return {unit: c.value for unit, c in sorted(self.sections.work.items())}
 
     def with_overrides(self, overrides: Iterable[str]) -> Profile:
         """A copy with ``KEY=VALUE`` overrides applied (provenance ``override``)."""
@@ -199,21 +139,19 @@ class Profile:
                 raise ProfileError(f"--set expects KEY=VALUE, got {item!r}")
             if key not in table:
                 raise ProfileError(f"unknown profile key {key!r} (see 'l4sim profile show')")
-            kind = _kind(key)
-            assert kind is not None
             table[key] = Constant(
-                value=_parse_value(key, text.strip(), kind),
-                provenance="override",
+                value=_parse_value(key, text.strip(), _kind(key)),
+                provenance="override",  # type: ignore[arg-type]
                 note=f"--set {key}={text.strip()} (was {table[key].value!r})",
             )
             changed = True
         if not changed:
             return self
-        _validate(table, "--set")
+        raw = {key: attrs.asdict(c) for key, c in table.items()}
         return Profile(
             name=self.name + "+set",
             description=self.description,
-            constants=tuple(sorted(table.items())),
+            sections=_structure(raw, "--set"),
         )
 
     def to_json(self) -> dict[str, object]:
@@ -225,12 +163,8 @@ class Profile:
         }
 
 
-def _kind(key: str) -> type | None:
-    if key in SCHEMA:
-        return SCHEMA[key]
-    if key.startswith(WORK_PREFIX) and len(key) > len(WORK_PREFIX):
-        return int
-    return None
+def _kind(key: str) -> type:
+    return SCHEMA.get(key, int)
 
 
 _TRUE = ("true", "yes", "on", "1")
@@ -253,39 +187,41 @@ def _parse_value(key: str, text: str, kind: type) -> Value:
     return value
 
 
-def _check(key: str, raw: Mapping[str, object]) -> Constant:
-    kind = _kind(key)
-    if kind is None:
-        raise ProfileError(f"unknown profile key {key!r}")
-    extra = set(raw) - {"value", "provenance", "note"}
-    if extra:
-        raise ProfileError(f"{key}: unknown field(s) {', '.join(sorted(extra))}")
-    value = raw["value"]
-    if type(value) is not kind:
-        raise ProfileError(f"{key} must be a {kind.__name__}, got {value!r}")
-    if kind is int and isinstance(value, int) and value < 0:
-        raise ProfileError(f"{key} must not be negative, got {value}")
-    provenance = raw.get("provenance")
-    if provenance not in PROVENANCES[:4]:
-        raise ProfileError(f"{key}: provenance must be one of {', '.join(PROVENANCES[:4])}")
-    note = raw.get("note", "")
-    if not isinstance(note, str):
-        raise ProfileError(f"{key}: note must be a string")
-    if provenance in ("published", "calibrated") and not note:
-        raise ProfileError(f"{key}: a {provenance} constant must name its source in 'note'")
-    assert isinstance(value, bool | int | float | str)
-    return Constant(value=value, provenance=str(provenance), note=note)
+def _structure(flat: Mapping[str, Mapping[str, object]], origin: str) -> Sections:
+    """Flat ``key -> {value, provenance, note}`` tables as typed ``Sections``: each key
+    goes to the section its first part names (``tlb.entries`` -> ``[tlb] entries``)."""
+    nested: dict[str, Any] = {}
+    for key, raw in flat.items():
+        section, dot, name = key.partition(".")
+        if dot:
+            nested.setdefault(section, {})[name] = dict(raw)
+        else:
+            nested[key] = dict(raw)
+    try:
+        return structure(nested)
+    except SchemaError as exc:
+        raise ProfileError(f"{origin}: {exc}") from None
+
+
+RawConstant = Mapping[str, object]
 
 
 def _walk(
-    prefix: str, table: Mapping[str, object], out: dict[str, Constant], refs: dict[str, str]
+    prefix: str,
+    table: Mapping[str, object],
+    out: dict[str, RawConstant],
+    refs: dict[str, str],
 ) -> None:
+    """Flatten nested tables to dotted keys: a constant is a table with a ``value``, a
+    carried one ``{ from = "PROFILE" }``."""
     for name, item in table.items():
         key = f"{prefix}{name}"
         if not isinstance(item, dict):
             raise ProfileError(f"{key} must be a table with value and provenance")
         if "value" in item:
-            out[key] = _check(key, item)
+            if "carried_from" in item or item.get("provenance") == "override":
+                raise ProfileError(f"{key}: carried_from and override are set by l4sim")
+            out[key] = item
         elif "from" in item:
             if set(item) != {"from"} or not isinstance(item["from"], str):
                 raise ProfileError(f'{key}: a carried constant is {{ from = "PROFILE" }}')
@@ -301,7 +237,7 @@ class _Raw:
     name: str
     description: str
     software_from: str | None
-    constants: dict[str, Constant]
+    constants: dict[str, RawConstant]
     refs: dict[str, str]
 
 
@@ -319,7 +255,7 @@ def _parse_raw(text: str, origin: str) -> _Raw:
         raise ProfileError(f"{origin}: 'description' must be a string")
     if software_from is not None and not isinstance(software_from, str):
         raise ProfileError(f"{origin}: 'software_from' must be a profile name")
-    constants: dict[str, Constant] = {}
+    constants: dict[str, RawConstant] = {}
     refs: dict[str, str] = {}
     try:
         _walk("", data, constants, refs)
@@ -341,16 +277,15 @@ def _parse_cached(text: str, origin: str) -> _Raw:
     return _parse_raw(text, origin)
 
 
-def _resolve(key: str, source: str, origin: str, seen: frozenset[str]) -> Constant | None:
+def _resolve(key: str, source: str, origin: str, seen: frozenset[str]) -> RawConstant | None:
     """``key`` as profile ``source`` has it (following its own carrying), or None."""
     if source in seen:
         raise ProfileError(f"{origin}: {key} is carried from profile to profile in a cycle")
     raw = _shipped_raw(source, origin)
     if key in raw.constants:
         c = raw.constants[key]
-        return attrs.evolve(
-            c, note=f"{c.note} [carried unchanged from {source}]", carried_from=source
-        )
+        note = c.get("note", "")
+        return {**c, "note": f"{note} [carried unchanged from {source}]", "carried_from": source}
     if key in raw.refs:
         return _resolve(key, raw.refs[key], origin, seen | {source})
     if raw.software_from is not None and is_software(key):
@@ -374,40 +309,11 @@ def parse_profile(text: str, *, origin: str) -> Profile:
         if c is None:
             raise ProfileError(f"{origin}: profile {source} has no {key}")
         constants[key] = c
-    missing = sorted(set(SCHEMA) - set(constants))
-    if missing:
-        raise ProfileError(f"{origin}: missing key(s) {', '.join(missing)}")
-    _validate(constants, origin)
     return Profile(
-        name=raw.name, description=raw.description, constants=tuple(sorted(constants.items()))
+        name=raw.name,
+        description=raw.description,
+        sections=_structure(constants, origin),
     )
-
-
-_POSITIVE: Final = (
-    "cpu.mhz",
-    "tlb.entries",
-    "tlb.ways",
-    "cache.size_kb",
-    "cache.ways",
-    "cache.line_bytes",
-    "cache.page_bytes",
-    "timer.hz",
-)
-
-
-def _validate(constants: Mapping[str, Constant], origin: str) -> None:
-    """Checks across keys: geometry that the machine model can build."""
-    for key in _POSITIVE:
-        if constants[key].value == 0:
-            raise ProfileError(f"{origin}: {key} must be positive")
-    if int(constants["tlb.entries"].value) % int(constants["tlb.ways"].value):
-        raise ProfileError(f"{origin}: tlb.entries must be a multiple of tlb.ways")
-    line = int(constants["cache.line_bytes"].value)
-    size = int(constants["cache.size_kb"].value) * 1024
-    if size % (int(constants["cache.ways"].value) * line):
-        raise ProfileError(f"{origin}: cache.size_kb must be a multiple of ways * line_bytes")
-    if int(constants["cache.page_bytes"].value) % line:
-        raise ProfileError(f"{origin}: cache.page_bytes must be a multiple of line_bytes")
 
 
 def available_profiles() -> tuple[str, ...]:

@@ -95,7 +95,7 @@ def _fork(plt: Any, rep: Report, out: Path) -> list[Path]:
 
 
 def _getpid(plt: Any, rep: Report, out: Path) -> list[Path]:
-    from scenarios.report.reproduce import _native_cycles
+    from scenarios.report.rows import native_cycles
 
     m = rep.measured
     assert m is not None
@@ -104,7 +104,7 @@ def _getpid(plt: Any, rep: Report, out: Path) -> list[Path]:
     values = [getpid[0].baseline or 0.0, *(w.model for w in getpid)] if getpid else []
     fig, ax = plt.subplots(figsize=(8, 5))
     ax.bar(names[: len(values)], values)
-    ax.axhline(_native_cycles(m), color="black", linestyle="--", label="native Linux")
+    ax.axhline(native_cycles(m), color="black", linestyle="--", label="native Linux")
     ax.set_ylabel("cycles per getpid")
     ax.set_title(f"L4Linux getpid by mitigation ({rep.profile.name})")
     ax.tick_params(axis="x", labelrotation=15, labelsize="small")

@@ -22,327 +22,35 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
 import attrs
 
 from protocols.editions import DEFAULT_EDITION
-from scenarios._common import (
-    ScenarioError,
-    add_edition_arg,
-    add_profile_args,
-    priced,
-    profile_from,
-)
-from scenarios.cost.figures import MACHINE_SPECS, MachineSpec, machine_profile, machines
+from scenarios._common import ScenarioError, add_edition_arg, add_profile_args, profile_from
+from scenarios.cost.figures import MACHINE_SPECS, machine_profile, machines
 from scenarios.cost.machine import Cost
 from scenarios.cost.profile import DEFAULT_PROFILE, Profile
-from scenarios.record.l4world import STRATEGIES
-from scenarios.record.traces import fork_pairs, syscall_loop
+from scenarios.report.measure import SIZES, Measured, Progress, Sizes, measure, quiet
+from scenarios.report.rows import SPECS, Row, Spec, native_cycles
 from scenarios.report.whatifs import MITIGATIONS, WhatIf, whatifs
 from scenarios.report.whatifs import value_text as _value_text
-from scenarios.scripts import boot as boot_scenario
-from scenarios.scripts import fork as fork_scenario
-from scenarios.scripts import read as read_scenario
-from scenarios.scripts.getpid import NATIVE_MISS_CALLS
 
 __all__ = [
     "SIZES",
+    "SPECS",
     "Measured",
+    "Report",
     "Row",
+    "Sizes",
+    "Spec",
     "WhatIf",
     "main",
     "measure",
     "report",
 ]
-
-
-@attrs.frozen(kw_only=True)
-class Sizes:
-    """How many calls, reads and fork pairs each recorded run makes."""
-
-    native_calls: int = NATIVE_MISS_CALLS
-    l4linux_calls: int = 2000
-    reads: int = read_scenario.READS
-    pairs: int = fork_scenario.PAIRS
-    managed: int = boot_scenario.MANAGED
-
-
-SIZES: Final = Sizes()
-"""The sizes of ``l4sim reproduce`` (tests pass smaller ones)."""
-
-
-# -- measuring ---------------------------------------------------------------------------
-
-
-@attrs.frozen(kw_only=True)
-class Measured:
-    """The priced runs every row and what-if is computed from."""
-
-    sizes: Sizes
-    edition: str
-    """The edition of the L4 system every run was recorded in."""
-    native: Cost
-    l4linux: Cost
-    read: read_scenario.ReadRun
-    forks: tuple[tuple[str, Cost], ...]
-
-    @property
-    def l4linux_cycles_per_call(self) -> float:
-        """Cycles per L4Linux getpid."""
-        return self.l4linux.cycles / self.sizes.l4linux_calls
-
-    @property
-    def l4linux_misses_per_call(self) -> float:
-        """TLB misses per L4Linux getpid."""
-        return self.l4linux.tlb_misses / self.sizes.l4linux_calls
-
-    def fork(self, strategy: str) -> float:
-        """Cycles per fork+exit pair under ``strategy``."""
-        return dict(self.forks)[strategy].cycles / self.sizes.pairs
-
-    def speedup(self, strategy: str) -> float:
-        """The seed's "performance increase" of ``strategy`` over ``classic``."""
-        return self.fork("classic") / self.fork(strategy) - 1
-
-
-Progress = Callable[[str], None]
-
-
-def _quiet(_step: str) -> None:
-    return None
-
-
-def measure(
-    profile: Profile,
-    sizes: Sizes = SIZES,
-    progress: Progress = _quiet,
-    edition: str = DEFAULT_EDITION.name,
-) -> Measured:
-    """Record (once per process) and price every run the report needs."""
-    progress("native getpid")
-    native = priced(syscall_loop("getpid", "native", sizes.native_calls), profile)
-    progress("L4Linux getpid")
-    l4linux = priced(syscall_loop("getpid", "l4linux", sizes.l4linux_calls, edition), profile)
-    progress("blocking read")
-    read = read_scenario.measure(sizes.reads, profile, edition)
-    forks = []
-    for strategy in STRATEGIES:
-        progress(f"fork {strategy}")
-        forks.append((strategy, priced(fork_pairs(strategy, sizes.pairs, edition), profile)))
-    return Measured(
-        sizes=sizes,
-        edition=edition,
-        native=native,
-        l4linux=l4linux,
-        read=read,
-        forks=tuple(forks),
-    )
-
-
-# -- the rows ----------------------------------------------------------------------------
-
-
-@attrs.frozen(kw_only=True)
-class Spec:
-    """A figure of the seed: its seed value and how to check the model."""
-
-    id: str
-    figure: str
-    seed: float
-    unit: str
-    tolerance: float
-    relative: bool
-    calibrated_by: str
-    """The constant solved against this figure; empty for a prediction."""
-    model: Callable[[Measured], float]
-    machine: str = DEFAULT_PROFILE
-    at_least: bool = False
-    source: str = "seed: l4linux-blog-2006"
-    miss_reason: str = ""
-
-
-def _native_cycles(m: Measured) -> float:
-    return m.native.cycles / m.sizes.native_calls
-
-
-def _l4linux_cycles(m: Measured) -> float:
-    return m.l4linux_cycles_per_call
-
-
-def _native_misses(m: Measured) -> float:
-    return m.native.tlb_misses * 100_000 / m.sizes.native_calls
-
-
-def _l4linux_misses(m: Measured) -> float:
-    return m.l4linux_misses_per_call
-
-
-def _l4linux_switches(m: Measured) -> float:
-    return m.l4linux.count("switches") / m.sizes.l4linux_calls
-
-
-SPECS: Final = (
-    Spec(
-        id="getpid.native.cycles",
-        figure="sys_getpid() natively",
-        seed=260,
-        unit="cycles",
-        tolerance=0.05,
-        relative=True,
-        calibrated_by="cpu.trap_cycles",
-        model=_native_cycles,
-    ),
-    Spec(
-        id="getpid.l4linux.cycles",
-        figure="sys_getpid() on L4Linux (IPC round trip)",
-        seed=3700,
-        unit="cycles",
-        tolerance=0.05,
-        relative=True,
-        calibrated_by="ipc.path_cycles",
-        model=_l4linux_cycles,
-    ),
-    Spec(
-        id="getpid.native.tlb_misses_per_100k",
-        figure="TLB misses in 100,000 native getpid calls",
-        seed=200,
-        unit="misses",
-        tolerance=0.25,
-        relative=True,
-        calibrated_by="timer.other_pages",
-        model=_native_misses,
-    ),
-    Spec(
-        id="getpid.l4linux.tlb_misses_per_call",
-        figure="TLB misses per L4Linux getpid call",
-        seed=6,
-        unit="misses",
-        tolerance=0.1,
-        relative=False,
-        calibrated_by="working-set sizes (actors/working_sets.py)",
-        model=_l4linux_misses,
-    ),
-    Spec(
-        id="getpid.l4linux.switches_per_call",
-        figure="context switches per L4Linux system call",
-        seed=2,
-        unit="switches",
-        tolerance=0.05,
-        relative=False,
-        calibrated_by="",
-        model=_l4linux_switches,
-    ),
-    Spec(
-        id="read.blocking.cycles",
-        figure="blocking sys_read() on L4Linux",
-        seed=2_700_000,
-        unit="cycles",
-        tolerance=0.05,
-        relative=True,
-        calibrated_by="work.wait.read",
-        model=lambda m: m.read.cycles,
-    ),
-    Spec(
-        id="fork.chief.speedup",
-        figure="fork+exit with allocate_chief vs task server",
-        seed=0.10,
-        unit="speedup",
-        tolerance=0.03,
-        relative=False,
-        calibrated_by="",
-        model=lambda m: m.speedup("chief"),
-    ),
-    Spec(
-        id="fork.cache.speedup",
-        figure="fork+exit with allocate_chief + task cache",
-        seed=0.20,
-        unit="speedup",
-        tolerance=0.02,
-        relative=False,
-        calibrated_by="work.linux.fork",
-        model=lambda m: m.speedup("chief+cache"),
-    ),
-)
-"""Every figure of the seed, in its order, with its tolerance."""
-
-
-@attrs.frozen(kw_only=True)
-class Row:
-    """One line of the table."""
-
-    spec: Spec | MachineSpec
-    model: float
-
-    @property
-    def deviation(self) -> float:
-        """Relative deviation (cycles, misses per 100k) or absolute (misses, speedups)."""
-        if self.spec.relative:
-            return self.model / self.spec.seed - 1
-        return self.model - self.spec.seed
-
-    @property
-    def ok(self) -> bool:
-        """Within tolerance (for a lower bound: at or above it, less the tolerance)."""
-        if self.spec.at_least:
-            return self.deviation >= -self.spec.tolerance - 1e-12
-        return abs(self.deviation) <= self.spec.tolerance + 1e-12
-
-    @property
-    def known_miss(self) -> bool:
-        """Out of tolerance for the documented reason (``miss_reason``)."""
-        return not self.ok and bool(self.spec.miss_reason)
-
-    @property
-    def verdict(self) -> str:
-        """``ok``, ``miss`` (out of tolerance, reason documented) or ``FAIL``."""
-        return "ok" if self.ok else "miss" if self.known_miss else "FAIL"
-
-    @property
-    def kind(self) -> str:
-        """``calibrated`` or ``predicted``."""
-        return "calibrated" if self.spec.calibrated_by else "predicted"
-
-    def tolerance_text(self) -> str:
-        """The tolerance as printed."""
-        s = self.spec
-        if s.at_least:
-            return f">= {s.seed - s.tolerance:g}"
-        if s.relative:
-            return f"{s.tolerance:.0%}"
-        if s.unit == "speedup":
-            return f"±{s.tolerance * 100:.0f} pp"
-        return f"±{s.tolerance:g}"
-
-    def deviation_text(self) -> str:
-        """The deviation as printed."""
-        if self.spec.relative:
-            return f"{self.deviation:+.1%}"
-        if self.spec.unit == "speedup":
-            return f"{self.deviation * 100:+.1f} pp"
-        return f"{self.deviation:+.3f}"
-
-    def to_json(self) -> dict[str, object]:
-        """The row in ``--json``."""
-        s = self.spec
-        return {
-            "id": s.id,
-            "machine": s.machine,
-            "source": s.source,
-            "figure": s.figure,
-            "seed": s.seed,
-            "model": round(self.model, 4),
-            "unit": s.unit,
-            "deviation": round(self.deviation, 5),
-            "tolerance": self.tolerance_text(),
-            "kind": self.kind,
-            "calibrated_by": s.calibrated_by or None,
-            "ok": self.ok,
-            "verdict": self.verdict,
-            "miss_reason": s.miss_reason if self.known_miss else None,
-        }
 
 
 # -- the report --------------------------------------------------------------------------
@@ -466,7 +174,7 @@ def _mitigation_table(whatif: tuple[WhatIf, ...], m: Measured) -> list[str]:
             for col, _, u in _MITIGATION_COLUMNS
         )
         lines.append(f"  {name:<34}{cells}")
-    lines.append(f"  {'(native Linux getpid)':<34}{_value_text('cycles', _native_cycles(m)):>18}")
+    lines.append(f"  {'(native Linux getpid)':<34}{_value_text('cycles', native_cycles(m)):>18}")
     return lines
 
 
@@ -478,7 +186,7 @@ def _breakdown_text(name: str, cost: Cost, n: int) -> str:
 def report(
     profile: Profile,
     sizes: Sizes = SIZES,
-    progress: Progress = _quiet,
+    progress: Progress = quiet,
     edition: str = DEFAULT_EDITION.name,
     machines: tuple[str, ...] = (),
 ) -> Report:
@@ -527,7 +235,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _progress_to_terminal() -> Progress:
     if not sys.stderr.isatty():
-        return _quiet
+        return quiet
     steps = [0]
 
     def show(step: str) -> None:
@@ -547,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise ScenarioError(f"--machine {unknown[0]}: no figures for that machine")
     rep = report(profile, progress=progress, edition=args.edition, machines=tuple(args.machine))
-    if progress is not _quiet:
+    if progress is not quiet:
         print("\r\033[K", end="", file=sys.stderr, flush=True)
     data = rep.to_json()
     if args.json:

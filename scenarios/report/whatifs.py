@@ -7,7 +7,7 @@ calibrated against them: they are predictions.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import attrs
 
@@ -17,10 +17,8 @@ from scenarios._common import (
 )
 from scenarios.cost.profile import Profile, ProfileError
 from scenarios.record.traces import fork_pairs, syscall_loop
+from scenarios.report.measure import Measured, Sizes
 from scenarios.scripts import boot as boot_scenario
-
-if TYPE_CHECKING:
-    from scenarios.report.reproduce import Measured, Sizes
 
 __all__ = ["MITIGATIONS", "WhatIf", "value_text", "whatifs"]
 
