@@ -16,6 +16,7 @@ by the workers staying alive.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import time
 import traceback
@@ -24,7 +25,7 @@ from multiprocessing.connection import Connection
 from types import TracebackType
 from typing import Any, Protocol
 
-__all__ = ["Backend", "DistError", "ProcessBackend", "RayBackend"]
+__all__ = ["Backend", "DistError", "ProcessBackend", "RayBackend", "import_ray", "init_ray"]
 
 POLL_SECONDS = 0.5
 """How often a waiting parent checks that its worker processes are still alive."""
@@ -150,10 +151,8 @@ class ProcessBackend:
 
     def close(self) -> None:
         for conn in self._conns:
-            try:
+            with contextlib.suppress(OSError):  # BrokenPipeError: the worker is gone
                 conn.send(None)
-            except (BrokenPipeError, OSError):
-                pass
         for proc in self._procs:
             proc.join(timeout=5)
             if proc.is_alive():
@@ -183,6 +182,22 @@ def import_ray() -> Any:
     return ray
 
 
+def init_ray(address: str | None) -> Any:
+    """``ray.init(address)`` quietly (no dashboard for a new local Ray); ``DistError``."""
+    ray = import_ray()
+    options: dict[str, Any] = {"log_to_driver": False, "logging_level": "ERROR"}
+    if address in (None, "local"):
+        options["include_dashboard"] = False
+    try:
+        ray.init(address=address, **options)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        detail = str(exc).strip().splitlines()
+        raise DistError(
+            f"cannot reach Ray at {address!r}: {detail[0] if detail else exc!r}"
+        ) from None
+    return ray
+
+
 class RayBackend:
     """One Ray actor per shard; mail passed actor to actor as Ray objects.
 
@@ -206,10 +221,7 @@ class RayBackend:
         self.timeout = timeout
         self._started = False
         if not ray.is_initialized():
-            try:
-                ray.init(address=address, log_to_driver=False, logging_level="ERROR")
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise DistError(f"cannot reach Ray at {address!r}: {exc}") from None
+            init_ray(address)
             self._started = True
         try:
             cpus = float(ray.cluster_resources().get("CPU", 1.0))
