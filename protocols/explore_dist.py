@@ -128,8 +128,8 @@ class Shard:
         """The states found in the last level, by key: (key, fingerprint, state)."""
         self.expanded: list[tuple[int, int]] = []
         """(rank, number of actions) of each state expanded in this level."""
-        self.pending: dict[Key, Any] = {}
-        """Successors found here, kept until their owner asks for them."""
+        self.pending: dict[Key, tuple[int, Any]] = {}
+        """Successors found here (fingerprint, state), kept until their owner asks."""
         self._kept: list[Any] = []
 
     def call(
@@ -185,7 +185,7 @@ class Shard:
                     continue
                 seen.add(after_fp)
                 out[owner].append((after_fp, rank, index, fp))
-                self.pending[(rank, index)] = after
+                self.pending[(rank, index)] = (after_fp, after)
             self.expanded.append((rank, count))
             transitions += count
             if verdict is not None:
@@ -213,14 +213,13 @@ class Shard:
     def _ship(self, mail: list[list[tuple[int, int]]]) -> tuple[None, list[list[Any]]]:
         out: list[list[Any]] = [[] for _ in range(self.workers)]
         for owner, asked in enumerate(mail):
-            out[owner] = [(key, self.pending[key]) for key in asked]
+            out[owner] = [(key, *self.pending[key]) for key in asked]
         self.pending = {}
         return None, out
 
-    def _admit(self, mail: list[list[tuple[Key, Any]]]) -> tuple[tuple[list[Key], Any], None]:
+    def _admit(self, mail: list[list[tuple[Key, int, Any]]]) -> tuple[tuple[list[Key], Any], None]:
         """Check the new states in key order; report their keys and the first violation."""
-        found = sorted((item for items in mail for item in items), key=lambda item: item[0])
-        self.admitted = [(key, self.fingerprint(state), state) for key, state in found]
+        self.admitted = sorted((item for items in mail for item in items), key=lambda i: i[0])
         violation: Verdict | None = None
         for key, fp, state in self.admitted:
             bad = self.space.check(state)
