@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import socket
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -28,6 +29,9 @@ from typing import Any, Protocol
 __all__ = ["Backend", "DistError", "ProcessBackend", "RayBackend", "import_ray", "init_ray"]
 
 POLL_SECONDS = 0.5
+"""How often a waiting parent checks that its worker processes are still alive."""
+PROBE_SECONDS = 10.0
+"""How long a Ray head given as HOST:PORT may take to accept a connection."""
 """How often a waiting parent checks that its worker processes are still alive."""
 
 
@@ -182,11 +186,28 @@ def import_ray() -> Any:
     return ray
 
 
+def _probe(address: str) -> None:
+    """``DistError`` unless ``HOST:PORT`` (or ``ray://HOST:PORT``) accepts a connection.
+
+    Ray itself retries an unreachable head for minutes; this answers in seconds.
+    """
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto", "local", a path: Ray's own rules
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_SECONDS):
+            pass
+    except OSError as exc:
+        raise DistError(f"cannot reach Ray at {address!r}: {exc.strerror or exc}") from None
+
+
 def init_ray(address: str | None) -> Any:
     """``ray.init(address)`` quietly (no dashboard for a new local Ray); ``DistError``."""
     ray = import_ray()
+    if address is not None:
+        _probe(address)
     options: dict[str, Any] = {"log_to_driver": False, "logging_level": "ERROR"}
-    if address in (None, "local"):
+    if address == "local":  # a new Ray: no dashboard (Ray refuses the option otherwise)
         options["include_dashboard"] = False
     try:
         ray.init(address=address, **options)

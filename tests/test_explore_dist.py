@@ -220,3 +220,12 @@ def test_ray_actors_find_what_one_process_finds(ray_session: Any, name: str) -> 
     dist = explore_distributed(factory, workers=2, backend="ray")
     assert outcome(dist) == outcome(explore(factory()))
     assert ray_session.is_initialized()  # a Ray the caller started is left running
+
+
+def test_an_unreachable_ray_head_is_one_error_line_within_seconds(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pytest.importorskip("ray")
+    assert cli.main(["explore", "--spec", "kernel-rmgr", "--ray", "127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot reach Ray at '127.0.0.1:1'" in err[0]
