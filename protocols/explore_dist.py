@@ -67,8 +67,8 @@ SpaceFactory = Callable[[], Space[Any]]
 BACKENDS: Final = ("processes", "ray")
 DEFAULT_TIMEOUT: Final = 3600.0
 """Seconds one worker may take for one exchange of one level before the search fails."""
-NO_PARENT: Final = -1
-"""The initial state's parent fingerprint (fingerprints are unsigned)."""
+NO_PARENT: Final = None
+"""The initial state's parent (a space's own fingerprints may be any int)."""
 
 Key = tuple[int, int]
 """Where a state was found: (rank of its parent in its level, index of the action)."""
@@ -122,7 +122,7 @@ class Shard:
         self.workers = workers
         self.space = factory()
         self.fingerprint = fingerprinter(self.space)
-        self.parent: dict[int, tuple[int, int]] = {}
+        self.parent: dict[int, tuple[int | None, int]] = {}
         """fingerprint -> (parent's fingerprint, index of the action from the parent)."""
         self.admitted: list[tuple[Key, int, Any]] = []
         """The states found in the last level, by key: (key, fingerprint, state)."""
@@ -157,7 +157,7 @@ class Shard:
         return (summary, *outbox)
 
     def _seed(self, _mail: list[Any], fp: int, state: Any) -> tuple[None, None]:
-        self.parent[fp] = (NO_PARENT, NO_PARENT)
+        self.parent[fp] = (NO_PARENT, 0)
         self.admitted = [((0, 0), fp, state)]
         return None, None
 
@@ -234,7 +234,7 @@ class Shard:
         states = sum(1 for key, _fp, _state in self.admitted if key < before)
         return (transitions, states), None
 
-    def _parent_of(self, _mail: list[Any], fp: int) -> tuple[tuple[int, int], None]:
+    def _parent_of(self, _mail: list[Any], fp: int) -> tuple[tuple[int | None, int], None]:
         return self.parent[fp], None
 
 
@@ -354,7 +354,7 @@ def _path(pool: Backend, fp: int) -> tuple[int, ...]:
     indices: list[int] = []
     while True:
         parent, index = pool.ask(fp % pool.workers, "parent_of", (fp,))
-        if parent == NO_PARENT:
+        if parent is NO_PARENT:
             return tuple(reversed(indices))
         indices.append(index)
         fp = parent
