@@ -208,15 +208,8 @@ def ray_session() -> Iterator[Any]:
     ray.shutdown()
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "ownership chief+cache l4env-2007, the cache reuses an id",
-        "ownership chief l4env-2007, proved",
-    ],
-)
-def test_ray_actors_find_what_one_process_finds(ray_session: Any, name: str) -> None:
-    factory = CONFIGURATIONS[name]
+def test_ray_actors_find_what_one_process_finds(ray_session: Any) -> None:
+    factory = CONFIGURATIONS["ownership chief+cache l4env-2007, the cache reuses an id"]
     dist = explore_distributed(factory, workers=2, backend="ray")
     assert outcome(dist) == outcome(explore(factory()))
     assert ray_session.is_initialized()  # a Ray the caller started is left running
