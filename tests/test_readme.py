@@ -22,7 +22,8 @@ def readme_commands() -> list[str]:
 def test_readme_opens_with_an_install_and_reproduce_command_and_a_test_command() -> None:
     main_job, tests = readme_commands()
     assert "pip install" in main_job and main_job.endswith("l4sim reproduce")
-    assert "pip install" in tests and "[test]" in tests
+    extras = re.search(r"\.\[([\w,]+)\]", tests)
+    assert "pip install" in tests and extras is not None and "test" in extras[1].split(",")
 
 
 def test_ci_runs_the_readme_test_command() -> None:

@@ -5,17 +5,29 @@ The search itself is ``protocols.explore`` (breadth first, shortest counterexamp
 or ``protocols.explore.KernelRmgrSpace`` (the kernel and RMGR with scripted clients).
 Exit status 0 when every invariant holds in every reachable state, 1 with a shortest
 counterexample, 2 for a bad bound.
+
+``--workers N`` spreads the search over N processes on this machine and ``--ray ADDRESS``
+over a Ray cluster (``protocols.explore_dist``); either gives exactly the counts and the
+counterexample of the single-process search.  ADDRESS is Ray's: ``local`` starts a new
+Ray on this machine, ``auto`` joins the cluster this machine is part of (``ray start``),
+``HOST:PORT`` names a cluster's head; without ``--workers`` there is one worker per CPU of
+the cluster.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
+import time
+from collections.abc import Callable
 from typing import Any, cast
 
 from protocols.editions import edition
-from protocols.explore import KernelRmgrSpace, Space, explore
+from protocols.explore import ExploreResult, KernelRmgrSpace, Space, explore
+from protocols.explore_backends import DistError, init_ray
+from protocols.explore_dist import explore_distributed
 from protocols.explore_ownership import OwnershipSpace
 from protocols.l4linux import DEFAULT_CACHE_SIZE, Strategy
 from scenarios._common import ScenarioError, add_edition_arg, positive_int
@@ -83,6 +95,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="stop after this many steps (default: until no new state)",
     )
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="search with this many worker processes (with --ray: Ray actors; default "
+        "there: one per CPU of the cluster); same result as one process",
+    )
+    parser.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        default=None,
+        help="search on a Ray cluster (pip install 'l4sim[dist]'): 'local' starts one on "
+        "this machine, 'auto' joins the one this machine is part of, or HOST:PORT",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -90,10 +116,11 @@ def run(args: argparse.Namespace) -> int:
     """Walk every reachable state of a spec; exit 1 with a shortest counterexample."""
     if args.tasks is None:
         args.tasks = 3 if args.spec == "ownership" else 2
-    space: Space[Any]
+    factory: Callable[[], Space[Any]]
     try:
         if args.spec == "ownership":
-            space = OwnershipSpace(
+            factory = functools.partial(
+                OwnershipSpace,
                 tasks=args.tasks,
                 clients=args.clients,
                 strategy=Strategy(args.strategy),
@@ -104,27 +131,22 @@ def run(args: argparse.Namespace) -> int:
                 edition=edition(args.edition),
             )
         else:
-            space = KernelRmgrSpace(
-                tasks=args.tasks, clients=args.clients, edition=edition(args.edition)
+            factory = functools.partial(
+                KernelRmgrSpace,
+                tasks=args.tasks,
+                clients=args.clients,
+                edition=edition(args.edition),
             )
-        space.initial()
+        factory().initial()
     except ValueError as exc:
         raise ScenarioError(str(exc)) from None
-
-    def progress(level: int, states: int, transitions: int) -> None:
-        print(
-            f"\r  depth {level}: {states} states, {transitions} transitions",
-            end="",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    result = explore(
-        cast("Space[object]", space),
-        max_depth=args.depth,
-        progress=progress if sys.stderr.isatty() and not args.json else None,
-    )
-    if sys.stderr.isatty() and not args.json:
+    backend = "ray" if args.ray is not None else "processes" if args.workers else "single"
+    show = sys.stderr.isatty() and not args.json
+    try:
+        result, workers = _search(args, factory, backend, _Progress() if show else None)
+    except DistError as exc:
+        raise ScenarioError(str(exc)) from None
+    if show:
         print(file=sys.stderr)
     v = result.violation
     if args.json:
@@ -144,6 +166,8 @@ def run(args: argparse.Namespace) -> int:
                         if args.spec == "ownership"
                         else {}
                     ),
+                    "backend": backend,
+                    "workers": workers,
                     "states": result.states,
                     "transitions": result.transitions,
                     "depth": result.depth,
@@ -175,3 +199,51 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"every invariant holds up to depth {args.depth} (search cut at that depth)")
     return 0 if v is None else 1
+
+
+class _Progress:
+    """Per level on stderr: states, transitions, depth, frontier, states per second."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.states = 1
+        self.depth = 0
+
+    def __call__(self, level: int, states: int, transitions: int) -> None:
+        frontier = states - self.states  # the states this level found are the next frontier
+        self.states = states
+        self.depth = level if frontier else self.depth
+        rate = states / max(time.perf_counter() - self.started, 1e-9)
+        print(
+            f"\r  level {level}: {states} states, {transitions} transitions, depth "
+            f"{self.depth}, frontier {frontier}, {rate:,.0f} states/s",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _search(
+    args: argparse.Namespace,
+    factory: Callable[[], Space[Any]],
+    backend: str,
+    progress: _Progress | None,
+) -> tuple[ExploreResult, int]:
+    """The search the options ask for, and how many workers ran it."""
+    if backend == "single":
+        result = explore(cast("Space[object]", factory()), max_depth=args.depth, progress=progress)
+        return result, 1
+    if backend == "processes":
+        result = explore_distributed(
+            factory, workers=args.workers, max_depth=args.depth, progress=progress
+        )
+        return result, args.workers
+    ray = init_ray(args.ray)
+    try:
+        workers = args.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        result = explore_distributed(
+            factory, workers=workers, backend="ray", max_depth=args.depth, progress=progress
+        )
+    finally:
+        ray.shutdown()
+    return result, workers

@@ -1,0 +1,224 @@
+"""protocols.explore_dist: the sharded search gives exactly what the single-process one gives."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Hashable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from protocols.editions import HARDENED, L4ENV_2007
+from protocols.explore import ExploreResult, KernelRmgrSpace, Space, explore
+from protocols.explore_dist import DistError, explore_distributed, fingerprinter, stable_fingerprint
+from protocols.explore_ownership import OwnershipSpace
+from protocols.l4linux import Strategy
+from scenarios import cli
+from tests.test_explore import lenient_step
+
+ROOT = Path(__file__).resolve().parent.parent
+Factory = Callable[[], Space[Any]]
+
+TRANSITION_INVARIANTS = ("only_the_owner_kills_or_frees", "task_new_succeeds_only_for_the_chief")
+CONFIGURATIONS: dict[str, Factory] = {
+    "kernel-rmgr hardened, proved": functools.partial(
+        KernelRmgrSpace, tasks=2, clients=2, edition=HARDENED
+    ),
+    "kernel-rmgr l4env-2007, a state invariant broken": functools.partial(
+        KernelRmgrSpace, tasks=2, clients=2, edition=L4ENV_2007
+    ),
+    "kernel-rmgr l4env-2007, a transition invariant broken": functools.partial(
+        KernelRmgrSpace, tasks=2, clients=2, edition=L4ENV_2007, invariants=TRANSITION_INVARIANTS
+    ),
+    "kernel-rmgr with a broken kernel, 4 steps": functools.partial(
+        KernelRmgrSpace, tasks=2, clients=1, kernel_step=lenient_step, edition=HARDENED
+    ),
+    "ownership chief l4env-2007, proved": functools.partial(
+        OwnershipSpace, tasks=2, clients=2, strategy=Strategy.CHIEF, edition=L4ENV_2007
+    ),
+    "ownership chief+cache hardened, proved": functools.partial(
+        OwnershipSpace, tasks=3, clients=1, strategy=Strategy.CHIEF_CACHE, edition=HARDENED
+    ),
+    "ownership chief+cache l4env-2007, the cache reuses an id": functools.partial(
+        OwnershipSpace,
+        tasks=2,
+        clients=1,
+        strategy=Strategy.CHIEF_CACHE,
+        processes=3,
+        cache_size=1,
+        edition=L4ENV_2007,
+    ),
+}
+
+
+def outcome(result: ExploreResult) -> tuple[object, ...]:
+    return result.states, result.transitions, result.depth, result.complete, result.violation
+
+
+def with_levels(search: Callable[..., ExploreResult]) -> tuple[ExploreResult, list[object]]:
+    """A search's result and what it reported per level."""
+    levels: list[object] = []
+    return search(progress=lambda *level: levels.append(level)), levels
+
+
+@pytest.mark.parametrize("name", CONFIGURATIONS)
+def test_two_worker_processes_find_what_one_process_finds(name: str) -> None:
+    factory = CONFIGURATIONS[name]
+    single, levels = with_levels(functools.partial(explore, factory()))
+    dist, dist_levels = with_levels(functools.partial(explore_distributed, factory, workers=2))
+    assert outcome(dist) == outcome(single)  # the counterexample too, step for step
+    assert dist_levels == levels  # progress: (level, states, transitions) per level
+
+
+def test_the_violations_tested_are_of_both_kinds_and_the_proofs_are_complete() -> None:
+    results = {name: explore(factory()) for name, factory in CONFIGURATIONS.items()}
+    found = {r.violation.invariant for r in results.values() if r.violation is not None}
+    assert found & set(TRANSITION_INVARIANTS) and found - set(TRANSITION_INVARIANTS)
+    assert any(r.complete for r in results.values())
+
+
+def owners_along(factory: Factory, steps: tuple[str, ...], workers: int) -> list[int]:
+    """The worker owning each state of a counterexample, replayed by its labels."""
+    space = factory()
+    fingerprint = fingerprinter(space)
+    state = space.initial()
+    owners = [fingerprint(state) % workers]
+    for step in steps:
+        state = next(after for label, after, _bad in space.actions(state) if label == step)
+        owners.append(fingerprint(state) % workers)
+    return owners
+
+
+def test_a_counterexample_is_rebuilt_across_workers_with_three_of_them() -> None:
+    factory = CONFIGURATIONS["kernel-rmgr with a broken kernel, 4 steps"]
+    dist = explore_distributed(factory, workers=3)
+    assert outcome(dist) == outcome(explore(factory()))
+    assert dist.violation is not None and len(dist.violation.steps) == 4
+    assert len(set(owners_along(factory, dist.violation.steps, 3))) > 1
+
+
+def test_a_depth_bound_cuts_the_search_as_in_one_process() -> None:
+    factory = CONFIGURATIONS["kernel-rmgr hardened, proved"]
+    dist = explore_distributed(factory, workers=2, max_depth=3)
+    assert not dist.complete and dist.depth == 3
+    assert outcome(dist) == outcome(explore(factory(), max_depth=3))
+
+
+class CoarseSpace(KernelRmgrSpace):
+    """Fingerprints of its own, in only five values: the search must use them."""
+
+    def fingerprint(self, state: Any) -> int:
+        return stable_fingerprint(self.canonical(state)) % 5
+
+
+def test_a_space_with_its_own_fingerprint_is_deduplicated_by_it() -> None:
+    factory = functools.partial(CoarseSpace, tasks=2, clients=1, edition=HARDENED)
+    dist = explore_distributed(factory, workers=2)
+    assert dist.states <= 5 < explore(factory()).states
+
+
+def test_fingerprints_are_the_same_in_a_process_with_other_string_hashes() -> None:
+    space = OwnershipSpace(tasks=2, clients=1, strategy=Strategy.CHIEF_CACHE, script=True)
+    start = space.initial()
+    keys: list[Hashable] = list({space.canonical(a): 0 for _l, a, _b in space.actions(start)})
+    keys.append(("strings", "hash", "differently"))
+    here = [stable_fingerprint(k) for k in keys]
+    code = (
+        "import json, sys\n"
+        "from protocols.explore_dist import stable_fingerprint\n"
+        "keys = eval(sys.stdin.read())\n"
+        "print(json.dumps([stable_fingerprint(k) for k in keys]))\n"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(ROOT)}
+    there = subprocess.run(
+        [sys.executable, "-c", code],
+        input=repr(keys),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(there.stdout) == here and len(set(here)) == len(here)
+
+
+class SetSpace(KernelRmgrSpace):
+    def canonical(self, state: Any) -> Hashable:
+        return frozenset(super().canonical(state))  # type: ignore[arg-type]
+
+
+def test_a_canonical_key_whose_repr_depends_on_the_process_is_refused() -> None:
+    with pytest.raises(ValueError, match="canonical keys must be"):
+        explore_distributed(functools.partial(SetSpace, tasks=1, clients=1), workers=2)
+
+
+@pytest.mark.parametrize(("workers", "backend"), [(0, "processes"), (2, "threads")])
+def test_bad_worker_counts_and_backends_are_refused(workers: int, backend: Any) -> None:
+    with pytest.raises(ValueError):
+        explore_distributed(
+            CONFIGURATIONS["kernel-rmgr hardened, proved"], workers=workers, backend=backend
+        )
+
+
+class FailingSpace(KernelRmgrSpace):
+    def actions(self, state: Any) -> Iterator[Any]:
+        raise RuntimeError("this spec cannot step")
+
+
+def test_a_worker_failing_is_one_error_line_naming_the_worker() -> None:
+    with pytest.raises(DistError, match=r"worker \d failed in expand .*cannot step") as caught:
+        explore_distributed(functools.partial(FailingSpace, tasks=1, clients=1), workers=2)
+    assert "\n" not in str(caught.value)
+
+
+def test_the_cli_reports_workers_and_backend_and_the_same_counts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["explore", "--spec", "kernel-rmgr", "--edition", "hardened", "--clients", "1", "--json"]
+    assert cli.main(argv) == 0
+    single = json.loads(capsys.readouterr().out)
+    assert cli.main([*argv, "--workers", "2"]) == 0
+    dist = json.loads(capsys.readouterr().out)
+    assert (single["backend"], single["workers"]) == ("single", 1)
+    assert (dist["backend"], dist["workers"]) == ("processes", 2)
+    for field in ("states", "transitions", "depth", "complete", "violation"):
+        assert dist[field] == single[field]
+
+
+def test_ray_missing_is_one_error_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    assert cli.main(["explore", "--spec", "kernel-rmgr", "--ray", "local"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pip install 'l4sim[dist]'" in err[0]
+
+
+@pytest.fixture(scope="module")
+def ray_session() -> Iterator[Any]:
+    """One local Ray for the module (starting Ray takes seconds), shut down at its end."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_actors_find_what_one_process_finds(ray_session: Any) -> None:
+    factory = CONFIGURATIONS["ownership chief+cache l4env-2007, the cache reuses an id"]
+    dist = explore_distributed(factory, workers=2, backend="ray")
+    assert outcome(dist) == outcome(explore(factory()))
+    assert ray_session.is_initialized()  # a Ray the caller started is left running
+
+
+def test_an_unreachable_ray_head_is_one_error_line_within_seconds(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pytest.importorskip("ray")
+    assert cli.main(["explore", "--spec", "kernel-rmgr", "--ray", "127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot reach Ray at '127.0.0.1:1'" in err[0]
