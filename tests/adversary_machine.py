@@ -102,7 +102,7 @@ class AdversaryMachine(OwnershipMachine):
     ATTEMPTS: ClassVar[Counter[str]] = Counter()
     SUCCEEDED: ClassVar[Counter[str]] = Counter()
 
-    def client_exits(self, dice: int) -> None:
+    def client_exits(self) -> None:
         """Not a rule here: the attacker stays alive."""
 
     # -- what there is to attack ------------------------------------------------------
@@ -286,11 +286,9 @@ class AdversaryMachine(OwnershipMachine):
         self._attack(chosen, dest, message)
 
     @precondition(lambda self: self._client_alive())
-    @rule(dice=st.integers(0, 3))
-    def double_free(self, dice: int) -> None:
-        """The client gets a task, gives it back, then frees it again (on a throw of 0)."""
-        if dice:
-            return
+    @rule()
+    def double_free(self) -> None:
+        """The client gets a task, gives it back, then frees it again."""
         tsv = self.system.task_server
         if tsv is not None:
             got = self.system.perform(self.client, tsv, ts.Allocate())

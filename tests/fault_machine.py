@@ -172,12 +172,10 @@ class FaultMachine(OwnershipMachine):
         assert getattr(reply, "error", None) is ErrorCode.OK, reply
         self._check()
 
-    @precondition(lambda self: bool(self.snap.linux))
-    @rule(data=st.data(), dice=st.integers(0, 2))
-    def crash_linux_server(self, data: st.DataObject, dice: int) -> None:
-        """An L4Linux server dies (on a throw of 0); its tasks and cache are reclaimed."""
-        if dice:
-            return
+    @precondition(lambda self: bool(self.snap.linux) and self.settled())
+    @rule(data=st.data())
+    def crash_linux_server(self, data: st.DataObject) -> None:
+        """An L4Linux server dies; its tasks and cache are reclaimed."""
         victim = data.draw(st.sampled_from(self._servers()), label="server")
         event("fault", "crash L4Linux")
         crash_now(self.system.ref(victim), self.system.config.timeout)
@@ -187,12 +185,10 @@ class FaultMachine(OwnershipMachine):
         self._check()
         assert not self.snap.tasks_of(victim.task), "the dead server still holds tasks"
 
-    @precondition(lambda self: self._client_alive())
-    @rule(dice=st.integers(0, 2))
-    def crash_client(self, dice: int) -> None:
-        """The scripted client dies (on a throw of 0); everything it held is reclaimed."""
-        if dice:
-            return
+    @precondition(lambda self: self._client_alive() and self.settled())
+    @rule()
+    def crash_client(self) -> None:
+        """The scripted client dies; everything it held is reclaimed."""
         event("fault", "crash client")
         crash_now(self.system.ref(self.client), self.system.config.timeout)
         self._check()
@@ -201,12 +197,10 @@ class FaultMachine(OwnershipMachine):
         self._check()
         assert not self.snap.tasks_of(self.client.task), "the dead client still holds tasks"
 
-    @precondition(lambda self: self.system.task_server is not None)
-    @rule(dice=st.integers(0, 2))
-    def crash_and_restart_task_server(self, dice: int) -> None:
-        """The task server dies between requests (on a throw of 0) and is restarted."""
-        if dice:
-            return
+    @precondition(lambda self: self.system.task_server is not None and self.settled())
+    @rule()
+    def crash_and_restart_task_server(self) -> None:
+        """The task server dies between requests and is restarted."""
         event("fault", "crash task server")
         before = self.snap.task_server
         restart_task_server(self.system)
@@ -220,16 +214,12 @@ class FaultMachine(OwnershipMachine):
     # -- crashes in the middle of a call chain ----------------------------------------
 
     @precondition(lambda self: bool(self._running()))
-    @rule(
-        data=st.data(),
-        where=st.sampled_from(["L4Linux", "task server"]),
-        after=st.integers(0, 3),
-    )
-    def crash_mid_call(self, data: st.DataObject, where: str, after: int) -> None:
+    @rule(data=st.data(), after=st.integers(0, 3))
+    def crash_mid_call(self, data: st.DataObject, after: int) -> None:
         """A server dies while handling a process's fork: the process gets a typed error."""
         server, proc = data.draw(st.sampled_from(self._running()), label="process")
-        if where == "task server" and self.system.task_server is None:
-            return
+        wheres = ["L4Linux"] + (["task server"] if self.system.task_server is not None else [])
+        where = data.draw(st.sampled_from(wheres), label="where")
         victim = self._servers()[server] if where == "L4Linux" else self.system.task_server
         assert victim is not None
         self.system.ref(victim).ask(CrashNext(after_calls=after), timeout=5)

@@ -15,12 +15,12 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from protocols.l4linux import Strategy
-from scenarios.check.ownership_machine import OwnershipMachine, machine_for
+from scenarios.check.ownership_machine import counting, machine_for
 
 
 def measure(strategy: Strategy, examples: int, steps: int) -> tuple[int, int, float]:
     """Run ``examples`` examples of up to ``steps`` rules; return examples, steps, seconds."""
-    OwnershipMachine.COUNTS.update(examples=0, steps=0)
+    tally: list[int] = []
     run = settings(
         max_examples=examples,
         stateful_step_count=steps,
@@ -30,9 +30,9 @@ def measure(strategy: Strategy, examples: int, steps: int) -> tuple[int, int, fl
         suppress_health_check=(HealthCheck.too_slow, HealthCheck.data_too_large),
     )
     start = time.perf_counter()
-    run_state_machine_as_test(machine_for(strategy), settings=run)
+    run_state_machine_as_test(counting(machine_for(strategy), tally), settings=run)
     seconds = time.perf_counter() - start
-    return OwnershipMachine.COUNTS["examples"], OwnershipMachine.COUNTS["steps"], seconds
+    return len(tally), sum(tally), seconds
 
 
 def main() -> None:

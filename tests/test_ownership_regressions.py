@@ -33,8 +33,8 @@ def machine(request: pytest.FixtureRequest) -> Iterator[OwnershipMachine]:
 
 def test_a_client_cannot_delete_itself_through_rmgr_task_new(machine: OwnershipMachine) -> None:
     # Found: RmgrTaskNew(dest=<client>, pager=nil) killed the client, whose tasks leaked.
-    machine._call(machine.client, RMGR, rmgr.AllocateChief())
-    got = machine._call(machine.client, RMGR, rmgr.RmgrTaskNew(dest=machine.client, pager=NIL_ID))
+    machine.call(machine.client, RMGR, rmgr.AllocateChief())
+    got = machine.call(machine.client, RMGR, rmgr.RmgrTaskNew(dest=machine.client, pager=NIL_ID))
     assert got == rmgr.RmgrReply(error=ErrorCode.EINVAL)
     invariants.check_all(machine.snap)
 
@@ -43,19 +43,19 @@ def test_a_client_cannot_restart_itself_through_rmgr(machine: OwnershipMachine) 
     # Found: RmgrTaskNew(dest=<client>, pager=<client>) replaced the client by an idle task.
     request = rmgr.RmgrTaskNew(dest=machine.client, mcp_or_chief=255, pager=machine.client)
     before = machine.snap
-    got = machine._call(machine.client, RMGR, request)
+    got = machine.call(machine.client, RMGR, request)
     assert isinstance(got, rmgr.RmgrReply) and got.error is not ErrorCode.OK, got
     assert machine.snap == before, "a refused task_new changes nothing"
-    machine._call(machine.client, RMGR, rmgr.GetTask(number=15))
+    machine.call(machine.client, RMGR, rmgr.GetTask(number=15))
     invariants.check_all(machine.snap)
 
 
 def test_a_client_cannot_free_itself_at_rmgr(machine: OwnershipMachine) -> None:
     # The same hole through free_task and free_task_all (which now skips the owner itself).
-    machine._call(machine.client, RMGR, rmgr.GetTask(number=15))
-    got = machine._call(machine.client, RMGR, rmgr.FreeTask(number=machine.client.task))
+    machine.call(machine.client, RMGR, rmgr.GetTask(number=15))
+    got = machine.call(machine.client, RMGR, rmgr.FreeTask(number=machine.client.task))
     assert isinstance(got, rmgr.RmgrReply) and got.error is not ErrorCode.OK, got
-    machine._call(machine.client, RMGR, rmgr.FreeTaskAll(owner=machine.client.task))
+    machine.call(machine.client, RMGR, rmgr.FreeTaskAll(owner=machine.client.task))
     assert machine.snap.kernel.is_active(machine.client.task)
     invariants.check_all(machine.snap)
 
@@ -72,7 +72,7 @@ def test_a_task_started_under_a_dead_servers_id_is_not_observed_as_that_server(
     request = rmgr.RmgrTaskNew(
         dest=task_id(server, 1), mcp_or_chief=255, eip=0, pager=machine.client
     )
-    got = machine._call(machine.client, RMGR, request)
+    got = machine.call(machine.client, RMGR, request)
     assert got == rmgr.RmgrReply(error=ErrorCode.OK, task=task_id(server, 1))
     assert [lx.me for lx in machine.snap.linux] == [machine.model.linux[0].me]
     invariants.check_all(machine.snap)
@@ -83,7 +83,7 @@ def test_with_a_task_server_a_client_cannot_leave_through_rmgr(
 ) -> None:
     # Found: Allocate at the task server, then FreeClient(self) at RMGR: the client died
     # and the task server's record stayed owned by a dead task.
-    machine._call(machine.client, machine.system.task_server or RMGR, ts.Allocate())
-    got = machine._call(machine.client, RMGR, rmgr.FreeClient(owner=machine.client.task))
+    machine.call(machine.client, machine.system.task_server or RMGR, ts.Allocate())
+    got = machine.call(machine.client, RMGR, rmgr.FreeClient(owner=machine.client.task))
     assert got == rmgr.RmgrReply(error=ErrorCode.ENOTOWNER)
     invariants.check_all(machine.snap)

@@ -257,12 +257,13 @@ def probe_ownership(p: BenchParams, rec: Recorder) -> None:
     from hypothesis.stateful import run_state_machine_as_test
 
     from protocols.l4linux import Strategy
-    from scenarios.check.ownership_machine import OwnershipMachine, machine_for
+    from scenarios.check.ownership_machine import counting, machine_for
 
-    machine = machine_for(Strategy.CHIEF_CACHE)
+    steps: list[int] = []
+    machine = counting(machine_for(Strategy.CHIEF_CACHE), steps)
     examples = max(p.calls // 200, 2)
     for rep in range(p.repeat + 1):
-        before = OwnershipMachine.COUNTS["steps"]
+        steps.clear()
         t0 = time.perf_counter()
         run_state_machine_as_test(
             machine,
@@ -278,7 +279,7 @@ def probe_ownership(p: BenchParams, rec: Recorder) -> None:
         )
         seconds = time.perf_counter() - t0
         if rep:
-            rec.add("ownership_steps_per_s", (OwnershipMachine.COUNTS["steps"] - before) / seconds)
+            rec.add("ownership_steps_per_s", sum(steps) / seconds)
 
 
 def probe_reproduce(p: BenchParams, rec: Recorder) -> None:

@@ -116,8 +116,8 @@ def ownership_machines(
                 stats.examples += 1
                 super().__init__()
 
-            def _call(self, sender: ThreadId, dest: ThreadId, request: object) -> object:
-                got = super()._call(sender, dest, request)
+            def call(self, sender: ThreadId, dest: ThreadId, request: object) -> object:
+                got = super().call(sender, dest, request)
                 name = type(request).__name__
                 stats.steps += 1
                 stats.rules[f"{self.STRATEGY.value}: {name}"] += 1

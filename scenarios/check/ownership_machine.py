@@ -23,13 +23,16 @@ from protocols import task_server as ts
 from protocols.editions import HARDENED, Edition
 from protocols.ids import NIL_ID, RMGR_TASK, ThreadId, task_id
 from protocols.l4linux import ProcState, Strategy
-from protocols.snapshot import SystemSnapshot
 
 TASKS = 20
 """Task numbers in the machine's system: 5..19 are user tasks, 9 of them free at boot."""
 CACHE = 2
 """Cache size of each L4Linux (small, so the cache fills and evicts often)."""
 VERSIONS = st.integers(0, 3)
+SETTLE = 4
+"""Calls checked before a rule may end a whole actor (the client or an L4Linux server):
+so the client lives to misbehave first, and a run reaches the exits without rules that
+throw dice and do nothing."""
 
 
 class SpecMismatch(AssertionError):
@@ -47,14 +50,13 @@ class OwnershipMachine(RuleBasedStateMachine):
     IMAGES: ClassVar[dict[int, ThreadFactory]] = {}
     """Images to swap in before boot (mutants)."""
     SYSTEM: ClassVar[type[System]] = System
-    COUNTS: ClassVar[dict[str, int]] = {"examples": 0, "steps": 0}
-    """Machines started and steps taken in this process (for the measurement script)."""
     COMPARE_WITH_SPEC: ClassVar[bool] = True
     """False: check only the invariants, and let the model follow the actors' snapshot."""
 
     def __init__(self) -> None:
         super().__init__()
-        OwnershipMachine.COUNTS["examples"] += 1
+        self.steps = 0
+        """Calls made on the actors and checked (against the spec, or the invariants)."""
         config = BootConfig(
             task_count=TASKS,
             modules=(EIP_CLIENT,),
@@ -88,7 +90,7 @@ class OwnershipMachine(RuleBasedStateMachine):
     # -- helpers ----------------------------------------------------------------------
 
     def _compare(self, sender: ThreadId, request: object, want: object, got: object) -> None:
-        OwnershipMachine.COUNTS["steps"] += 1
+        self.steps += 1
         before = self.snap
         self.snap = self.system.snapshot()
         if self.COMPARE_WITH_SPEC:
@@ -101,7 +103,7 @@ class OwnershipMachine(RuleBasedStateMachine):
         if self.CHECK_INVARIANTS:
             invariants.check_transition(before, sender, request, got, self.snap)
 
-    def _call(self, sender: ThreadId, dest: ThreadId, request: object) -> object:
+    def call(self, sender: ThreadId, dest: ThreadId, request: object) -> object:
         self.model, want = ownership.step(self.model, sender, dest, request)
         if dest == NIL_ID:
             got = self.system.syscall(sender, request)
@@ -111,6 +113,10 @@ class OwnershipMachine(RuleBasedStateMachine):
             got = self.system.perform(sender, dest, request)
         self._compare(sender, request, want, got)
         return got
+
+    def settled(self) -> bool:
+        """True once the run has made ``SETTLE`` calls (see ``SETTLE``)."""
+        return self.steps >= SETTLE
 
     def _running(self) -> list[tuple[int, ThreadId]]:
         return [
@@ -155,7 +161,7 @@ class OwnershipMachine(RuleBasedStateMachine):
             label="call",
         )
         server_id = self.model.kernel.tasks[self.model.linux[server].me].id
-        self._call(proc, server_id, request)
+        self.call(proc, server_id, request)
 
     @precondition(lambda self: bool(self._running()))
     @rule(data=st.data())
@@ -163,16 +169,14 @@ class OwnershipMachine(RuleBasedStateMachine):
         """Fork then exit of the child: the path the cache is for (fills and reuses)."""
         server, proc = data.draw(st.sampled_from(self._running()), label="process")
         server_id = self.model.kernel.tasks[self.model.linux[server].me].id
-        forked = self._call(proc, server_id, lx.Fork())
+        forked = self.call(proc, server_id, lx.Fork())
         if isinstance(forked, lx.ForkReply) and ownership.alive(self.model, forked.task):
-            self._call(forked.task, server_id, lx.Exit(status=1))
+            self.call(forked.task, server_id, lx.Exit(status=1))
 
-    @precondition(lambda self: len(self.model.linux) > 1)
-    @rule(data=st.data(), dice=st.integers(0, 3))
-    def linux_server_exits(self, data: st.DataObject, dice: int) -> None:
-        """A whole L4Linux server exits (on a throw of 0; one always stays)."""
-        if dice:
-            return
+    @precondition(lambda self: len(self.model.linux) > 1 and self.settled())
+    @rule(data=st.data())
+    def linux_server_exits(self, data: st.DataObject) -> None:
+        """A whole L4Linux server exits (one always stays)."""
         server = data.draw(st.sampled_from([s.me for s in self.model.linux]), label="server")
         sender = self.model.kernel.tasks[server].id
         self.model, want = ownership.shutdown_linux(self.model, server)
@@ -200,7 +204,7 @@ class OwnershipMachine(RuleBasedStateMachine):
             label="request",
         )
         assert self.system.task_server is not None
-        self._call(self.client, self.system.task_server, request)
+        self.call(self.client, self.system.task_server, request)
 
     @precondition(lambda self: self._client_alive())
     @rule(data=st.data())
@@ -225,7 +229,7 @@ class OwnershipMachine(RuleBasedStateMachine):
             ),
             label="request",
         )
-        self._call(self.client, task_id(RMGR_TASK), request)
+        self.call(self.client, task_id(RMGR_TASK), request)
 
     @precondition(lambda self: self._client_alive())
     @rule(data=st.data())
@@ -249,7 +253,7 @@ class OwnershipMachine(RuleBasedStateMachine):
                 st.sampled_from([start, stop, kernel.TaskNew(dest=dest, mcp_or_new_chief=other)]),
                 label="foreign",
             )
-        self._call(self.client, NIL_ID, request)
+        self.call(self.client, NIL_ID, request)
 
     @precondition(lambda self: self._client_alive() and bool(self._client_chief_of()))
     @rule(data=st.data())
@@ -262,7 +266,7 @@ class OwnershipMachine(RuleBasedStateMachine):
         if tsv is not None and rec is not None and rec.state is ts.TaskState.CHIEF:
             to = tsv.me
         dest = self.model.kernel.tasks[number].id
-        self._call(self.client, NIL_ID, kernel.TaskNew(dest=dest, mcp_or_new_chief=task_id(to)))
+        self.call(self.client, NIL_ID, kernel.TaskNew(dest=dest, mcp_or_new_chief=task_id(to)))
 
     def _client_chief_of(self) -> list[int]:
         return [
@@ -282,16 +286,14 @@ class OwnershipMachine(RuleBasedStateMachine):
         got = self.system.perform(self.client, dest, request)
         self._compare(self.client, request, want, got)
 
-    @precondition(lambda self: self._client_alive())
-    @rule(dice=st.integers(0, 3))
-    def client_exits(self, dice: int) -> None:
-        """The whole client exits (on a throw of 0: rarely, so it lives to misbehave)."""
-        if dice:
-            return
+    @precondition(lambda self: self._client_alive() and self.settled())
+    @rule()
+    def client_exits(self) -> None:
+        """The whole client exits (once the run is settled, so it lives to misbehave)."""
         if self.system.task_server is not None:
-            self._call(self.client, self.system.task_server, ts.Exit())
+            self.call(self.client, self.system.task_server, ts.Exit())
         else:
-            self._call(self.client, task_id(RMGR_TASK), rmgr.FreeClient(owner=self.client.task))
+            self.call(self.client, task_id(RMGR_TASK), rmgr.FreeClient(owner=self.client.task))
 
     @precondition(lambda self: not self._client_alive() and not self._running())
     @rule()
@@ -318,6 +320,13 @@ def machine_for(strategy: Strategy, **overrides: Any) -> type[OwnershipMachine]:
     return type(name, (OwnershipMachine,), {"STRATEGY": strategy, **overrides})
 
 
-def snapshot_of(machine: OwnershipMachine) -> SystemSnapshot:
-    """The last snapshot a machine took (for regression tests)."""
-    return machine.snap
+def counting(machine: type[OwnershipMachine], tally: list[int]) -> type[OwnershipMachine]:
+    """``machine`` that appends each run's checked calls to ``tally`` when it ends."""
+
+    class Counting(machine):  # type: ignore[valid-type,misc]
+        def teardown(self) -> None:
+            tally.append(self.steps)
+            super().teardown()
+
+    Counting.__name__ = machine.__name__
+    return Counting
