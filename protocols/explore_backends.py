@@ -24,7 +24,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 __all__ = ["Backend", "DistError", "ProcessBackend", "RayBackend", "import_ray", "init_ray"]
 
@@ -65,6 +65,24 @@ class Backend(Protocol):
     ) -> None: ...
 
 
+class _Closing:
+    """A backend used as a context manager: ``close()`` on the way out, error or not."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
 def _route(outboxes: list[list[bytes | None]] | None, workers: int) -> list[list[Any]]:
     """``inbox[v][w]`` = what ``w`` addressed to ``v``."""
     if outboxes is None:
@@ -93,7 +111,7 @@ def _serve(conn: Connection, index: int, workers: int, shard_type: ShardType, fa
             conn.send(("error", f"worker {index} failed in {method} at {where}: {exc!r}"))
 
 
-class ProcessBackend:
+class ProcessBackend(_Closing):
     """The shards in ``workers`` local processes (``spawn``), mail routed by the parent."""
 
     def __init__(
@@ -165,17 +183,6 @@ class ProcessBackend:
         for conn in self._conns:
             conn.close()
 
-    def __enter__(self) -> ProcessBackend:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 def import_ray() -> Any:
     """The ``ray`` module, or ``DistError`` saying how to install it."""
@@ -219,7 +226,7 @@ def init_ray(address: str | None) -> Any:
     return ray
 
 
-class RayBackend:
+class RayBackend(_Closing):
     """One Ray actor per shard; mail passed actor to actor as Ray objects.
 
     ``address`` goes to ``ray.init`` unless this process has already initialised Ray
@@ -294,14 +301,3 @@ class RayBackend:
             self._ray.kill(actor)
         if self._started:
             self._ray.shutdown()
-
-    def __enter__(self) -> RayBackend:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
