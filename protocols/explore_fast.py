@@ -20,7 +20,6 @@ reference space, so a counterexample is the reference's own.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import resource
 import time
@@ -44,8 +43,32 @@ _MARK = -7  # every L4Linux server's number, in a signature
 Move = tuple[int, Any, str | None]
 
 
-def _renamed(rename: dict[int, int], n: int) -> int:
-    return rename.get(n, n)
+def _rid(t: tuple[int, ...], m: dict[int, int]) -> tuple[int, ...]:
+    return (m.get(t[0], t[0]), *t[1:]) if t else t
+
+
+def _renamed_row(row: tuple[Any, ...], m: dict[int, int]) -> tuple[Any, ...]:
+    """A task's row (``_tables``) with the servers' numbers renamed by ``m``."""
+    rec = row[10]
+    return (
+        *row[:2],
+        m.get(row[2], row[2]),
+        *row[3:7],
+        _rid(row[7], m),
+        m.get(row[8], row[8]),
+        row[9],
+        (m.get(rec[0], rec[0]), *rec[1:]) if rec else rec,
+        tuple(sorted((m.get(a, a), b) for a, b in row[11])) if row[11] else (),
+    )
+
+
+def _renamed_part(part: tuple[Any, ...], m: dict[int, int]) -> tuple[Any, ...]:
+    procs, cache, slots = part
+    return (
+        tuple((*p[:3], _rid(p[3], m)) for p in procs),
+        tuple(_rid(t, m) for t in cache),
+        tuple(_rid(t, m) for t in slots),
+    )
 
 
 class FastOwnershipSpace:
@@ -200,16 +223,17 @@ class FastOwnershipSpace:
         return frozenset(free)
 
     def _tables(
-        self, s: tuple[Any, ...], r: Callable[[int], int], places: list[dict[int, int]]
+        self, s: tuple[Any, ...], places: list[dict[int, int]]
     ) -> tuple[dict[int, tuple[Any, ...]], dict[int, tuple[Any, ...]]]:
-        """Per task number its row, per live server its processes, cache and slots."""
+        """Per task number its row, per live server its processes, cache and slots, with
+        every number as it is (``_renamed_row`` and ``_renamed_part`` rename servers)."""
         k, own, ver, handed, _, _, recs, _, servers = s
 
         def rid(p: int) -> tuple[int, ...]:
             t, v = p & 2047, p >> 18
             if t >= 5 and v in places[t]:
-                return (r(t), places[t][v])
-            return (r(t), (p >> 11) & 127, v)
+                return (t, places[t][v])
+            return (t, (p >> 11) & 127, v)
 
         retired: dict[int, list[tuple[int, tuple[int, ...]]]] = {}
         for x in servers:
@@ -219,7 +243,7 @@ class FastOwnershipSpace:
                 if place is not None:
                     kept.setdefault(t & 2047, []).append(place)
             for n, ps in kept.items():
-                retired.setdefault(n, []).append((r(x[0]), tuple(sorted(ps))))
+                retired.setdefault(n, []).append((x[0], tuple(sorted(ps))))
         first = self.ts_first
         inactive, rmgr_v = self._inactive, self._rmgr_v
         rows = {}
@@ -228,20 +252,20 @@ class FastOwnershipSpace:
             rec: tuple[Any, ...] = ()
             if recs is not None and 0 <= n - first < len(recs):
                 v, o, st, _ = recs[n - first]
-                rec = (r(o), st, places[n][v])
+                rec = (o, st, places[n][v])
             rows[n] = (
                 places[n][e[V]] if e[A] or inactive else -1,
                 places[n][ver[n]] if rmgr_v else -1,
-                r(e[C]),
+                e[C],
                 e[A],
                 e[M],
                 e[E],
                 e[S],
                 rid(e[P]) if e[P] else (),
-                r(own[n]),
+                own[n],
                 n in handed,
                 rec,
-                tuple(sorted(retired.get(n, ()))),
+                tuple(sorted(retired[n])) if n in retired else (),
             )
         parts = {}
         for x in servers:
@@ -255,34 +279,45 @@ class FastOwnershipSpace:
             )
         return rows, parts
 
-    def _encode(
-        self,
-        s: tuple[Any, ...],
-        r: Callable[[int], int],
-        places: list[dict[int, int]],
-        free: frozenset[int],
-    ) -> tuple[Any, ...]:
-        rows, parts = self._tables(s, r, places)
-        fixed = tuple(sorted((r(n), row) for n, row in rows.items() if n not in free))
-        pool = tuple(sorted(rows[n] for n in free))
-        return fixed, pool, tuple(sorted((r(me), *part) for me, part in parts.items()))
-
     def canonical(self, s: tuple[Any, ...]) -> Hashable:
         places = self._places(s)
         free = self._free(s)
+        rows, parts = self._tables(s, places)
         clients = self.clients
+        pool = tuple(sorted(rows[n] for n in free))
         if len(clients) == 1 or not self.ref.symmetry:
-            return self._encode(s, lambda n: n, places, free)
-        cset = set(clients)
-        rows, parts = self._tables(s, lambda n: _MARK if n in cset else n, places)
-        sig = {n: (n not in parts, parts.get(n, ()), rows[n]) for n in clients}
+            fixed = tuple((n, row) for n, row in rows.items() if n not in free)
+            return fixed, pool, tuple(sorted((me, *part) for me, part in parts.items()))
+        mark = dict.fromkeys(clients, _MARK)
+        sig = {
+            n: (
+                n not in parts,
+                _renamed_part(parts[n], mark) if n in parts else (),
+                _renamed_row(rows[n], mark),
+            )
+            for n in clients
+        }
         ordered = sorted(clients, key=sig.__getitem__)
         groups = [list(g) for _, g in itertools.groupby(ordered, key=sig.__getitem__)]
         best: tuple[Any, ...] | None = None
         for choice in itertools.product(*(itertools.permutations(g) for g in groups)):
             order = [n for g in choice for n in g]
-            rename = dict(zip(order, clients, strict=True))
-            code = self._encode(s, functools.partial(_renamed, rename), places, free)
+            if order == list(clients):
+                fixed = tuple((n, row) for n, row in rows.items() if n not in free)
+                code = fixed, pool, tuple(sorted((me, *part) for me, part in parts.items()))
+            else:
+                m = dict(zip(order, clients, strict=True))
+                code = (
+                    tuple(
+                        sorted(
+                            (m.get(n, n), _renamed_row(row, m))
+                            for n, row in rows.items()
+                            if n not in free
+                        )
+                    ),
+                    tuple(sorted(_renamed_row(rows[n], m) for n in free)),
+                    tuple(sorted((m.get(me, me), *_renamed_part(p, m)) for me, p in parts.items())),
+                )
             if best is None or code < best:
                 best = code
         assert best is not None
