@@ -30,6 +30,7 @@ import attrs
 
 from protocols import l4linux
 from protocols.explore import Counterexample, ExploreResult
+from protocols.explore_checks import holds
 from protocols.explore_codec import A, C, E, M, P, S, V, decode, encode
 from protocols.explore_linux import call, shutdown
 from protocols.explore_ownership import EIP_SCRIPT, OwnershipSpace
@@ -164,7 +165,12 @@ class FastOwnershipSpace:
                     i += 1
 
     def check(self, s: tuple[Any, ...]) -> tuple[str, str] | None:
+        """The reference's verdict on ``s``: (invariant, detail) or None."""
         return self.ref.check(self.snapshot(s))
+
+    def holds(self, s: tuple[Any, ...]) -> bool:
+        """Whether every checked state invariant holds in ``s`` (on the tuple itself)."""
+        return holds(s, self, self.ref.invariants)
 
     # -- the canonical form -----------------------------------------------------------
 
@@ -398,11 +404,11 @@ def explore_fast(
             omission_probability=n * (n - 1) / 2 / 2.0**64,
         )
 
-    if space.check(start) is not None:
+    if not space.holds(start):
         return result(violation([], False))
     frontier = [(start, fp0)]
     level = 0
-    fingerprint, check = space.fingerprint, space.check
+    fingerprint, holds_in = space.fingerprint, space.holds
     while frontier:
         if max_depth is not None and level >= max_depth:
             complete = False
@@ -420,7 +426,7 @@ def explore_fast(
                 if fa in parent:
                     continue
                 parent[fa] = (fp, index)
-                if check(after) is not None:
+                if not holds_in(after):
                     return result(violation(moves_to(fa), False))
                 nxt.append((after, fa))
                 depth = level
