@@ -47,7 +47,7 @@ def _record(s: State, c: Any, n: int) -> tuple[int, int, int, int] | None:
     if recs is None:
         return None
     i = n - c.ts_first
-    return recs[i] if 0 <= i < len(recs) else None  # type: ignore[no-any-return]
+    return recs[i] if 0 <= i < len(recs) else None
 
 
 def _place(s: State, c: Any, n: int) -> tuple[int, ...]:
