@@ -342,6 +342,8 @@ class FingerprintResult(ExploreResult):
     """The process's peak resident memory (``getrusage``) when the search ended."""
     omission_probability: float
     """Upper bound on the probability that two states shared a fingerprint."""
+    frontier: int
+    """States found but not expanded when the search stopped (a depth bound cut it)."""
 
 
 def _replay(space: FastOwnershipSpace, moves: list[int]) -> tuple[Any, list[str], str | None]:
@@ -402,11 +404,12 @@ def explore_fast(
             cpu_seconds=time.process_time() - cpu0,
             peak_memory_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
             omission_probability=n * (n - 1) / 2 / 2.0**64,
+            frontier=len(frontier) if not complete and found is None else 0,
         )
 
+    frontier = [(start, fp0)]
     if not space.holds(start):
         return result(violation([], False))
-    frontier = [(start, fp0)]
     level = 0
     fingerprint, holds_in = space.fingerprint, space.holds
     while frontier:
