@@ -34,6 +34,7 @@ from protocols.explore_checks import holds
 from protocols.explore_codec import A, C, E, M, P, S, V, decode, encode
 from protocols.explore_linux import call, shutdown
 from protocols.explore_ownership import EIP_SCRIPT, OwnershipSpace
+from protocols.explore_script import script_moves
 from protocols.explore_tuple import fix_flags
 from protocols.l4linux import Strategy
 
@@ -160,8 +161,8 @@ class FastOwnershipSpace:
         if script is not None:
             row = s[0][script]
             if row[A] and row[E] == EIP_SCRIPT:
-                for _, after, verdict in self.ref._script(self.snapshot(s)):
-                    yield i, encode(after), verdict
+                for scripted, broken in script_moves(s, self):
+                    yield i, scripted, "broken" if broken else None
                     i += 1
 
     def check(self, s: tuple[Any, ...]) -> tuple[str, str] | None:

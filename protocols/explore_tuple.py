@@ -246,6 +246,21 @@ class World:
         self.handed = self.handed - {n}
         return True
 
+    def free_task(self, sender: int, n: int) -> bool:
+        """RMGR's ``free_task(n)`` by ``sender`` (a packed id)."""
+        if not 0 <= n < len(self.own):
+            return False
+        caller = sender & 2047
+        if _code_of(self.own[n]) not in (caller & 255, 0):
+            return False
+        if self.c.fix_free_task and self.own[n] != FREE:
+            saved = list(self.k)
+            if not self.task_new_nil(RMGR_TASK, n, RMGR_TASK):
+                self.k = saved
+                return False
+        self.own[n] = FREE
+        return True
+
     def free_client(self, caller: int, owner: int) -> bool:
         own = self.own
         if not 5 <= owner < len(own) or own[owner] != RMGR_TASK:
@@ -315,8 +330,11 @@ class World:
             self._set_task(n, caller)
         return tid(n, new)
 
-    def create(self, caller: int, task: int, eip: int, pager: int, prio: int) -> bool:
-        """create with L4Linux's arguments (mcp 255, a resource name)."""
+    def create(
+        self, caller: int, task: int, eip: int, pager: int, prio: int, named: bool = True
+    ) -> bool:
+        """create, mcp 255; ``named``: with a resource name (L4Linux's), so RMGR's
+        ``set_task_id`` follows."""
         n = task & 2047
         rec = self._record(n)
         if rec is None or rec[2] == ST_FREE or rec[1] != caller or tid(n, rec[0]) != task:
@@ -326,7 +344,8 @@ class World:
         me = self.c.ts_me
         if not self.rmgr_task_new(me, task, kernel.MAX_MCP, eip, pager):
             return False
-        self.set_task_id(me, task)
+        if named:
+            self.set_task_id(me, task)
         self.set_prio(me, task, prio)
         return True
 
@@ -383,6 +402,20 @@ class World:
             if self.kill(owner, tid(first + nxt, child[0]), True):
                 stack.append((first + nxt, 0))
 
+    def kill_recursive(self, caller: int, task: int) -> bool:
+        if not self.kill(caller, task, True):
+            return False
+        self.reclaim(task & 2047)
+        return True
+
+    def exit(self, caller: int) -> bool:
+        """The task server's ``exit`` by task number ``caller``."""
+        me = tid(caller, self.k[caller][V])
+        rec = self._record(caller)
+        if rec is not None and rec[3]:
+            return False
+        return self.kill_recursive(caller, me)
+
     def exit_event(self, dead: int) -> None:
         """The harness's exit event for a client the task server does not manage."""
         if self.free_client(self.c.ts_me, dead):
@@ -395,6 +428,7 @@ def fix_flags(edition: Edition) -> dict[str, bool]:
         "fix_task_new": edition.has(Fix.TASK_NEW_DELETES_BEFORE_CHECKING_CHIEF),
         "fix_refusal": edition.has(Fix.RMGR_REFUSAL_RELEASES_HELD_NUMBER),
         "fix_free": edition.has(Fix.FREE_LEAVES_CHIEF_WITH_CLIENT),
+        "fix_free_task": edition.has(Fix.FREE_TASK_LEAVES_CHIEF),
         "fix_kill": edition.has(Fix.KILL_NEEDS_RMGR_AS_CHIEF),
         "fix_cache": edition.has(Fix.TASK_CACHE_REUSES_OLD_ID),
     }

@@ -12,8 +12,9 @@ sources behave (edition ``l4env-2007``), does not keep.  Each one records
 
 Nothing in the catalogue is a typed-in counterexample.  ``search(finding, edition)``
 explores that bounded space breadth first, checking only the finding's invariant, so the
-counterexample it returns is a *shortest* one, computed every time.  Three searches say
-everything about a finding:
+counterexample it returns is a *shortest* one, computed every time (ownership bounds with
+``protocols.explore_fast``, which gives exactly the reference explorer's answers).
+Three searches say everything about a finding:
 
 * ``isolate(f)`` searches ``hardened`` less ``f.fix``: every other defect is fixed, so
   the counterexample is this finding's own (``l4sim findings`` prints it);

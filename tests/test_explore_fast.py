@@ -9,6 +9,7 @@ transitions, depth, completeness and counterexample (steps and all) as
 from __future__ import annotations
 
 import itertools
+import json
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from protocols.explore_codec import encode
 from protocols.explore_fast import FastOwnershipSpace, explore_fast
 from protocols.explore_ownership import OwnershipSpace
 from protocols.l4linux import Strategy
+from scenarios.cli import main
 
 STRATEGIES = (Strategy.CLASSIC, Strategy.CHIEF, Strategy.CHIEF_CACHE)
 EDITIONS = (L4ENV_2007, HARDENED)
@@ -118,3 +120,53 @@ def test_the_result_states_its_fingerprint_omission_probability() -> None:
     assert result.omission_probability == pytest.approx(n * (n - 1) / 2 / 2.0**64)
     assert 0 < result.omission_probability < 1e-12
     assert result.peak_memory_bytes > 0 and result.cpu_seconds > 0
+
+
+@pytest.mark.parametrize("fix", list(Fix), ids=lambda f: f.name.lower())
+def test_a_scripted_client_with_one_fix_missing(fix: Fix) -> None:
+    kwargs = {"tasks": 2, "clients": 1, "script": True, "strategy": Strategy.CHIEF}
+    _same({**kwargs, "edition": HARDENED.without(fix)}, max_depth=5)
+
+
+def test_only_the_transition_invariants_of_a_scripted_client() -> None:
+    checked = ("only_the_owner_kills_or_frees", "task_new_succeeds_only_for_the_chief")
+    kwargs = {"tasks": 2, "clients": 1, "script": True, "invariants": checked}
+    result = _same({**kwargs, "edition": L4ENV_2007}, max_depth=6)
+    assert result.violation is None
+
+
+def test_the_findings_bound_of_free_leaves_chief_with_client() -> None:
+    # The scripted client beside two chief servers: its shortest counterexample, and the
+    # first levels of hardened, where the promise holds.
+    kwargs = {
+        "tasks": 3,
+        "clients": 2,
+        "script": True,
+        "strategy": Strategy.CHIEF,
+        "invariants": ("every_task_is_in_exactly_one_place",),
+    }
+    broken = _same({**kwargs, "edition": HARDENED.without(Fix.FREE_LEAVES_CHIEF_WITH_CLIENT)})
+    assert broken.violation is not None and len(broken.violation.steps) == 2
+    assert _same({**kwargs, "edition": HARDENED}, max_depth=4).violation is None
+
+
+def test_the_cli_says_how_the_visited_set_is_kept(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["explore", "--strategy", "chief+cache", "--tasks", "3", "--clients", "2", "--json"]
+    assert main(args) == 0
+    fast = json.loads(capsys.readouterr().out)
+    assert main([*args, "--reference"]) == 0
+    reference = json.loads(capsys.readouterr().out)
+    for key in ("states", "transitions", "depth", "complete", "violation", "frontier"):
+        assert fast[key] == reference[key], key
+    assert fast["visited"] == "fingerprints" and reference["visited"] == "states"
+    assert 0 < fast["omission_probability"] < 1e-12
+    assert fast["peak_memory_bytes"] > 0 and fast["cpu_seconds"] >= 0
+    assert main(args[:-1]) == 0
+    text = capsys.readouterr().out
+    assert "64-bit fingerprints" in text and "omission" in text
+
+
+def test_progress_goes_to_stderr_on_request(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explore", "--tasks", "3", "--clients", "2", "--progress"]) == 0
+    err = capsys.readouterr().err
+    assert "level 9: 232 states" in err and "frontier 0" in err and "MiB" in err

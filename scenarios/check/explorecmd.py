@@ -194,7 +194,9 @@ def run(args: argparse.Namespace) -> int:
                     "complete": result.complete,
                     "seconds": round(result.seconds, 3),
                     "states_per_second": round(result.states_per_second),
-                    "frontier": getattr(result, "frontier", None),
+                    "frontier": getattr(
+                        result, "frontier", 0 if result.complete or v is not None else None
+                    ),
                     **_memory(result),
                     "violation": None
                     if v is None
