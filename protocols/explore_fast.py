@@ -42,6 +42,7 @@ __all__ = ["FastOwnershipSpace", "FingerprintResult", "explore_fast"]
 
 _NATIVE = (Strategy.CLASSIC, Strategy.CHIEF, Strategy.CHIEF_CACHE)
 _MARK = -7  # every L4Linux server's number, in a signature
+_MEMO = 1 << 16  # concrete states whose fingerprint is remembered
 Move = tuple[int, Any, str | None]
 
 
@@ -95,6 +96,10 @@ class FastOwnershipSpace:
         self._window = ref.version_window
         self._inactive = ref._inactive_versions_matter
         self._rmgr_v = ref._rmgr_versions_matter
+        self._memo: dict[tuple[Any, ...], int] = {}
+        self._pool_parts = ref.strategy.uses_task_server
+        """Every id a server holds (processes, cache, slots) is of a number the task
+        server manages, never a server's own: its part needs no renaming."""
 
     # -- states and moves -------------------------------------------------------------
 
@@ -299,7 +304,9 @@ class FastOwnershipSpace:
         sig = {
             n: (
                 n not in parts,
-                _renamed_part(parts[n], mark) if n in parts else (),
+                (parts[n] if self._pool_parts else _renamed_part(parts[n], mark))
+                if n in parts
+                else (),
                 _renamed_row(rows[n], mark),
             )
             for n in clients
@@ -323,7 +330,12 @@ class FastOwnershipSpace:
                         )
                     ),
                     tuple(sorted(_renamed_row(rows[n], m) for n in free)),
-                    tuple(sorted((m.get(me, me), *_renamed_part(p, m)) for me, p in parts.items())),
+                    tuple(
+                        sorted(
+                            (m.get(me, me), *(p if self._pool_parts else _renamed_part(p, m)))
+                            for me, p in parts.items()
+                        )
+                    ),
                 )
             if best is None or code < best:
                 best = code
@@ -331,7 +343,17 @@ class FastOwnershipSpace:
         return best
 
     def fingerprint(self, s: tuple[Any, ...]) -> int:
-        return hash(self.canonical(s))
+        """64-bit fingerprint of ``s``'s canonical form.  Many successors are the same
+        concrete state reached another way, so the last ``_MEMO`` fingerprints are kept by
+        what the canonical form reads (not RMGR's quota books, nor exit events)."""
+        key = (s[0], s[1], s[2] if self._rmgr_v else None, s[3], s[6], s[8])
+        memo = self._memo
+        fp = memo.get(key)
+        if fp is None:
+            if len(memo) >= _MEMO:
+                memo.clear()
+            fp = memo[key] = hash(self.canonical(s))
+        return fp
 
 
 @attrs.frozen(kw_only=True)
