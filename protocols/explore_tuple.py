@@ -106,6 +106,8 @@ class World:
 
     def _doomed(self, n: int) -> set[int]:
         k = self.k
+        if not any(row[C] == n and row[A] for row in k):
+            return {n}  # no active task under n (the usual case): only n dies
         below: dict[int, list[int]] = {}
         for m, row in enumerate(k):
             if m and row[C] != m:
