@@ -12,8 +12,9 @@ sources behave (edition ``l4env-2007``), does not keep.  Each one records
 
 Nothing in the catalogue is a typed-in counterexample.  ``search(finding, edition)``
 explores that bounded space breadth first, checking only the finding's invariant, so the
-counterexample it returns is a *shortest* one, computed every time.  Three searches say
-everything about a finding:
+counterexample it returns is a *shortest* one, computed every time (ownership bounds with
+``protocols.explore_fast``, which gives exactly the reference explorer's answers).
+Three searches say everything about a finding:
 
 * ``isolate(f)`` searches ``hardened`` less ``f.fix``: every other defect is fixed, so
   the counterexample is this finding's own (``l4sim findings`` prints it);
@@ -35,7 +36,7 @@ import attrs
 
 from protocols.editions import HARDENED, Edition, Fix
 from protocols.explore import ExploreResult, KernelRmgrSpace, explore
-from protocols.explore_ownership import OwnershipSpace
+from protocols.explore_fast import FastOwnershipSpace, explore_fast
 from protocols.l4linux import DEFAULT_CACHE_SIZE, Strategy
 
 __all__ = ["BEYOND_THE_EXPLORER", "FINDINGS", "Bound", "Finding", "finding", "isolate", "search"]
@@ -255,7 +256,7 @@ def search(
         return explore(kr, max_depth=b.depth, progress=progress)
     if b.strategy is None:
         raise ValueError(f"finding {f.name}: an ownership bound needs a strategy")
-    space = OwnershipSpace(
+    space = FastOwnershipSpace(
         tasks=b.tasks,
         clients=b.clients,
         strategy=b.strategy,
@@ -265,7 +266,7 @@ def search(
         cache_size=b.cache_size,
         invariants=(f.invariant,),
     )
-    return explore(space, max_depth=b.depth, progress=progress)
+    return explore_fast(space, max_depth=b.depth, progress=progress)
 
 
 def isolate(

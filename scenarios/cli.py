@@ -282,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--only",
         metavar="PROBE,...",
         help="run only these probes: round_trips, pinning, scale, linux_calls, forks, "
-        "pricing, ownership, reproduce, memory",
+        "pricing, ownership, explore, reproduce, memory",
     )
     bench.add_argument(
         "--repeat", type=positive_int, help="timed repetitions after the warm-up (default 5)"

@@ -282,6 +282,42 @@ def probe_ownership(p: BenchParams, rec: Recorder) -> None:
             rec.add("ownership_steps_per_s", sum(steps) / seconds)
 
 
+def _bfs_baseline() -> tuple[int, float]:
+    """A breadth-first search over tuples of 40 ints whose successors bump one of the
+    first five by one modulo 6 (7,776 states): states and CPU seconds."""
+    start: tuple[int, ...] = (0,) * 40
+    seen = {start}
+    frontier = [start]
+    t0 = time.process_time()
+    while frontier:
+        nxt: list[tuple[int, ...]] = []
+        for s in frontier:
+            for i in range(5):
+                after = (*s[:i], (s[i] + 1) % 6, *s[i + 1 :])
+                if after not in seen:
+                    seen.add(after)
+                    nxt.append(after)
+        frontier = nxt
+    return len(seen), time.process_time() - t0
+
+
+def probe_explore(p: BenchParams, rec: Recorder) -> None:
+    """States/s of ``l4sim explore`` (the fast explorer) on the whole chief+cache 4 x 2
+    space, and of a trivial BFS in the same repetition; CPU time of this process."""
+    from protocols.explore_fast import FastOwnershipSpace, explore_fast
+    from protocols.l4linux import Strategy
+
+    for _ in range(max(p.repeat, 1)):
+        space = FastOwnershipSpace(tasks=4, clients=2, strategy=Strategy.CHIEF_CACHE)
+        result = explore_fast(space)
+        explored = result.states / result.cpu_seconds
+        states, seconds = _bfs_baseline()
+        baseline = states / seconds
+        rec.add("explore_states_per_s", explored)
+        rec.add("bfs_baseline_states_per_s", baseline)
+        rec.add("explore_vs_bfs", explored / baseline)
+
+
 def probe_reproduce(p: BenchParams, rec: Recorder) -> None:
     """Wall time of ``l4sim reproduce`` as a fresh process (start-up included); once."""
     import subprocess
@@ -310,6 +346,7 @@ PROBES: Final[tuple[Probe, ...]] = (
     probe_forks,
     probe_pricing,
     probe_ownership,
+    probe_explore,
     probe_reproduce,
     probe_memory,
 )

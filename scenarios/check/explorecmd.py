@@ -6,6 +6,13 @@ or ``protocols.explore.KernelRmgrSpace`` (the kernel and RMGR with scripted clie
 Exit status 0 when every invariant holds in every reachable state, 1 with a shortest
 counterexample, 2 for a bad bound.
 
+A single-process search of the ownership spec runs ``protocols.explore_fast`` (tuple
+states, 64-bit fingerprints in the visited set: the output states the probability that
+two states shared one); ``--reference`` runs the reference explorer on the attrs spec,
+which stores every canonical state.  Both give the same counts and counterexamples.
+On a terminal (or with ``--progress``) each breadth-first level prints a progress line
+on stderr: states, transitions, depth, frontier, states per second, peak memory.
+
 ``--workers N`` spreads the search over N processes on this machine and ``--ray ADDRESS``
 over a Ray cluster (``protocols.explore_dist``); either gives exactly the counts and the
 counterexample of the single-process search.  ADDRESS is Ray's: ``local`` starts a new
@@ -19,6 +26,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import resource
 import sys
 import time
 from collections.abc import Callable
@@ -28,6 +36,7 @@ from protocols.editions import edition
 from protocols.explore import ExploreResult, KernelRmgrSpace, Space, explore
 from protocols.explore_backends import DistError, init_ray
 from protocols.explore_dist import explore_distributed
+from protocols.explore_fast import FastOwnershipSpace, FingerprintResult, explore_fast
 from protocols.explore_ownership import OwnershipSpace
 from protocols.l4linux import DEFAULT_CACHE_SIZE, Strategy
 from scenarios._common import ScenarioError, add_edition_arg, positive_int
@@ -109,6 +118,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="search on a Ray cluster (pip install 'l4sim[dist]'): 'local' starts one on "
         "this machine, 'auto' joins the one this machine is part of, or HOST:PORT",
     )
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="ownership: run the reference explorer on the attrs spec (slow; every "
+        "canonical state kept) instead of the fast one (fingerprints)",
+    )
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        help="print a progress line per level on stderr even when it is not a terminal",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -141,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ScenarioError(str(exc)) from None
     backend = "ray" if args.ray is not None else "processes" if args.workers else "single"
-    show = sys.stderr.isatty() and not args.json
+    show = args.progress or (sys.stderr.isatty() and not args.json)
     try:
         result, workers = _search(args, factory, backend, _Progress() if show else None)
     except DistError as exc:
@@ -174,6 +194,10 @@ def run(args: argparse.Namespace) -> int:
                     "complete": result.complete,
                     "seconds": round(result.seconds, 3),
                     "states_per_second": round(result.states_per_second),
+                    "frontier": getattr(
+                        result, "frontier", 0 if result.complete or v is not None else None
+                    ),
+                    **_memory(result),
                     "violation": None
                     if v is None
                     else {"invariant": v.invariant, "detail": v.detail, "steps": list(v.steps)},
@@ -189,6 +213,13 @@ def run(args: argparse.Namespace) -> int:
             f"{result.states} states, {result.transitions} transitions, depth {result.depth}, "
             f"{result.seconds:.2f} s ({result.states_per_second:,.0f} states/s)"
         )
+        if isinstance(result, FingerprintResult):
+            print(
+                f"visited set: {result.states} 64-bit fingerprints; probability that two "
+                f"states shared one (an omission) <= {result.omission_probability:.1e}; "
+                f"{result.cpu_seconds:.2f} CPU s, peak memory "
+                f"{result.peak_memory_bytes / 2**20:,.0f} MiB"
+            )
         if v is not None:
             print(f"VIOLATION of {v.invariant}: {v.detail}")
             print(f"shortest counterexample ({len(v.steps)} steps):")
@@ -201,8 +232,26 @@ def run(args: argparse.Namespace) -> int:
     return 0 if v is None else 1
 
 
+def _memory(result: ExploreResult) -> dict[str, object]:
+    """The JSON figures of the visited set and the resources a search used."""
+    if isinstance(result, FingerprintResult):
+        return {
+            "visited": "fingerprints",
+            "fingerprint_bits": 64,
+            "omission_probability": result.omission_probability,
+            "cpu_seconds": round(result.cpu_seconds, 3),
+            "peak_memory_bytes": result.peak_memory_bytes,
+        }
+    return {"visited": "states", "peak_memory_bytes": _peak_rss()}
+
+
+def _peak_rss() -> int:
+    """This process's peak resident memory in bytes (``getrusage``: KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 class _Progress:
-    """Per level on stderr: states, transitions, depth, frontier, states per second."""
+    """Per level on stderr: states, transitions, depth, frontier, states/s, peak memory."""
 
     def __init__(self) -> None:
         self.started = time.perf_counter()
@@ -216,7 +265,8 @@ class _Progress:
         rate = states / max(time.perf_counter() - self.started, 1e-9)
         print(
             f"\r  level {level}: {states} states, {transitions} transitions, depth "
-            f"{self.depth}, frontier {frontier}, {rate:,.0f} states/s",
+            f"{self.depth}, frontier {frontier}, {rate:,.0f} states/s, "
+            f"{_peak_rss() / 2**20:,.0f} MiB",
             end="",
             file=sys.stderr,
             flush=True,
@@ -230,6 +280,9 @@ def _search(
     progress: _Progress | None,
 ) -> tuple[ExploreResult, int]:
     """The search the options ask for, and how many workers ran it."""
+    if backend == "single" and args.spec == "ownership" and not args.reference:
+        fast = FastOwnershipSpace(**cast("functools.partial[Any]", factory).keywords)
+        return explore_fast(fast, max_depth=args.depth, progress=progress), 1
     if backend == "single":
         result = explore(cast("Space[object]", factory()), max_depth=args.depth, progress=progress)
         return result, 1
