@@ -26,6 +26,7 @@ from typing import Any, cast
 
 from protocols.editions import edition
 from protocols.explore import ExploreResult, KernelRmgrSpace, Space, explore
+from protocols.explore_api import ALPHABETS, ApiOwnershipSpace
 from protocols.explore_backends import DistError, init_ray
 from protocols.explore_dist import explore_distributed
 from protocols.explore_ownership import OwnershipSpace
@@ -84,6 +85,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="ownership: add a misbehaving client calling the task server, RMGR and l4_task_new",
     )
     parser.add_argument(
+        "--alphabet",
+        choices=ALPHABETS,
+        default="default",
+        help="ownership: what the callers may do: default, api (processes are clients of "
+        "every server too) or api-holding (api plus chief hand-over to any task); "
+        "protocols/explore_api.py",
+    )
+    parser.add_argument(
         "--version-window",
         type=positive_int,
         default=2,
@@ -120,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.spec == "ownership":
             factory = functools.partial(
-                OwnershipSpace,
+                *_ownership_space(args.alphabet),
                 tasks=args.tasks,
                 clients=args.clients,
                 strategy=Strategy(args.strategy),
@@ -162,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
                             "script": args.script,
                             "cache_size": args.cache_size,
                             "edition": args.edition,
+                            "alphabet": args.alphabet,
                         }
                         if args.spec == "ownership"
                         else {}
@@ -182,7 +192,8 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     else:
-        what = f" ({args.strategy}{', scripted client' if args.script else ''})"
+        what = f" ({args.strategy}{', scripted client' if args.script else ''}"
+        what += f", alphabet {args.alphabet})" if args.alphabet != "default" else ")"
         print(
             f"{args.spec} spec{what if args.spec == 'ownership' else ''}, "
             f"{args.tasks} tasks, {args.clients} clients: "
@@ -199,6 +210,13 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"every invariant holds up to depth {args.depth} (search cut at that depth)")
     return 0 if v is None else 1
+
+
+def _ownership_space(alphabet: str) -> tuple[Any, ...]:
+    """The space class (and its alphabet) for ``--alphabet``."""
+    if alphabet == "default":
+        return (OwnershipSpace,)
+    return (functools.partial(ApiOwnershipSpace, alphabet=alphabet),)
 
 
 class _Progress:
