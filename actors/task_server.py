@@ -324,7 +324,13 @@ class TaskServer(L4Thread):
             self.exit_events += 1
             self._rmgr(rmgr.FreeTaskAll(owner=rec.number))
             rec.terminating = False
-        if KillOption.FREE in options:
+        self_kill_of_owned = (
+            self.edition.has(Fix.SELF_KILL_FREES_OWNED_NUMBER)
+            and caller == task.task
+            and rec.owner not in (NO_OWNER, caller)
+        )
+        if KillOption.FREE in options and not self_kill_of_owned:
+            # hardened: the task itself may die, but its owner's number stays the owner's.
             rec.owner, rec.state = NO_OWNER, TaskState.FREE
         return TsReply(error=ErrorCode.OK)
 

@@ -67,6 +67,11 @@ class Fix(enum.Enum):
         "kill deletes a task whose chief right sits at the task server itself with the "
         "task server's own l4_task_new, instead of failing because RMGR is not chief"
     )
+    SELF_KILL_FREES_OWNED_NUMBER = (
+        "a task killing itself through the task server is deleted, but its number is freed "
+        "only by its owner: kill's FREE option is ignored when the caller is the victim "
+        "and someone else owns it"
+    )
 
     # --- fixes in L4Linux and the task cache ------------------------------------------
     # (protocols.l4linux)

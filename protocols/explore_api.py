@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Final
 
-from protocols import kernel, l4linux, rmgr
+from protocols import kernel, l4linux, ownership, rmgr
 from protocols import task_server as ts
 from protocols.explore_ownership import (
     EIP_SCRIPT,
@@ -57,7 +57,7 @@ class ApiOwnershipSpace(OwnershipSpace):
         yield from super().actions(state)
         for lx in state.linux:
             for proc in lx.processes:
-                if proc.state is l4linux.ProcState.RUNNING:
+                if proc.state is l4linux.ProcState.RUNNING and ownership.alive(state, proc.task):
                     calls = self._process_alphabet(state, proc.task)
                     yield from self._calls(state, proc.task, calls)
         if self.holding and self.script is not None:
@@ -105,7 +105,9 @@ class ApiOwnershipSpace(OwnershipSpace):
             targets.append(self.script)
         for lx in state.linux:
             targets.extend(
-                p.task.task for p in lx.processes if p.state is l4linux.ProcState.RUNNING
+                p.task.task
+                for p in lx.processes
+                if p.state is l4linux.ProcState.RUNNING and ownership.alive(state, p.task)
             )
         for n in self.pool:
             if ks.chief_of(n) != me.task:

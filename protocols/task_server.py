@@ -55,6 +55,13 @@ numbers it handed out with ``allocate2``; ``free`` of one is ``ENOTCHIEF``, and 
 of one frees it only if its ``l4_task_new`` gave the chief right to RMGR (``ENOTCHIEF``
 otherwise).  No extra call: the source's ``l4_task_new`` result is checked.
 
+``hardened`` (``Fix.SELF_KILL_FREES_OWNED_NUMBER``): ``kill`` with ``FREE`` (so also
+``kill_recursive`` and ``exit``) by the victim itself deletes it but leaves a number that
+someone else owns used and owned: in ``l4env-2007`` a process of L4Linux frees the number
+its server owns (main.c:297-357, 578-594; "the task itself" may kill,
+``generic_ts.idl@e91a37df:94-100``), and the task server hands it to the next client
+while L4Linux still counts it as its process.  No extra call.
+
 **kill** (main.c:297-357, 578-594). Out of range: ``ENOTFOUND``; unused or terminating:
 ``-L4_EUNKNOWN`` -> ``EUNKNOWN``; allowed to the owner, the master (``-m``), the task
 itself, anyone if the number is ownerless or with ``-a``; else ``ENOTOWNER``. With
@@ -355,9 +362,19 @@ def _kill(w: _World, caller: int, task: ThreadId, options: KillOption) -> TsRepl
         rec = attrs.evolve(rec, terminating=False)
         w.ts = attrs.evolve(w.ts, exit_events=w.ts.exit_events + 1)
         w.put(rec)
-    if KillOption.FREE in options:
+    if KillOption.FREE in options and not _self_kill_of_owned(w.edition, caller, task, rec):
         w.put(attrs.evolve(rec, owner=NO_OWNER, state=TaskState.FREE))
     return TsReply(error=ErrorCode.OK)
+
+
+def _self_kill_of_owned(edition: Edition, caller: int, task: ThreadId, rec: TsRecord) -> bool:
+    """``hardened`` (``SELF_KILL_FREES_OWNED_NUMBER``): the task itself may kill itself, but
+    a number someone else owns stays theirs (only the owner gives it back)."""
+    return (
+        edition.has(Fix.SELF_KILL_FREES_OWNED_NUMBER)
+        and caller == task.task
+        and rec.owner not in (NO_OWNER, caller)
+    )
 
 
 def _kill_recursive(w: _World, caller: int, victim: ThreadId) -> TsReply:
