@@ -29,12 +29,14 @@ canonical form (see ``protocols.explore_ownership``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import attrs
 
 from protocols.editions import HARDENED, Edition, Fix
 from protocols.explore import ExploreResult, KernelRmgrSpace, explore
+from protocols.explore_api import ApiOwnershipSpace
 from protocols.explore_ownership import OwnershipSpace
 from protocols.l4linux import DEFAULT_CACHE_SIZE, Strategy
 
@@ -60,6 +62,9 @@ class Bound:
     """Bound on each server's process table (``OwnershipSpace(processes=...)``)."""
     cache_size: int = DEFAULT_CACHE_SIZE
     """Slots of each L4Linux's task cache (``chief+cache`` only)."""
+    alphabet: str = "default"
+    """What the callers may do (``protocols.explore_api``): ``default``, ``api`` (processes
+    are clients of every server too) or ``api-holding``."""
     depth: int = 12
     """Steps explored: the counterexample is at most this long."""
 
@@ -68,6 +73,8 @@ class Bound:
         if self.space == "kernel-rmgr":
             return f"kernel-rmgr, {self.tasks} tasks x {self.clients} clients, depth {self.depth}"
         extra = ", scripted client" if self.script else ""
+        if self.alphabet != "default":
+            extra += f", alphabet {self.alphabet}"
         procs = f", {self.processes} processes" if self.processes is not None else ""
         strategy = self.strategy.value if self.strategy else "-"
         caches = self.strategy is not None and self.strategy.caches
@@ -182,6 +189,24 @@ TASK_SERVER_FINDINGS: tuple[Finding, ...] = (
         fix=Fix.FREE_LEAVES_CHIEF_WITH_CLIENT,
         bound=Bound(strategy=Strategy.CHIEF, tasks=3, clients=2, script=True, depth=8),
     ),
+    Finding(
+        name="SELF_KILL_FREES_OWNED_NUMBER",
+        invariant="every_task_is_in_exactly_one_place",
+        story=(
+            "A process of L4Linux asks the task server to kill its own task with the FREE"
+            " option.  simple_ts lets the task itself kill (the interface says so) and then"
+            " frees the number in its books, although L4Linux owns it: the next client to"
+            " allocate gets the number while L4Linux still counts it as its process's task,"
+            " and L4Linux's later kill or free of it is refused as not the owner's."
+        ),
+        sources=(
+            "osfree-project/l4env l4/pkg/simple_ts/server/src/main.c@e91a37df:297-357",
+            "osfree-project/l4env l4/pkg/simple_ts/server/src/main.c@e91a37df:578-594",
+            "osfree-project/l4env l4/pkg/generic_ts/idl/generic_ts.idl@e91a37df:94-100",
+        ),
+        fix=Fix.SELF_KILL_FREES_OWNED_NUMBER,
+        bound=Bound(strategy=Strategy.CLASSIC, tasks=2, clients=1, alphabet="api", depth=6),
+    ),
 )
 
 
@@ -255,7 +280,12 @@ def search(
         return explore(kr, max_depth=b.depth, progress=progress)
     if b.strategy is None:
         raise ValueError(f"finding {f.name}: an ownership bound needs a strategy")
-    space = OwnershipSpace(
+    space_class = (
+        OwnershipSpace
+        if b.alphabet == "default"
+        else functools.partial(ApiOwnershipSpace, alphabet=b.alphabet)
+    )
+    space = space_class(
         tasks=b.tasks,
         clients=b.clients,
         strategy=b.strategy,

@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.spec == "ownership":
             factory = functools.partial(
-                *_ownership_space(args.alphabet),
+                _ownership_space(args.alphabet),
                 tasks=args.tasks,
                 clients=args.clients,
                 strategy=Strategy(args.strategy),
@@ -212,11 +212,11 @@ def run(args: argparse.Namespace) -> int:
     return 0 if v is None else 1
 
 
-def _ownership_space(alphabet: str) -> tuple[Any, ...]:
-    """The space class (and its alphabet) for ``--alphabet``."""
+def _ownership_space(alphabet: str) -> Callable[..., Space[Any]]:
+    """The space class (with its alphabet) for ``--alphabet``."""
     if alphabet == "default":
-        return (OwnershipSpace,)
-    return (functools.partial(ApiOwnershipSpace, alphabet=alphabet),)
+        return OwnershipSpace
+    return functools.partial(ApiOwnershipSpace, alphabet=alphabet)
 
 
 class _Progress:
