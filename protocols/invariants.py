@@ -20,17 +20,49 @@ the first violation; ``check_all`` runs every state invariant and raises
    so "free" there means: unused in the task server's books, RMGR the kernel's chief
    (so ``create`` and ``allocate2`` can work) and not terminating (so ``create`` is not
    refused ``EUSED``, main.c:533-538).
-4. *What you are given with allocate_chief you can start and stop*: the owner the task
-   server (or RMGR, ``merged``) records for such a task is the kernel's chief
+4. *What you are given with allocate_chief you can start and stop*: an ``allocate_chief``
+   answered OK leaves the caller the kernel's chief (``allocate_chief_makes_the_caller_
+   chief``, per request), and the owner the task server (or RMGR, ``merged``) records
+   for such a task is the kernel's chief, the task server (handed back for ``free2``),
+   or -- while the owner lives -- any live task the right was handed on to
    (``the_owner_of_an_allocate_chief_task_is_its_chief``).  A record made ownerless
    with ``owner(task, nil)`` (main.c:654-664) promises no one anything and is skipped.
+
+   *Restated* (issue 12): it said "the owner is the chief (or the task server)".  But
+   the chief may give its right to any task: Fiasco's ``l4_task_new`` with a nil pager
+   checks only that the caller is the chief and that the new chief exists
+   (osfree-project/l4env kernel/fiasco/src/kern/syscalls.cpp@e91a37df:650-782, as
+   ``protocols.kernel`` models it), and neither server is told.  So a process that hands its allocate_chief
+   task to RMGR or to its L4Linux server is the real kernel at work, not a broken
+   promise, and in a snapshot it looks exactly like a server that kept the right.  The
+   promise is therefore checked where it is made, on the ``allocate_chief`` reply, and
+   in the state only against what no caller can cause: a chief that is dead, or an owner
+   that died and left the right elsewhere.
 5. *A cached task is yours alone*: it is inactive, its chief is the caching client, and
    no server can give it to anyone else (``cached_tasks_are_inactive_and_the_cachers``).
 6. *An old id never reaches a new incarnation*: a process runs under the kernel's
    current id of its task, never under an id that an earlier incarnation had
-   (``reused_tasks_get_a_new_version``).
+   (``reused_tasks_get_a_new_version``); a process whose task is not active is dead
+   and reaches nothing.
+
+   *Restated* (issue 12): it also said "every running process's task is active".  But
+   a task may delete itself: simple_ts's ``kill`` is allowed to "the task itself"
+   (osfree-project/l4env l4/pkg/generic_ts/idl/generic_ts.idl@e91a37df:94-100,
+   main.c:297-357), and so is a process's own ``l4_task_new`` on a task it is chief
+   of; L4Linux is not told (the real one learns at the process's next IPC).  A dead
+   process runs under no id, so no old id reaches anything through it; an *active* task
+   under another id than the process's is still a violation.
 7. *When a client dies, what it held comes back*: no task is owned, held at RMGR or
    cached by a dead task (``exit_reclaims_everything``).
+
+   *Open* (issue 12, not restated): a task deleted without its servers being told --
+   a process that kills itself, or one L4Linux deletes itself (``chief``) or with
+   ``kill`` without ``FREE`` (``classic``), or whose server exits (``merged``) -- leaves
+   what *it* took from the task server or RMGR recorded as its own; ``hardened`` does
+   not keep this promise for processes that are clients of the servers
+   (``l4sim explore --alphabet api``; pinned in ``scenarios/check/api_rules.py``).
+   Keeping it needs the servers to learn of every death (simple_ts's exit events, which
+   only the tasks it kills itself produce).
 8. *Only the owner (or the task itself) kills or frees a task through the servers*;
    RMGR's ``free_task_all`` only for the holder or a trusted client
    (``only_the_owner_kills_or_frees``); an ownerless task may be killed by anyone, as
@@ -61,6 +93,7 @@ __all__ = [
     "TRANSITION_INVARIANTS",
     "InvariantViolation",
     "cached_tasks_are_inactive_and_the_cachers",
+    "allocate_chief_makes_the_caller_chief",
     "check_all",
     "check_transition",
     "every_task_has_exactly_one_chief",
@@ -189,12 +222,14 @@ def the_owner_of_an_allocate_chief_task_is_its_chief(snap: SystemSnapshot) -> st
             # The task server itself: the owner handed the right back for free2; any other
             # live task: the owner handed it on (restated: see the module docstring).
             chief = ks.chief_of(rec.number)
-            if chief not in (rec.owner, snap.task_server.me) and not ks.is_active(chief):
+            handed_on = ks.is_active(chief) and ks.is_active(rec.owner)
+            if chief not in (rec.owner, snap.task_server.me) and not handed_on:
                 return f"task {rec.number} owned by {rec.owner}, chief {ks.chief_of(rec.number)}"
     for n in sorted(snap.rmgr.handed):
         owner = snap.rmgr.owners[n]
         chief = ks.chief_of(n)
-        if chief not in (owner, RMGR_TASK) and not ks.is_active(chief):
+        handed_on = ks.is_active(chief) and ks.is_active(owner)
+        if chief not in (owner, RMGR_TASK) and not handed_on:
             return f"task {n} handed to {owner} at RMGR, chief {ks.chief_of(n)}"
     return None
 
@@ -252,6 +287,24 @@ def exit_reclaims_everything(snap: SystemSnapshot) -> str | None:
     return None
 
 
+def allocate_chief_makes_the_caller_chief(
+    sender: ThreadId, request: object, reply: object, after: SystemSnapshot
+) -> str | None:
+    """An ``allocate_chief`` answered OK leaves the caller the kernel's chief of the task
+    (the half of invariant 4 that a snapshot cannot show once owners may hand rights on)."""
+    if not isinstance(request, ts.AllocateChief | rmgr.AllocateChief):
+        return None
+    if getattr(reply, "error", None) is not ErrorCode.OK:
+        return None
+    task = getattr(reply, "task", None)
+    if not isinstance(task, ThreadId) or task.task >= after.kernel.task_count:
+        return f"allocate_chief by {sender} answered OK with {task!r}"
+    chief = after.kernel.chief_of(task.task)
+    if chief != sender.task:
+        return f"allocate_chief by {sender} answered OK with {task}, chief {chief}"
+    return None
+
+
 def only_the_owner_kills_or_frees(
     before: SystemSnapshot, sender: ThreadId, request: object, reply: object
 ) -> str | None:
@@ -296,8 +349,12 @@ STATE_INVARIANTS: tuple[Callable[[SystemSnapshot], str | None], ...] = (
 )
 """Invariants 1, 3, 4, 5, 6 and 7 (module docstring): each holds in every snapshot."""
 
-TRANSITION_INVARIANTS = (task_new_succeeds_only_for_the_chief, only_the_owner_kills_or_frees)
-"""Invariants 2 and 8: rules about one request, checked with the state before it."""
+TRANSITION_INVARIANTS = (
+    task_new_succeeds_only_for_the_chief,
+    only_the_owner_kills_or_frees,
+    allocate_chief_makes_the_caller_chief,
+)
+"""Invariants 2, 8 and the request half of 4: rules about one request."""
 
 
 def check_all(snap: SystemSnapshot) -> None:
@@ -321,3 +378,6 @@ def check_transition(
     detail = only_the_owner_kills_or_frees(before, sender, request, reply)
     if detail is not None:
         raise InvariantViolation(only_the_owner_kills_or_frees.__name__, detail)
+    detail = allocate_chief_makes_the_caller_chief(sender, request, reply, after)
+    if detail is not None:
+        raise InvariantViolation(allocate_chief_makes_the_caller_chief.__name__, detail)
