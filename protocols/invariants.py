@@ -28,16 +28,17 @@ the first violation; ``check_all`` runs every state invariant and raises
    (``the_owner_of_an_allocate_chief_task_is_its_chief``).  A record made ownerless
    with ``owner(task, nil)`` (main.c:654-664) promises no one anything and is skipped.
 
-   *Restated* (issue 12): it said "the owner is the chief (or the task server)".  But
-   the chief may give its right to any task: Fiasco's ``l4_task_new`` with a nil pager
+   *Restated* (issue 12): it said "the owner is the chief (or the task server)". But the
+   chief may give its right to any task: Fiasco's ``l4_task_new`` with a nil pager
    checks only that the caller is the chief and that the new chief exists
    (osfree-project/l4env kernel/fiasco/src/kern/syscalls.cpp@e91a37df:650-782, as
-   ``protocols.kernel`` models it), and neither server is told.  So a process that hands its allocate_chief
-   task to RMGR or to its L4Linux server is the real kernel at work, not a broken
-   promise, and in a snapshot it looks exactly like a server that kept the right.  The
-   promise is therefore checked where it is made, on the ``allocate_chief`` reply, and
-   in the state only against what no caller can cause: a chief that is dead, or an owner
-   that died and left the right elsewhere.
+   ``protocols.kernel`` models it), and neither server is told. So a process that hands
+   its allocate_chief task to RMGR or to its L4Linux server is the real kernel at work,
+   not a broken promise, and in a snapshot it looks exactly like a server that kept the
+   right. The promise is therefore checked where it is made, on the ``allocate_chief``
+   reply, and in the state only against what no caller can cause: a chief that is dead,
+   or an owner that died and left the right elsewhere.
+
 5. *A cached task is yours alone*: it is inactive, its chief is the caching client, and
    no server can give it to anyone else (``cached_tasks_are_inactive_and_the_cachers``).
 6. *An old id never reaches a new incarnation*: a process runs under the kernel's

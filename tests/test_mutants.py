@@ -113,9 +113,11 @@ MUTANTS: dict[str, Mutant] = {
         "only_the_owner_kills_or_frees",
         IMAGES={EIP_TASK_SERVER: factory(KillWithoutOwnerCheck)},
     ),
+    # Invariant 4's request half: a snapshot cannot tell a right kept at RMGR from one
+    # the owner handed to RMGR itself (restated in protocols.invariants).
     "allocate_chief_keeps_chief": _mutant(
         Strategy.CLASSIC,
-        "the_owner_of_an_allocate_chief_task_is_its_chief",
+        "allocate_chief_makes_the_caller_chief",
         IMAGES={EIP_TASK_SERVER: factory(AllocateChiefKeepsChief)},
     ),
     # What a dead client owned stays recorded as its: in chief the first promise to fail
