@@ -294,6 +294,11 @@ class TaskServer(L4Thread):
     def free2(self, sender: ThreadId, msg: spec.Free2) -> TsReply:
         """``free2`` (main.c:462-470): the chief right to RMGR (unchecked in l4env-2007),
         then free."""
+        if self.edition.has(Fix.FREE2_MOVES_CHIEF_FOR_ANYONE):
+            # hardened: a stranger's free2 is refused before anything moves
+            rec = self.records.get(msg.task.task)
+            if rec is None or rec.owner != sender.task or not rec.used:
+                return self._free(sender.task, msg.task)
         back = self._task_new(msg.task, RMGR_TASK)
         return self._free(sender.task, msg.task, back=back)
 

@@ -249,12 +249,18 @@ BEYOND_THE_EXPLORER: dict[Fix, str] = {
         "tests/test_task_server_fixes.py::"
         "test_kill_recursive_strands_a_number_whose_chief_right_is_at_the_task_server"
     ),
+    Fix.FREE2_MOVES_CHIEF_FOR_ANYONE: (
+        "tests/test_task_server_fixes.py::"
+        "test_a_strangers_refused_free2_moves_the_chief_right_the_owner_handed_back"
+    ),
 }
 """Fixes of defects the bounded explorer does not reach (the explored clients are boot
 modules, which simple_ts does not manage), each with the plain test that shows the defect
 in ``l4env-2007`` and its absence in ``hardened``, spec and actors.  The fault machine
 found KILL_NEEDS_RMGR_AS_CHIEF: a client that handed a chief right back to the task
-server and then died left that number owned by the dead."""
+server and then died left that number owned by the dead.  The adversary machine found
+FREE2_MOVES_CHIEF_FOR_ANYONE (a refused free2 is not a refusal that changes nothing); it
+breaks no state invariant, only that promise of the adversary's."""
 
 
 def finding(name: str) -> Finding:

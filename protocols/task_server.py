@@ -55,6 +55,12 @@ numbers it handed out with ``allocate2``; ``free`` of one is ``ENOTCHIEF``, and 
 of one frees it only if its ``l4_task_new`` gave the chief right to RMGR (``ENOTCHIEF``
 otherwise).  No extra call: the source's ``l4_task_new`` result is checked.
 
+``hardened`` (``Fix.FREE2_MOVES_CHIEF_FOR_ANYONE``): ``free2`` by anyone but the owner of a
+used number is refused as ``free`` refuses it, before its ``l4_task_new``: in
+``l4env-2007`` any task's refused ``free2`` moves a chief right the owner handed back to
+the task server on to RMGR (main.c:462-470), after which the owner's own ``free2`` is
+``ENOTCHIEF``.  No extra call.
+
 ``hardened`` (``Fix.SELF_KILL_FREES_OWNED_NUMBER``): ``kill`` with ``FREE`` (so also
 ``kill_recursive`` and ``exit``) by the victim itself deletes it but leaves a number that
 someone else owns used and owned: in ``l4env-2007`` a process of L4Linux frees the number
@@ -325,6 +331,11 @@ def _free(
 
 def _free2(w: _World, caller: int, task: ThreadId, edition: Edition) -> TsReply:
     # The task server's l4_task_new(id, RMGR), whatever comes of it; then free.
+    # hardened: only for the owner of a used number (else free's refusal, nothing moved).
+    if edition.has(Fix.FREE2_MOVES_CHIEF_FOR_ANYONE):
+        rec = w.ts.record(task.task)
+        if rec is None or rec.owner != caller or not rec.used:
+            return _free(w, caller, task, edition)
     back = w.ts_task_new(task, RMGR_TASK)
     return _free(w, caller, task, edition, back=back)
 
