@@ -143,6 +143,13 @@ def _from_process(m: Any, proc: ThreadId, server: ThreadId) -> list[tuple[Thread
         if t.task != proc.task
     ]
     others += [snap.kernel.tasks[n].id for n in snap.tasks_of(m.client.task)]
+    books = snap.task_server
+    # An ownerless record may be killed by anyone (the interface says so): not an attack.
+    others = [
+        t
+        for t in others
+        if books is None or (rec := books.record(t.task)) is None or rec.owner != ts.NO_OWNER
+    ]
     out: list[tuple[ThreadId, object]] = [
         (rm, rmgr.FreeTaskAll(owner=server.task)),
         (rm, rmgr.FreeClient(owner=server.task)),
