@@ -83,8 +83,10 @@ def test_owner_is_chief_accepts_a_right_handed_on_to_a_live_task(snap: SystemSna
     rec = next(r for r in snap.task_server.records if r.state is ts.TaskState.CHIEF)
     handed = _set_task(snap, rec.number, chief=4)
     assert inv.the_owner_of_an_allocate_chief_task_is_its_chief(handed) is None
+    # a dead owner's record is promise 7's to report, not this one's
     owner_dead = _set_task(handed, rec.owner, active=False)
-    assert inv.the_owner_of_an_allocate_chief_task_is_its_chief(owner_dead) is not None
+    assert inv.the_owner_of_an_allocate_chief_task_is_its_chief(owner_dead) is None
+    assert inv.exit_reclaims_everything(owner_dead) is not None
 
 
 def test_cache_rejects_an_active_cached_task(snap: SystemSnapshot) -> None:

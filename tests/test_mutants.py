@@ -120,11 +120,11 @@ MUTANTS: dict[str, Mutant] = {
         "allocate_chief_makes_the_caller_chief",
         IMAGES={EIP_TASK_SERVER: factory(AllocateChiefKeepsChief)},
     ),
-    # What a dead client owned stays recorded as its: in chief the first promise to fail
-    # is that such a task's owner is its chief (the owner is dead, RMGR is chief).
+    # What a dead client owned stays recorded as its: promise 7 (invariant 4 leaves a
+    # dead owner's record to it since it was restated).
     "exit_without_reclaim": _mutant(
         Strategy.CHIEF,
-        "the_owner_of_an_allocate_chief_task_is_its_chief",
+        "exit_reclaims_everything",
         IMAGES={EIP_TASK_SERVER: factory(ExitWithoutReclaim)},
     ),
     "cache_gives_back_but_keeps": _mutant(
