@@ -299,7 +299,21 @@ class RmgrActor(L4Thread):
         if not self._take_back(n):
             self.versions[n] = old
             return RmgrReply(error=ErrorCode.ENOTCHIEF)
+        if self.edition.has(Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK):
+            self._free_held(n, deep=True)
         return RmgrReply(error=ErrorCode.OK, task=ThreadId(n, 0, self.versions[n]))
+
+    def _free_held(self, owner: int, *, deep: bool) -> int:
+        """Free what ``owner`` holds (``deep``: and what those held, depth first)."""
+        freed = 0
+        stack = [owner]
+        while stack:
+            for n in self._held(stack.pop()):
+                ok = self._take_back(n)
+                freed += ok
+                if ok and deep:
+                    stack.append(n)
+        return freed
 
     @handles(FreeClient)
     def free_client(self, sender: ThreadId, msg: FreeClient) -> RmgrReply:
@@ -311,8 +325,8 @@ class RmgrActor(L4Thread):
             return RmgrReply(error=ErrorCode.ENOTOWNER)
         if not self._take_back(owner):
             return RmgrReply(error=ErrorCode.ENOTCHIEF)
-        freed = 1 + sum(1 for n in self._held(owner) if self._take_back(n))
-        return RmgrReply(error=ErrorCode.OK, count=freed)
+        deep = self.edition.has(Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK)
+        return RmgrReply(error=ErrorCode.OK, count=1 + self._free_held(owner, deep=deep))
 
     def snapshot(self) -> RmgrState:
         """RMGR's books as a ``protocols.rmgr.RmgrState`` value."""

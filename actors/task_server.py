@@ -300,7 +300,7 @@ class TaskServer(L4Thread):
             if rec is None or rec.owner != sender.task or not rec.used:
                 return self._free(sender.task, msg.task)
         back = self._task_new(msg.task, RMGR_TASK)
-        return self._free(sender.task, msg.task, back=back)
+        return self._reclaim_the_dead(self._free(sender.task, msg.task, back=back), msg.task)
 
     def _kill(self, caller: int, task: ThreadId, options: KillOption) -> TsReply:
         """``task_kill`` (main.c:297-357)."""
@@ -342,7 +342,14 @@ class TaskServer(L4Thread):
     @handles(spec.Kill)
     def kill(self, sender: ThreadId, msg: spec.Kill) -> TsReply:
         """``kill`` (main.c:578-594)."""
-        return self._kill(sender.task, msg.task, msg.options)
+        return self._reclaim_the_dead(self._kill(sender.task, msg.task, msg.options), msg.task)
+
+    def _reclaim_the_dead(self, reply: TsReply, victim: ThreadId) -> TsReply:
+        """hardened (``DEAD_TASK_KEEPS_WHAT_IT_TOOK``): after a kill or free2 that worked,
+        what the dead number took itself is reclaimed as ``kill_recursive`` does."""
+        if reply.error is ErrorCode.OK and self.edition.has(Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK):
+            self.reclaim(victim.task)
+        return reply
 
     def reclaim(self, owner: int) -> None:
         """The loop of ``task_kill_recursive`` (main.c:370-374), without recursion: kill

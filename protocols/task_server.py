@@ -55,6 +55,14 @@ numbers it handed out with ``allocate2``; ``free`` of one is ``ENOTCHIEF``, and 
 of one frees it only if its ``l4_task_new`` gave the chief right to RMGR (``ENOTCHIEF``
 otherwise).  No extra call: the source's ``l4_task_new`` result is checked.
 
+``hardened`` (``Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK``): a ``kill`` or ``free2`` answered OK
+also reclaims, as ``kill_recursive`` does, every used number the victim's number owns:
+in ``l4env-2007`` only ``kill_recursive`` and ``exit`` do (main.c:359-377), so a task
+that took numbers itself and is then killed with ``kill`` (L4Linux's classic path,
+``protocols.l4linux``), kills itself, or is deleted by its chief who gives it back with
+``free2`` (L4Linux's ``chief`` path) leaves them owned by a dead number, which the next
+incarnation inherits.  No call when the victim owned nothing.
+
 ``hardened`` (``Fix.FREE2_MOVES_CHIEF_FOR_ANYONE``): ``free2`` by anyone but the owner of a
 used number is refused as ``free`` refuses it, before its ``l4_task_new``: in
 ``l4env-2007`` any task's refused ``free2`` moves a chief right the owner handed back to
@@ -421,6 +429,14 @@ def _reclaim(w: _World, owner: int) -> None:
             stack.append((child.number, 0))
 
 
+def _reclaim_the_dead(w: _World, reply: TsReply, victim: ThreadId) -> None:
+    # hardened (DEAD_TASK_KEEPS_WHAT_IT_TOOK): a kill or free2 that worked left the
+    # victim's task dead (free2 only works once the chief right is RMGR's); what that
+    # number took itself is reclaimed as kill_recursive would.
+    if reply.error is ErrorCode.OK and w.edition.has(Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK):
+        _reclaim(w, victim.task)
+
+
 def _exit(w: _World, caller: ThreadId) -> TsReply:
     rec = w.ts.record(caller.task)
     if rec is not None and rec.terminating:
@@ -464,8 +480,10 @@ def step(
         reply = _free(w, caller, request.task, edition)
     elif isinstance(request, Free2):
         reply = _free2(w, caller, request.task, edition)
+        _reclaim_the_dead(w, reply, request.task)
     elif isinstance(request, Kill):
         reply = _kill(w, caller, request.task, request.options)
+        _reclaim_the_dead(w, reply, request.task)
     elif isinstance(request, KillRecursive):
         reply = _kill_recursive(w, caller, request.task)
     elif isinstance(request, Exit):
