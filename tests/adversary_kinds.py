@@ -143,13 +143,8 @@ def _from_process(m: Any, proc: ThreadId, server: ThreadId) -> list[tuple[Thread
         if t.task != proc.task
     ]
     others += [snap.kernel.tasks[n].id for n in snap.tasks_of(m.client.task)]
-    books = snap.task_server
     # An ownerless record may be killed by anyone (the interface says so): not an attack.
-    others = [
-        t
-        for t in others
-        if books is None or (rec := books.record(t.task)) is None or rec.owner != ts.NO_OWNER
-    ]
+    others = [t for t in others if not _ownerless(snap, t)]
     out: list[tuple[ThreadId, object]] = [
         (rm, rmgr.FreeTaskAll(owner=server.task)),
         (rm, rmgr.FreeClient(owner=server.task)),
@@ -168,6 +163,13 @@ def _from_process(m: Any, proc: ThreadId, server: ThreadId) -> list[tuple[Thread
     return out
 
 
+def _ownerless(snap: Any, tid: ThreadId) -> bool:
+    """Whether the task server keeps ``tid``'s number used but ownerless (``owner(nil)``)."""
+    books = snap.task_server
+    rec = books.record(tid.task) if books is not None else None
+    return rec is not None and rec.used and rec.owner == ts.NO_OWNER
+
+
 def extra_attacks(m: Any) -> list[SenderAttack]:
     """Every attack of the three kinds in the machine's current state (``m``: an
     ``AdversaryMachine``)."""
@@ -176,6 +178,8 @@ def extra_attacks(m: Any) -> list[SenderAttack]:
     victim = foreign[0] if foreign else task_id(9)
     out: list[SenderAttack] = [("forged value", me, d, msg) for d, msg in _forged(m, victim)]
     for tid in foreign:
+        if _ownerless(snap, tid):
+            continue  # anyone may kill an ownerless record, under any id (the interface)
         out.extend(("old id", me, d, msg) for old in _old_ids(tid) for d, msg in _on_old(m, old))
     for s in snap.linux:
         server = snap.kernel.tasks[s.me].id
