@@ -307,12 +307,31 @@ class RmgrActor(L4Thread):
         """Free what ``owner`` holds (``deep``: and what those held, depth first)."""
         freed = 0
         stack = [owner]
+        tried: set[int] = set()
         while stack:
             for n in self._held(stack.pop()):
                 ok = self._take_back(n)
                 freed += ok
                 if ok and deep:
                     stack.append(n)
+            if deep and not stack:
+                # then each orphan once: held by a user number free at RMGR now
+                orphan = next(
+                    (
+                        n
+                        for n, o in enumerate(self.task)
+                        if n not in tried
+                        and FIRST_USER_TASK <= o < len(self.task)
+                        and self.task[o] == O_FREE
+                    ),
+                    None,
+                )
+                if orphan is not None:
+                    tried.add(orphan)
+                    ok = self._take_back(orphan)
+                    freed += ok
+                    if ok:
+                        stack.append(orphan)
         return freed
 
     @handles(FreeClient)

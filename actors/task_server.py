@@ -352,6 +352,31 @@ class TaskServer(L4Thread):
         return reply
 
     def reclaim(self, owner: int) -> None:
+        """``reclaim_tree``; then, in ``hardened`` (``DEAD_TASK_KEEPS_WHAT_IT_TOOK``), every
+        orphan once, in number order: a used number owned by a managed, unused number."""
+        self.reclaim_tree(owner)
+        if not self.edition.has(Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK):
+            return
+        tried: set[int] = set()
+        while True:
+            orphan = next(
+                (
+                    r
+                    for n, r in sorted(self.records.items())
+                    if n not in tried
+                    and r.used
+                    and r.owner in self.records
+                    and not self.records[r.owner].used
+                ),
+                None,
+            )
+            if orphan is None:
+                return
+            tried.add(orphan.number)
+            if self._kill(orphan.owner, orphan.id, KillOption.FREE).error is ErrorCode.OK:
+                self.reclaim_tree(orphan.number)
+
+    def reclaim_tree(self, owner: int) -> None:
         """The loop of ``task_kill_recursive`` (main.c:370-374), without recursion: kill
         with ``FREE`` every used number a killed number owns, depth first in order."""
         numbers = sorted(self.records)

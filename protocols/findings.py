@@ -207,6 +207,23 @@ TASK_SERVER_FINDINGS: tuple[Finding, ...] = (
         fix=Fix.SELF_KILL_FREES_OWNED_NUMBER,
         bound=Bound(strategy=Strategy.CLASSIC, tasks=2, clients=1, alphabet="api", depth=6),
     ),
+    Finding(
+        name="DEAD_TASK_KEEPS_WHAT_IT_TOOK",
+        invariant="exit_reclaims_everything",
+        story=(
+            "A process takes a task from the task server itself and is then killed with"
+            " kill (L4Linux's classic path), kills itself, or is deleted by L4Linux and given"
+            " back with free2 (the chief path).  Only kill_recursive and exit reclaim what a"
+            " task owned, so the number it took stays owned by a dead task, and the next"
+            " incarnation of the dead one's number inherits it."
+        ),
+        sources=(
+            "osfree-project/l4env l4/pkg/simple_ts/server/src/main.c@e91a37df:297-377",
+            "osfree-project/l4env l4/pkg/simple_ts/server/src/main.c@e91a37df:447-470",
+        ),
+        fix=Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK,
+        bound=Bound(strategy=Strategy.CLASSIC, tasks=2, clients=1, alphabet="api", depth=6),
+    ),
 )
 
 

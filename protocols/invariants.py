@@ -57,14 +57,16 @@ the first violation; ``check_all`` runs every state invariant and raises
 7. *When a client dies, what it held comes back*: no task is owned, held at RMGR or
    cached by a dead task (``exit_reclaims_everything``).
 
-   *Open* (issue 12, not restated): a task deleted without its servers being told --
-   a process that kills itself, or one L4Linux deletes itself (``chief``) or with
-   ``kill`` without ``FREE`` (``classic``), or whose server exits (``merged``) -- leaves
-   what *it* took from the task server or RMGR recorded as its own; ``hardened`` does
-   not keep this promise for processes that are clients of the servers
-   (``l4sim explore --alphabet api``; pinned in ``scenarios/check/api_rules.py``).
-   Keeping it needs the servers to learn of every death (simple_ts's exit events, which
-   only the tasks it kills itself produce).
+   *Restated* (issue 12): it said "no task is owned by a dead task" without exception.
+   But a dead task's chief right may sit with a live task that is no server: the dead
+   one handed it on (any chief may, see 4), or its chief deleted it and the kernel
+   handed the dead one's clan to the deleter (``protocols.kernel``;
+   osfree-project/l4env kernel/fiasco/src/kern/space_index.cpp@e91a37df:131-160) --
+   L4Linux deleting a child process that took a task with ``allocate_chief``.  Only
+   the chief moves a chief right (syscalls.cpp@e91a37df:664-669), so no server can take
+   that number back, and the live chief can start, stop or hand it back: it is not
+   lost.  Such a number is exempt; a dead owner's number whose chief is dead, RMGR or the
+   task server (which could and must reclaim it) is still a violation.
 8. *Only the owner (or the task itself) kills or frees a task through the servers*;
    RMGR's ``free_task_all`` only for the holder or a trusted client
    (``only_the_owner_kills_or_frees``); an ownerless task may be killed by anyone, as
@@ -276,14 +278,23 @@ def reused_tasks_get_a_new_version(snap: SystemSnapshot) -> str | None:
 
 
 def exit_reclaims_everything(snap: SystemSnapshot) -> str | None:
-    """Every owner of a task (at RMGR, at the task server, or by caching it) is alive."""
+    """Every owner of a task (at RMGR, at the task server, or by caching it) is alive,
+    unless a live task that is not a server holds the task's chief right (restated)."""
     ks = snap.kernel
+    servers = {RMGR_TASK} | ({snap.task_server.me} if snap.task_server is not None else set())
+
+    def held_on(n: int) -> bool:
+        chief = ks.chief_of(n)
+        return chief not in servers and ks.is_active(chief)
+
     for n, owner in enumerate(snap.rmgr.owners):
-        if n >= FIRST_USER_TASK and owner != rmgr.FREE and not ks.is_active(owner):
+        dead = n >= FIRST_USER_TASK and owner != rmgr.FREE and not ks.is_active(owner)
+        if dead and not held_on(n):
             return f"task {n} is still held at RMGR by dead task {owner}"
     if snap.task_server is not None:
         for rec in snap.task_server.records:
-            if rec.owner != ts.NO_OWNER and not ks.is_active(rec.owner):
+            dead = rec.owner != ts.NO_OWNER and not ks.is_active(rec.owner)
+            if dead and not held_on(rec.number):
                 return f"task {rec.number} still owned by dead task {rec.owner}"
     for lx in snap.linux:
         if not ks.is_active(lx.me) and (lx.cache or lx.processes):

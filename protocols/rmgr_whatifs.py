@@ -18,7 +18,8 @@ be included to RMGR") and how l4sim reclaims a dead client; the same in every ed
 
 ``hardened`` (``Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK``): ``Free2`` and ``FreeClient`` also free
 what each freed number held itself, depth first (a process that took a task from RMGR
-and whose server gave its number back or exited leaves nothing held by the dead).
+and whose server gave its number back or exited leaves nothing held by the dead), and
+then each orphan once: a number held by a user number that is free at RMGR.
 """
 
 from __future__ import annotations
@@ -128,13 +129,34 @@ def _free_held(
     held, with an explicit stack); how many were freed."""
     freed = 0
     stack = [owner]
+    tried: set[int] = set()
     while stack:
         for number in rs.held_by(stack.pop()):
             ks, rs, ok = _free_one(ks, rs, number, edition)
             freed += ok
             if ok and deep:
                 stack.append(number)
+        if deep and not stack:
+            # Then each orphan once: held by a user number that is free at RMGR now
+            # (one a live task was chief of when its holder died).
+            orphan = next((n for n in _orphans(rs) if n not in tried), None)
+            if orphan is not None:
+                tried.add(orphan)
+                ks, rs, ok = _free_one(ks, rs, orphan, edition)
+                freed += ok
+                if ok:
+                    stack.append(orphan)
     return ks, rs, freed
+
+
+def _orphans(rs: RmgrState) -> list[int]:
+    from protocols import rmgr
+
+    return [
+        n
+        for n, o in enumerate(rs.owners)
+        if FIRST_USER_TASK <= o < len(rs.owners) and rs.owners[o] == rmgr.FREE
+    ]
 
 
 def _free_client(

@@ -61,7 +61,11 @@ in ``l4env-2007`` only ``kill_recursive`` and ``exit`` do (main.c:359-377), so a
 that took numbers itself and is then killed with ``kill`` (L4Linux's classic path,
 ``protocols.l4linux``), kills itself, or is deleted by its chief who gives it back with
 ``free2`` (L4Linux's ``chief`` path) leaves them owned by a dead number, which the next
-incarnation inherits.  No call when the victim owned nothing.
+incarnation inherits.  No call when the victim owned nothing.  Every reclaim then also
+kills (``FREE``) each orphan, a used number owned by a managed number that is unused now,
+once, in number order: one whose chief right a live task held when its owner died is
+reclaimed once that holder is gone (L4Linux inheriting a deleted child's clan, then
+exiting).
 
 ``hardened`` (``Fix.FREE2_MOVES_CHIEF_FOR_ANYONE``): ``free2`` by anyone but the owner of a
 used number is refused as ``free`` refuses it, before its ``l4_task_new``: in
@@ -407,6 +411,28 @@ def _kill_recursive(w: _World, caller: int, victim: ThreadId) -> TsReply:
 
 
 def _reclaim(w: _World, owner: int) -> None:
+    _reclaim_tree(w, owner)
+    if not w.edition.has(Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK):
+        return
+    # hardened: then every orphan -- a used number owned by a managed number that is
+    # unused now (its task gone) -- that an earlier reclaim could not kill (a live
+    # task held its chief right then), in number order, each tried once.
+    tried: set[int] = set()
+    while True:
+        orphan = next((r for r in w.ts.records if r.number not in tried and _orphan(w, r)), None)
+        if orphan is None:
+            return
+        tried.add(orphan.number)
+        if _kill(w, orphan.owner, orphan.id, KillOption.FREE).error is ErrorCode.OK:
+            _reclaim_tree(w, orphan.number)
+
+
+def _orphan(w: _World, rec: TsRecord) -> bool:
+    owner = w.ts.record(rec.owner) if rec.owner != NO_OWNER else None
+    return rec.used and owner is not None and not owner.used
+
+
+def _reclaim_tree(w: _World, owner: int) -> None:
     # The loop of task_kill_recursive (main.c:370-374), without recursion.
     numbers = [r.number for r in w.ts.records]
     stack = [(owner, 0)]
