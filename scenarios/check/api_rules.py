@@ -17,10 +17,11 @@ the spec, compared after every call, with the invariants checked:
 
 ``hypothesis.event`` names what each rule did, for ``--hypothesis-show-statistics``.
 
-``OPEN``: the invariants ``hardened`` does not keep against these capabilities (checked
-all the same by ``tests/test_api_rules.py``, which pins each case): a task deleted
-without its servers being told leaves what it took recorded as its own
-(``protocols.invariants``, promise 7).
+``OPEN``: the invariants ``hardened`` does not keep against these capabilities
+(``tests/test_api_rules.py`` pins each case): promise 7 (``protocols.invariants``) when
+no server is told of a death or a hand-over -- a process's task put back into the task
+cache (``chief+cache``) after the process took a task itself, and a chief right handed
+on by a process that then dies and handed to RMGR by its new holder.
 """
 
 from __future__ import annotations
@@ -148,14 +149,15 @@ class ApiRules(OwnershipMachine):
             got = self._call(self.client, tsv, ts.Allocate())
             if not isinstance(got, ts.TsReply) or got.task.is_nil:
                 return None
-            self._call(self.client, tsv, ts.Create(task=got.task, eip=EIP_CLIENT, pager=NIL_ID))
+            create = ts.Create(task=got.task, eip=EIP_CLIENT, pager=self.client)
+            self._call(self.client, tsv, create)
             task = got.task
         else:
             got = self._call(self.client, task_id(RMGR_TASK), rmgr.AllocateChief())
             if not isinstance(got, rmgr.RmgrReply) or got.task.is_nil:
                 return None
             start = kernel.TaskNew(
-                dest=got.task, mcp_or_new_chief=kernel.MAX_MCP, eip=EIP_CLIENT, pager=NIL_ID
+                dest=got.task, mcp_or_new_chief=kernel.MAX_MCP, eip=EIP_CLIENT, pager=self.client
             )
             self._call(self.client, NIL_ID, start)
             task = got.task
