@@ -151,3 +151,18 @@ def test_the_api_alphabet_finds_the_self_kill_finding_in_l4env_2007() -> None:
     assert result.violation is not None
     assert result.violation.invariant == "every_task_is_in_exactly_one_place"
     assert "Kill(task=t10.0v1, options=<KillOption.FREE: 2>) -> OK" in result.violation.steps[-1]
+
+
+@pytest.mark.parametrize("alphabet", ["api", "api-holding"])
+def test_the_sharded_search_equals_explore_on_the_api_alphabet(alphabet: str) -> None:
+    """The widened alphabet yields its actions in a fixed order (no set iteration), so two
+    worker processes return explore()'s counts and counterexample exactly."""
+    from protocols.explore_dist import explore_distributed
+
+    factory = functools.partial(
+        ApiOwnershipSpace, tasks=2, clients=1, edition=HARDENED, alphabet=alphabet
+    )
+    one, two = explore(factory()), explore_distributed(factory, workers=2)
+    assert (one.states, one.transitions, one.depth) == (two.states, two.transitions, two.depth)
+    assert one.violation == two.violation
+    assert one.transitions > 100
