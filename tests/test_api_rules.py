@@ -9,6 +9,7 @@ that shows the promise still broken (so fixing it fails the pin, and it moves ou
 from __future__ import annotations
 
 import functools
+import json
 
 import pytest
 from hypothesis import settings
@@ -27,6 +28,7 @@ from protocols.ids import RMGR_TASK, task_id
 from protocols.l4linux import Strategy
 from scenarios.check.api_rules import OPEN
 from scenarios.check.ownership_machine import machine_for
+from scenarios.cli import main
 
 EXAMPLES = 4
 """Examples per strategy in the ``ci`` profile (thorough: its own)."""
@@ -166,3 +168,15 @@ def test_the_sharded_search_equals_explore_on_the_api_alphabet(alphabet: str) ->
     assert (one.states, one.transitions, one.depth) == (two.states, two.transitions, two.depth)
     assert one.violation == two.violation
     assert one.transitions > 100
+
+
+def test_the_cli_explores_with_the_widened_alphabet(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["explore", "--tasks", "2", "--clients", "1", "--alphabet", "api"]
+    assert main([*argv, "--edition", "hardened"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("ownership spec (classic, alphabet api), 2 tasks, 1 clients")
+    assert "proved for this bound" in out
+    assert main([*argv, "--edition", "l4env-2007", "--json"]) == 1
+    found = json.loads(capsys.readouterr().out)
+    assert found["alphabet"] == "api"
+    assert found["violation"]["invariant"] == "every_task_is_in_exactly_one_place"
