@@ -34,8 +34,8 @@ What your class must be, per protocol:
     ownership machine with the ``chief+cache`` strategy.
 
 For ``task_server`` and ``cache`` the chief-ownership invariants of protocols.invariants
-(the eight promises, 4 also per request) are checked after every step, and every reply and the whole system's snapshot must equal
-the spec's (``protocols.ownership``).
+(the eight promises, 4 also per request) are checked after every step, and every reply
+and the whole system's snapshot must equal the spec's (``protocols.ownership``).
 """
 
 from __future__ import annotations
