@@ -55,30 +55,14 @@ numbers it handed out with ``allocate2``; ``free`` of one is ``ENOTCHIEF``, and 
 of one frees it only if its ``l4_task_new`` gave the chief right to RMGR (``ENOTCHIEF``
 otherwise).  No extra call: the source's ``l4_task_new`` result is checked.
 
-``hardened`` (``Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK``): a ``kill`` or ``free2`` answered OK
-also reclaims, as ``kill_recursive`` does, every used number the victim's number owns:
-in ``l4env-2007`` only ``kill_recursive`` and ``exit`` do (main.c:359-377), so a task
-that took numbers itself and is then killed with ``kill`` (L4Linux's classic path,
-``protocols.l4linux``), kills itself, or is deleted by its chief who gives it back with
-``free2`` (L4Linux's ``chief`` path) leaves them owned by a dead number, which the next
-incarnation inherits.  No call when the victim owned nothing.  Every reclaim then also
-kills (``FREE``) each orphan, a used number owned by a managed number that is unused now,
-once, in number order: one whose chief right a live task held when its owner died is
-reclaimed once that holder is gone (L4Linux inheriting a deleted child's clan, then
-exiting).
-
-``hardened`` (``Fix.FREE2_MOVES_CHIEF_FOR_ANYONE``): ``free2`` by anyone but the owner of a
-used number is refused as ``free`` refuses it, before its ``l4_task_new``: in
-``l4env-2007`` any task's refused ``free2`` moves a chief right the owner handed back to
-the task server on to RMGR (main.c:462-470), after which the owner's own ``free2`` is
-``ENOTCHIEF``.  No extra call.
-
-``hardened`` (``Fix.SELF_KILL_FREES_OWNED_NUMBER``): ``kill`` with ``FREE`` (so also
-``kill_recursive`` and ``exit``) by the victim itself deletes it but leaves a number that
-someone else owns used and owned: in ``l4env-2007`` a process of L4Linux frees the number
-its server owns (main.c:297-357, 578-594; "the task itself" may kill,
-``generic_ts.idl@e91a37df:94-100``), and the task server hands it to the next client
-while L4Linux still counts it as its process.  No extra call.
+``hardened``, found with the public API's capabilities (``protocols.findings``, plain tests;
+no extra call on any normal path): ``DEAD_TASK_KEEPS_WHAT_IT_TOOK``: a ``kill`` or
+``free2`` answered OK reclaims what the victim's number owns, as ``kill_recursive`` does
+(main.c:359-377), and every reclaim then kills each orphan (a used number owned by an
+unused one) once, in number order; ``FREE2_MOVES_CHIEF_FOR_ANYONE``: ``free2`` by anyone
+but the owner is refused before its ``l4_task_new`` (main.c:462-470);
+``SELF_KILL_FREES_OWNED_NUMBER``: ``kill`` with ``FREE`` by the victim itself (the
+interface allows it) leaves a number someone else owns used and owned.
 
 **kill** (main.c:297-357, 578-594). Out of range: ``ENOTFOUND``; unused or terminating:
 ``-L4_EUNKNOWN`` -> ``EUNKNOWN``; allowed to the owner, the master (``-m``), the task
@@ -385,19 +369,11 @@ def _kill(w: _World, caller: int, task: ThreadId, options: KillOption) -> TsRepl
         rec = attrs.evolve(rec, terminating=False)
         w.ts = attrs.evolve(w.ts, exit_events=w.ts.exit_events + 1)
         w.put(rec)
-    if KillOption.FREE in options and not _self_kill_of_owned(w.edition, caller, task, rec):
+    # hardened: the task itself may die, but a number someone else owns stays theirs.
+    self_kill = w.edition.has(Fix.SELF_KILL_FREES_OWNED_NUMBER) and caller == task.task
+    if KillOption.FREE in options and not (self_kill and rec.owner not in (NO_OWNER, caller)):
         w.put(attrs.evolve(rec, owner=NO_OWNER, state=TaskState.FREE))
     return TsReply(error=ErrorCode.OK)
-
-
-def _self_kill_of_owned(edition: Edition, caller: int, task: ThreadId, rec: TsRecord) -> bool:
-    """``hardened`` (``SELF_KILL_FREES_OWNED_NUMBER``): the task itself may kill itself, but
-    a number someone else owns stays theirs (only the owner gives it back)."""
-    return (
-        edition.has(Fix.SELF_KILL_FREES_OWNED_NUMBER)
-        and caller == task.task
-        and rec.owner not in (NO_OWNER, caller)
-    )
 
 
 def _kill_recursive(w: _World, caller: int, victim: ThreadId) -> TsReply:
@@ -414,9 +390,8 @@ def _reclaim(w: _World, owner: int) -> None:
     _reclaim_tree(w, owner)
     if not w.edition.has(Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK):
         return
-    # hardened: then every orphan -- a used number owned by a managed number that is
-    # unused now (its task gone) -- that an earlier reclaim could not kill (a live
-    # task held its chief right then), in number order, each tried once.
+    # hardened: then each orphan (used, owned by an unused number: a live task held its
+    # chief right when its owner died), in number order, each tried once.
     tried: set[int] = set()
     while True:
         orphan = next((r for r in w.ts.records if r.number not in tried and _orphan(w, r)), None)
@@ -456,9 +431,8 @@ def _reclaim_tree(w: _World, owner: int) -> None:
 
 
 def _reclaim_the_dead(w: _World, reply: TsReply, victim: ThreadId) -> None:
-    # hardened (DEAD_TASK_KEEPS_WHAT_IT_TOOK): a kill or free2 that worked left the
-    # victim's task dead (free2 only works once the chief right is RMGR's); what that
-    # number took itself is reclaimed as kill_recursive would.
+    # hardened (DEAD_TASK_KEEPS_WHAT_IT_TOOK): the victim of a kill or free2 that
+    # worked is dead; what its number took is reclaimed as kill_recursive would.
     if reply.error is ErrorCode.OK and w.edition.has(Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK):
         _reclaim(w, victim.task)
 
