@@ -299,7 +299,40 @@ class RmgrActor(L4Thread):
         if not self._take_back(n):
             self.versions[n] = old
             return RmgrReply(error=ErrorCode.ENOTCHIEF)
+        if self.edition.has(Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK):
+            self._free_held(n, deep=True)
         return RmgrReply(error=ErrorCode.OK, task=ThreadId(n, 0, self.versions[n]))
+
+    def _free_held(self, owner: int, *, deep: bool) -> int:
+        """Free what ``owner`` holds (``deep``: and what those held, depth first)."""
+        freed = 0
+        stack = [owner]
+        tried: set[int] = set()
+        while stack:
+            for n in self._held(stack.pop()):
+                ok = self._take_back(n)
+                freed += ok
+                if ok and deep:
+                    stack.append(n)
+            if deep and not stack:
+                # then each orphan once: held by a user number free at RMGR now
+                orphan = next(
+                    (
+                        n
+                        for n, o in enumerate(self.task)
+                        if n not in tried
+                        and FIRST_USER_TASK <= o < len(self.task)
+                        and self.task[o] == O_FREE
+                    ),
+                    None,
+                )
+                if orphan is not None:
+                    tried.add(orphan)
+                    ok = self._take_back(orphan)
+                    freed += ok
+                    if ok:
+                        stack.append(orphan)
+        return freed
 
     @handles(FreeClient)
     def free_client(self, sender: ThreadId, msg: FreeClient) -> RmgrReply:
@@ -311,8 +344,8 @@ class RmgrActor(L4Thread):
             return RmgrReply(error=ErrorCode.ENOTOWNER)
         if not self._take_back(owner):
             return RmgrReply(error=ErrorCode.ENOTCHIEF)
-        freed = 1 + sum(1 for n in self._held(owner) if self._take_back(n))
-        return RmgrReply(error=ErrorCode.OK, count=freed)
+        deep = self.edition.has(Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK)
+        return RmgrReply(error=ErrorCode.OK, count=1 + self._free_held(owner, deep=deep))
 
     def snapshot(self) -> RmgrState:
         """RMGR's books as a ``protocols.rmgr.RmgrState`` value."""

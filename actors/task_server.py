@@ -294,8 +294,13 @@ class TaskServer(L4Thread):
     def free2(self, sender: ThreadId, msg: spec.Free2) -> TsReply:
         """``free2`` (main.c:462-470): the chief right to RMGR (unchecked in l4env-2007),
         then free."""
+        if self.edition.has(Fix.FREE2_MOVES_CHIEF_FOR_ANYONE):
+            # hardened: a stranger's free2 is refused before anything moves
+            rec = self.records.get(msg.task.task)
+            if rec is None or rec.owner != sender.task or not rec.used:
+                return self._free(sender.task, msg.task)
         back = self._task_new(msg.task, RMGR_TASK)
-        return self._free(sender.task, msg.task, back=back)
+        return self._reclaim_the_dead(self._free(sender.task, msg.task, back=back), msg.task)
 
     def _kill(self, caller: int, task: ThreadId, options: KillOption) -> TsReply:
         """``task_kill`` (main.c:297-357)."""
@@ -324,16 +329,54 @@ class TaskServer(L4Thread):
             self.exit_events += 1
             self._rmgr(rmgr.FreeTaskAll(owner=rec.number))
             rec.terminating = False
-        if KillOption.FREE in options:
+        self_kill_of_owned = (
+            self.edition.has(Fix.SELF_KILL_FREES_OWNED_NUMBER)
+            and caller == task.task
+            and rec.owner not in (NO_OWNER, caller)
+        )
+        if KillOption.FREE in options and not self_kill_of_owned:
+            # hardened: the task itself may die, but its owner's number stays the owner's.
             rec.owner, rec.state = NO_OWNER, TaskState.FREE
         return TsReply(error=ErrorCode.OK)
 
     @handles(spec.Kill)
     def kill(self, sender: ThreadId, msg: spec.Kill) -> TsReply:
         """``kill`` (main.c:578-594)."""
-        return self._kill(sender.task, msg.task, msg.options)
+        return self._reclaim_the_dead(self._kill(sender.task, msg.task, msg.options), msg.task)
+
+    def _reclaim_the_dead(self, reply: TsReply, victim: ThreadId) -> TsReply:
+        """hardened (``DEAD_TASK_KEEPS_WHAT_IT_TOOK``): after a kill or free2 that worked,
+        what the dead number took itself is reclaimed as ``kill_recursive`` does."""
+        if reply.error is ErrorCode.OK and self.edition.has(Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK):
+            self.reclaim(victim.task)
+        return reply
 
     def reclaim(self, owner: int) -> None:
+        """``reclaim_tree``; then, in ``hardened`` (``DEAD_TASK_KEEPS_WHAT_IT_TOOK``), every
+        orphan once, in number order: a used number owned by a managed, unused number."""
+        self.reclaim_tree(owner)
+        if not self.edition.has(Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK):
+            return
+        tried: set[int] = set()
+        while True:
+            orphan = next(
+                (
+                    r
+                    for n, r in sorted(self.records.items())
+                    if n not in tried
+                    and r.used
+                    and r.owner in self.records
+                    and not self.records[r.owner].used
+                ),
+                None,
+            )
+            if orphan is None:
+                return
+            tried.add(orphan.number)
+            if self._kill(orphan.owner, orphan.id, KillOption.FREE).error is ErrorCode.OK:
+                self.reclaim_tree(orphan.number)
+
+    def reclaim_tree(self, owner: int) -> None:
         """The loop of ``task_kill_recursive`` (main.c:370-374), without recursion: kill
         with ``FREE`` every used number a killed number owns, depth first in order."""
         numbers = sorted(self.records)

@@ -67,6 +67,19 @@ class Fix(enum.Enum):
         "kill deletes a task whose chief right sits at the task server itself with the "
         "task server's own l4_task_new, instead of failing because RMGR is not chief"
     )
+    FREE2_MOVES_CHIEF_FOR_ANYONE = (
+        "free2 checks that the caller owns the used number before its l4_task_new hands "
+        "the chief right to RMGR"
+    )
+    DEAD_TASK_KEEPS_WHAT_IT_TOOK = (
+        "a task server kill or free2 that leaves a number's task dead, and RMGR's free2 and "
+        "free_client (merged), also reclaim what that number took itself, recursively"
+    )
+    SELF_KILL_FREES_OWNED_NUMBER = (
+        "a task killing itself through the task server is deleted, but its number is freed "
+        "only by its owner: kill's FREE option is ignored when the caller is the victim "
+        "and someone else owns it"
+    )
 
     # --- fixes in L4Linux and the task cache ------------------------------------------
     # (protocols.l4linux)

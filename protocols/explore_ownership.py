@@ -226,6 +226,8 @@ class OwnershipSpace:
             for proc in lx.processes:
                 if proc.state is not l4linux.ProcState.RUNNING:
                     continue
+                if not ownership.alive(state, proc.task):
+                    continue  # it deleted itself (explore_api); its server does not know
                 calls: list[linux.LinuxRequest] = [linux.Wait(pid=-1)]
                 if len(lx.processes) < self.processes:
                     calls.append(linux.Fork())

@@ -36,6 +36,7 @@ import attrs
 
 from protocols.editions import HARDENED, Edition, Fix
 from protocols.explore import ExploreResult, KernelRmgrSpace, explore
+from protocols.explore_api import ApiOwnershipSpace
 from protocols.explore_fast import FastOwnershipSpace, explore_fast
 from protocols.l4linux import DEFAULT_CACHE_SIZE, Strategy
 
@@ -61,6 +62,9 @@ class Bound:
     """Bound on each server's process table (``OwnershipSpace(processes=...)``)."""
     cache_size: int = DEFAULT_CACHE_SIZE
     """Slots of each L4Linux's task cache (``chief+cache`` only)."""
+    alphabet: str = "default"
+    """What the callers may do (``protocols.explore_api``): ``default``, ``api`` (processes
+    are clients of every server too) or ``api-holding``."""
     depth: int = 12
     """Steps explored: the counterexample is at most this long."""
 
@@ -69,6 +73,8 @@ class Bound:
         if self.space == "kernel-rmgr":
             return f"kernel-rmgr, {self.tasks} tasks x {self.clients} clients, depth {self.depth}"
         extra = ", scripted client" if self.script else ""
+        if self.alphabet != "default":
+            extra += f", alphabet {self.alphabet}"
         procs = f", {self.processes} processes" if self.processes is not None else ""
         strategy = self.strategy.value if self.strategy else "-"
         caches = self.strategy is not None and self.strategy.caches
@@ -183,6 +189,41 @@ TASK_SERVER_FINDINGS: tuple[Finding, ...] = (
         fix=Fix.FREE_LEAVES_CHIEF_WITH_CLIENT,
         bound=Bound(strategy=Strategy.CHIEF, tasks=3, clients=2, script=True, depth=8),
     ),
+    Finding(
+        name="SELF_KILL_FREES_OWNED_NUMBER",
+        invariant="every_task_is_in_exactly_one_place",
+        story=(
+            "A process of L4Linux asks the task server to kill its own task with the FREE"
+            " option.  simple_ts lets the task itself kill (the interface says so) and then"
+            " frees the number in its books, although L4Linux owns it: the next client to"
+            " allocate gets the number while L4Linux still counts it as its process's task,"
+            " and L4Linux's later kill or free of it is refused as not the owner's."
+        ),
+        sources=(
+            "osfree-project/l4env l4/pkg/simple_ts/server/src/main.c@e91a37df:297-357",
+            "osfree-project/l4env l4/pkg/simple_ts/server/src/main.c@e91a37df:578-594",
+            "osfree-project/l4env l4/pkg/generic_ts/idl/generic_ts.idl@e91a37df:94-100",
+        ),
+        fix=Fix.SELF_KILL_FREES_OWNED_NUMBER,
+        bound=Bound(strategy=Strategy.CLASSIC, tasks=2, clients=1, alphabet="api", depth=6),
+    ),
+    Finding(
+        name="DEAD_TASK_KEEPS_WHAT_IT_TOOK",
+        invariant="exit_reclaims_everything",
+        story=(
+            "A process takes a task from the task server itself and is then killed with"
+            " kill (L4Linux's classic path), kills itself, or is deleted by L4Linux and given"
+            " back with free2 (the chief path).  Only kill_recursive and exit reclaim what a"
+            " task owned, so the number it took stays owned by a dead task, and the next"
+            " incarnation of the dead one's number inherits it."
+        ),
+        sources=(
+            "osfree-project/l4env l4/pkg/simple_ts/server/src/main.c@e91a37df:297-377",
+            "osfree-project/l4env l4/pkg/simple_ts/server/src/main.c@e91a37df:447-470",
+        ),
+        fix=Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK,
+        bound=Bound(strategy=Strategy.CLASSIC, tasks=2, clients=1, alphabet="api", depth=6),
+    ),
 )
 
 
@@ -225,12 +266,18 @@ BEYOND_THE_EXPLORER: dict[Fix, str] = {
         "tests/test_task_server_fixes.py::"
         "test_kill_recursive_strands_a_number_whose_chief_right_is_at_the_task_server"
     ),
+    Fix.FREE2_MOVES_CHIEF_FOR_ANYONE: (
+        "tests/test_task_server_fixes.py::"
+        "test_a_strangers_refused_free2_moves_the_chief_right_the_owner_handed_back"
+    ),
 }
 """Fixes of defects the bounded explorer does not reach (the explored clients are boot
 modules, which simple_ts does not manage), each with the plain test that shows the defect
 in ``l4env-2007`` and its absence in ``hardened``, spec and actors.  The fault machine
 found KILL_NEEDS_RMGR_AS_CHIEF: a client that handed a chief right back to the task
-server and then died left that number owned by the dead."""
+server and then died left that number owned by the dead.  The adversary machine found
+FREE2_MOVES_CHIEF_FOR_ANYONE (a refused free2 is not a refusal that changes nothing); it
+breaks no state invariant, only that promise of the adversary's."""
 
 
 def finding(name: str) -> Finding:
@@ -256,7 +303,7 @@ def search(
         return explore(kr, max_depth=b.depth, progress=progress)
     if b.strategy is None:
         raise ValueError(f"finding {f.name}: an ownership bound needs a strategy")
-    space = FastOwnershipSpace(
+    bounds = dict(
         tasks=b.tasks,
         clients=b.clients,
         strategy=b.strategy,
@@ -266,7 +313,11 @@ def search(
         cache_size=b.cache_size,
         invariants=(f.invariant,),
     )
-    return explore_fast(space, max_depth=b.depth, progress=progress)
+    if b.alphabet == "default":
+        return explore_fast(FastOwnershipSpace(**bounds), max_depth=b.depth, progress=progress)
+    # The fast path has the default alphabet only; the api ones extend the reference spec.
+    api = ApiOwnershipSpace(alphabet=b.alphabet, **bounds)
+    return explore(api, max_depth=b.depth, progress=progress)
 
 
 def isolate(

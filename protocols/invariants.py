@@ -20,17 +20,53 @@ the first violation; ``check_all`` runs every state invariant and raises
    so "free" there means: unused in the task server's books, RMGR the kernel's chief
    (so ``create`` and ``allocate2`` can work) and not terminating (so ``create`` is not
    refused ``EUSED``, main.c:533-538).
-4. *What you are given with allocate_chief you can start and stop*: the owner the task
-   server (or RMGR, ``merged``) records for such a task is the kernel's chief
+4. *What you are given with allocate_chief you can start and stop*: an ``allocate_chief``
+   answered OK leaves the caller the kernel's chief (``allocate_chief_makes_the_caller_
+   chief``, per request), and the owner the task server (or RMGR, ``merged``) records
+   for such a task is the kernel's chief, the task server (handed back for ``free2``),
+   or -- while the owner lives -- any live task the right was handed on to
    (``the_owner_of_an_allocate_chief_task_is_its_chief``).  A record made ownerless
    with ``owner(task, nil)`` (main.c:654-664) promises no one anything and is skipped.
+
+   *Restated* (issue 12): it said "the owner is the chief (or the task server)". But the
+   chief may give its right to any task: Fiasco's ``l4_task_new`` with a nil pager
+   checks only that the caller is the chief and that the new chief exists
+   (osfree-project/l4env kernel/fiasco/src/kern/syscalls.cpp@e91a37df:650-782, as
+   ``protocols.kernel`` models it), and neither server is told. So a process that hands
+   its allocate_chief task to RMGR or to its L4Linux server is the real kernel at work,
+   not a broken promise, and in a snapshot it looks exactly like a server that kept the
+   right. The promise is therefore checked where it is made, on the ``allocate_chief``
+   reply, and in the state only against what no caller can cause: a dead chief of a
+   live owner's task.  A dead owner's record is promise 7's to report (one violation,
+   one promise).
+
 5. *A cached task is yours alone*: it is inactive, its chief is the caching client, and
    no server can give it to anyone else (``cached_tasks_are_inactive_and_the_cachers``).
 6. *An old id never reaches a new incarnation*: a process runs under the kernel's
    current id of its task, never under an id that an earlier incarnation had
-   (``reused_tasks_get_a_new_version``).
+   (``reused_tasks_get_a_new_version``); a process whose task is not active is dead
+   and reaches nothing.
+
+   *Restated* (issue 12): it also said "every running process's task is active".  But
+   a task may delete itself: simple_ts's ``kill`` is allowed to "the task itself"
+   (osfree-project/l4env l4/pkg/generic_ts/idl/generic_ts.idl@e91a37df:94-100,
+   main.c:297-357), and so is a process's own ``l4_task_new`` on a task it is chief
+   of; L4Linux is not told (the real one learns at the process's next IPC).  A dead
+   process runs under no id, so no old id reaches anything through it; an *active* task
+   under another id than the process's is still a violation.
 7. *When a client dies, what it held comes back*: no task is owned, held at RMGR or
    cached by a dead task (``exit_reclaims_everything``).
+
+   *Restated* (issue 12): it said "no task is owned by a dead task" without exception.
+   But a dead task's chief right may sit with a live task that is no server: the dead
+   one handed it on (any chief may, see 4), or its chief deleted it and the kernel
+   handed the dead one's clan to the deleter (``protocols.kernel``;
+   osfree-project/l4env kernel/fiasco/src/kern/space_index.cpp@e91a37df:131-160) --
+   L4Linux deleting a child process that took a task with ``allocate_chief``.  Only
+   the chief moves a chief right (syscalls.cpp@e91a37df:664-669), so no server can take
+   that number back, and the live chief can start, stop or hand it back: it is not
+   lost.  Such a number is exempt; a dead owner's number whose chief is dead, RMGR or the
+   task server (which could and must reclaim it) is still a violation.
 8. *Only the owner (or the task itself) kills or frees a task through the servers*;
    RMGR's ``free_task_all`` only for the holder or a trusted client
    (``only_the_owner_kills_or_frees``); an ownerless task may be killed by anyone, as
@@ -61,6 +97,7 @@ __all__ = [
     "TRANSITION_INVARIANTS",
     "InvariantViolation",
     "cached_tasks_are_inactive_and_the_cachers",
+    "allocate_chief_makes_the_caller_chief",
     "check_all",
     "check_transition",
     "every_task_has_exactly_one_chief",
@@ -186,12 +223,19 @@ def the_owner_of_an_allocate_chief_task_is_its_chief(snap: SystemSnapshot) -> st
         for rec in snap.task_server.records:
             if rec.state is not ts.TaskState.CHIEF or rec.owner == ts.NO_OWNER:
                 continue
-            # The task server itself: the owner handed the right back for free2.
-            if ks.chief_of(rec.number) not in (rec.owner, snap.task_server.me):
+            # The task server itself: the owner handed the right back for free2; any other
+            # live task: the owner handed it on (restated: see the module docstring).
+            chief = ks.chief_of(rec.number)
+            if not ks.is_active(rec.owner):
+                continue  # owned by the dead: promise 7's to report
+            if chief not in (rec.owner, snap.task_server.me) and not ks.is_active(chief):
                 return f"task {rec.number} owned by {rec.owner}, chief {ks.chief_of(rec.number)}"
     for n in sorted(snap.rmgr.handed):
         owner = snap.rmgr.owners[n]
-        if ks.chief_of(n) not in (owner, RMGR_TASK):
+        chief = ks.chief_of(n)
+        if not ks.is_active(owner):
+            continue  # held by the dead: promise 7's to report
+        if chief not in (owner, RMGR_TASK) and not ks.is_active(chief):
             return f"task {n} handed to {owner} at RMGR, chief {ks.chief_of(n)}"
     return None
 
@@ -226,24 +270,53 @@ def reused_tasks_get_a_new_version(snap: SystemSnapshot) -> str | None:
             if proc.task in lx.retired:
                 return f"process {proc.pid} of {lx.me} runs under retired id {proc.task}"
             entry = ks.tasks[proc.task.task]
-            if not entry.active or entry.id != proc.task:
+            if not entry.active:
+                continue  # deleted by itself (restated: see the module docstring)
+            if entry.id != proc.task:
                 return f"process {proc.pid} of {lx.me} is {proc.task}, the kernel has {entry.id}"
     return None
 
 
 def exit_reclaims_everything(snap: SystemSnapshot) -> str | None:
-    """Every owner of a task (at RMGR, at the task server, or by caching it) is alive."""
+    """Every owner of a task (at RMGR, at the task server, or by caching it) is alive,
+    unless a live task that is not a server holds the task's chief right (restated)."""
     ks = snap.kernel
+    servers = {RMGR_TASK} | ({snap.task_server.me} if snap.task_server is not None else set())
+
+    def held_on(n: int) -> bool:
+        chief = ks.chief_of(n)
+        return chief not in servers and ks.is_active(chief)
+
     for n, owner in enumerate(snap.rmgr.owners):
-        if n >= FIRST_USER_TASK and owner != rmgr.FREE and not ks.is_active(owner):
+        dead = n >= FIRST_USER_TASK and owner != rmgr.FREE and not ks.is_active(owner)
+        if dead and not held_on(n):
             return f"task {n} is still held at RMGR by dead task {owner}"
     if snap.task_server is not None:
         for rec in snap.task_server.records:
-            if rec.owner != ts.NO_OWNER and not ks.is_active(rec.owner):
+            dead = rec.owner != ts.NO_OWNER and not ks.is_active(rec.owner)
+            if dead and not held_on(rec.number):
                 return f"task {rec.number} still owned by dead task {rec.owner}"
     for lx in snap.linux:
         if not ks.is_active(lx.me) and (lx.cache or lx.processes):
             return f"dead L4Linux {lx.me} still holds tasks"
+    return None
+
+
+def allocate_chief_makes_the_caller_chief(
+    sender: ThreadId, request: object, reply: object, after: SystemSnapshot
+) -> str | None:
+    """An ``allocate_chief`` answered OK leaves the caller the kernel's chief of the task
+    (the half of invariant 4 that a snapshot cannot show once owners may hand rights on)."""
+    if not isinstance(request, ts.AllocateChief | rmgr.AllocateChief):
+        return None
+    if getattr(reply, "error", None) is not ErrorCode.OK:
+        return None
+    task = getattr(reply, "task", None)
+    if not isinstance(task, ThreadId) or task.task >= after.kernel.task_count:
+        return f"allocate_chief by {sender} answered OK with {task!r}"
+    chief = after.kernel.chief_of(task.task)
+    if chief != sender.task:
+        return f"allocate_chief by {sender} answered OK with {task}, chief {chief}"
     return None
 
 
@@ -291,8 +364,12 @@ STATE_INVARIANTS: tuple[Callable[[SystemSnapshot], str | None], ...] = (
 )
 """Invariants 1, 3, 4, 5, 6 and 7 (module docstring): each holds in every snapshot."""
 
-TRANSITION_INVARIANTS = (task_new_succeeds_only_for_the_chief, only_the_owner_kills_or_frees)
-"""Invariants 2 and 8: rules about one request, checked with the state before it."""
+TRANSITION_INVARIANTS = (
+    task_new_succeeds_only_for_the_chief,
+    only_the_owner_kills_or_frees,
+    allocate_chief_makes_the_caller_chief,
+)
+"""Invariants 2, 8 and the request half of 4: rules about one request."""
 
 
 def check_all(snap: SystemSnapshot) -> None:
@@ -316,3 +393,6 @@ def check_transition(
     detail = only_the_owner_kills_or_frees(before, sender, request, reply)
     if detail is not None:
         raise InvariantViolation(only_the_owner_kills_or_frees.__name__, detail)
+    detail = allocate_chief_makes_the_caller_chief(sender, request, reply, after)
+    if detail is not None:
+        raise InvariantViolation(allocate_chief_makes_the_caller_chief.__name__, detail)

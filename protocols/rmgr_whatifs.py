@@ -15,6 +15,11 @@ be included to RMGR") and how l4sim reclaims a dead client; the same in every ed
   the client held.  Allowed to trusted clients (the task server), and to the client
   itself only when there is no trusted client.
 * A client's own task number cannot be handed to ``Free2`` (``EINVAL``).
+
+``hardened`` (``Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK``): ``Free2`` and ``FreeClient`` also free
+what each freed number held itself, depth first (a process that took a task from RMGR
+and whose server gave its number back or exited leaves nothing held by the dead), and
+then each orphan once: a number held by a user number that is free at RMGR.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from protocols.editions import Fix
 from protocols.errors import ErrorCode
 from protocols.ids import FIRST_USER_TASK, RMGR_TASK, ThreadId, task_id
 
@@ -111,7 +117,46 @@ def _free2(
     ks2, rs2, ok = _free_one(ks, rs2, number, edition)
     if not ok:
         return ks, rs, rmgr.RmgrReply(error=ErrorCode.ENOTCHIEF)
+    if edition.has(Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK):
+        ks2, rs2, _ = _free_held(ks2, rs2, number, edition, deep=True)
     return ks2, rs2, rmgr.RmgrReply(error=ErrorCode.OK, task=task_id(number, version))
+
+
+def _free_held(
+    ks: kernel.KernelState, rs: RmgrState, owner: int, edition: Edition, *, deep: bool
+) -> tuple[kernel.KernelState, RmgrState, int]:
+    """Free every number ``owner`` holds (``deep``: and, depth first, what each of those
+    held, with an explicit stack); how many were freed."""
+    freed = 0
+    stack = [owner]
+    tried: set[int] = set()
+    while stack:
+        for number in rs.held_by(stack.pop()):
+            ks, rs, ok = _free_one(ks, rs, number, edition)
+            freed += ok
+            if ok and deep:
+                stack.append(number)
+        if deep and not stack:
+            # Then each orphan once: held by a user number that is free at RMGR now
+            # (one a live task was chief of when its holder died).
+            orphan = next((n for n in _orphans(rs) if n not in tried), None)
+            if orphan is not None:
+                tried.add(orphan)
+                ks, rs, ok = _free_one(ks, rs, orphan, edition)
+                freed += ok
+                if ok:
+                    stack.append(orphan)
+    return ks, rs, freed
+
+
+def _orphans(rs: RmgrState) -> list[int]:
+    from protocols import rmgr
+
+    return [
+        n
+        for n, o in enumerate(rs.owners)
+        if FIRST_USER_TASK <= o < len(rs.owners) and rs.owners[o] == rmgr.FREE
+    ]
 
 
 def _free_client(
@@ -126,11 +171,9 @@ def _free_client(
     ks, rs, ok = _free_one(ks, rs, owner, edition)
     if not ok:
         return ks, rs, rmgr.RmgrReply(error=ErrorCode.ENOTCHIEF)
-    freed = 1
-    for number in rs.held_by(owner):
-        ks, rs, ok = _free_one(ks, rs, number, edition)
-        freed += ok
-    return ks, rs, rmgr.RmgrReply(error=ErrorCode.OK, count=freed)
+    deep = edition.has(Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK)
+    ks, rs, held = _free_held(ks, rs, owner, edition, deep=deep)
+    return ks, rs, rmgr.RmgrReply(error=ErrorCode.OK, count=1 + held)
 
 
 def step(

@@ -55,6 +55,15 @@ numbers it handed out with ``allocate2``; ``free`` of one is ``ENOTCHIEF``, and 
 of one frees it only if its ``l4_task_new`` gave the chief right to RMGR (``ENOTCHIEF``
 otherwise).  No extra call: the source's ``l4_task_new`` result is checked.
 
+``hardened``, found with the public API's capabilities (``protocols.findings``, plain tests;
+no extra call on any normal path): ``DEAD_TASK_KEEPS_WHAT_IT_TOOK``: a ``kill`` or
+``free2`` answered OK reclaims what the victim's number owns, as ``kill_recursive`` does
+(main.c:359-377), and every reclaim then kills each orphan (a used number owned by an
+unused one) once, in number order; ``FREE2_MOVES_CHIEF_FOR_ANYONE``: ``free2`` by anyone
+but the owner is refused before its ``l4_task_new`` (main.c:462-470);
+``SELF_KILL_FREES_OWNED_NUMBER``: ``kill`` with ``FREE`` by the victim itself (the
+interface allows it) leaves a number someone else owns used and owned.
+
 **kill** (main.c:297-357, 578-594). Out of range: ``ENOTFOUND``; unused or terminating:
 ``-L4_EUNKNOWN`` -> ``EUNKNOWN``; allowed to the owner, the master (``-m``), the task
 itself, anyone if the number is ownerless or with ``-a``; else ``ENOTOWNER``. With
@@ -318,6 +327,11 @@ def _free(
 
 def _free2(w: _World, caller: int, task: ThreadId, edition: Edition) -> TsReply:
     # The task server's l4_task_new(id, RMGR), whatever comes of it; then free.
+    # hardened: only for the owner of a used number (else free's refusal, nothing moved).
+    if edition.has(Fix.FREE2_MOVES_CHIEF_FOR_ANYONE):
+        rec = w.ts.record(task.task)
+        if rec is None or rec.owner != caller or not rec.used:
+            return _free(w, caller, task, edition)
     back = w.ts_task_new(task, RMGR_TASK)
     return _free(w, caller, task, edition, back=back)
 
@@ -355,7 +369,9 @@ def _kill(w: _World, caller: int, task: ThreadId, options: KillOption) -> TsRepl
         rec = attrs.evolve(rec, terminating=False)
         w.ts = attrs.evolve(w.ts, exit_events=w.ts.exit_events + 1)
         w.put(rec)
-    if KillOption.FREE in options:
+    # hardened: the task itself may die, but a number someone else owns stays theirs.
+    self_kill = w.edition.has(Fix.SELF_KILL_FREES_OWNED_NUMBER) and caller == task.task
+    if KillOption.FREE in options and not (self_kill and rec.owner not in (NO_OWNER, caller)):
         w.put(attrs.evolve(rec, owner=NO_OWNER, state=TaskState.FREE))
     return TsReply(error=ErrorCode.OK)
 
@@ -371,6 +387,27 @@ def _kill_recursive(w: _World, caller: int, victim: ThreadId) -> TsReply:
 
 
 def _reclaim(w: _World, owner: int) -> None:
+    _reclaim_tree(w, owner)
+    if not w.edition.has(Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK):
+        return
+    # hardened: then each orphan (used, owned by an unused number: a live task held its
+    # chief right when its owner died), in number order, each tried once.
+    tried: set[int] = set()
+    while True:
+        orphan = next((r for r in w.ts.records if r.number not in tried and _orphan(w, r)), None)
+        if orphan is None:
+            return
+        tried.add(orphan.number)
+        if _kill(w, orphan.owner, orphan.id, KillOption.FREE).error is ErrorCode.OK:
+            _reclaim_tree(w, orphan.number)
+
+
+def _orphan(w: _World, rec: TsRecord) -> bool:
+    owner = w.ts.record(rec.owner) if rec.owner != NO_OWNER else None
+    return rec.used and owner is not None and not owner.used
+
+
+def _reclaim_tree(w: _World, owner: int) -> None:
     # The loop of task_kill_recursive (main.c:370-374), without recursion.
     numbers = [r.number for r in w.ts.records]
     stack = [(owner, 0)]
@@ -391,6 +428,13 @@ def _reclaim(w: _World, owner: int) -> None:
         # The caller is the killed owner's id: the owner check compares numbers only.
         if _kill(w, owner, child.id, KillOption.FREE).error is ErrorCode.OK:
             stack.append((child.number, 0))
+
+
+def _reclaim_the_dead(w: _World, reply: TsReply, victim: ThreadId) -> None:
+    # hardened (DEAD_TASK_KEEPS_WHAT_IT_TOOK): the victim of a kill or free2 that
+    # worked is dead; what its number took is reclaimed as kill_recursive would.
+    if reply.error is ErrorCode.OK and w.edition.has(Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK):
+        _reclaim(w, victim.task)
 
 
 def _exit(w: _World, caller: ThreadId) -> TsReply:
@@ -436,8 +480,10 @@ def step(
         reply = _free(w, caller, request.task, edition)
     elif isinstance(request, Free2):
         reply = _free2(w, caller, request.task, edition)
+        _reclaim_the_dead(w, reply, request.task)
     elif isinstance(request, Kill):
         reply = _kill(w, caller, request.task, request.options)
+        _reclaim_the_dead(w, reply, request.task)
     elif isinstance(request, KillRecursive):
         reply = _kill_recursive(w, caller, request.task)
     elif isinstance(request, Exit):

@@ -19,7 +19,8 @@ and after are equal).  Attacks, by kind (``KINDS``):
 - ``server task``: ``l4_task_new``, ``GetTask`` and ``RmgrTaskNew`` on the tasks of the
   kernel, sigma0, RMGR, the task server and the L4Linux servers;
 - ``double free``: free (through the task server, or with ``free2`` at RMGR in
-  ``merged``) a task the client just freed.
+  ``merged``) a task the client just freed;
+- ``forged value``, ``old id``, ``from a process``: ``tests.adversary_kinds``.
 
 ``ATTEMPTS`` and ``SUCCEEDED`` count attacks by kind in this process.
 """
@@ -52,6 +53,7 @@ from protocols.ids import (
 from protocols.ipc import IpcError
 from protocols.l4linux import Strategy
 from scenarios.check.ownership_machine import TASKS, OwnershipMachine
+from tests.adversary_kinds import EXTRA_KINDS, extra_attacks
 
 __all__ = ["KINDS", "AdversaryMachine", "adversary_machine_for", "forge", "refused"]
 
@@ -66,6 +68,7 @@ KINDS = (
     "absurd",
     "server task",
     "double free",
+    *EXTRA_KINDS,
 )
 HUGE = 10**30
 Attack = tuple[str, ThreadId, object]
@@ -262,9 +265,11 @@ class AdversaryMachine(OwnershipMachine):
 
     # -- attacks ----------------------------------------------------------------------
 
-    def _attack(self, kind: str, dest: ThreadId, message: object) -> None:
+    def _attack(
+        self, kind: str, dest: ThreadId, message: object, sender: ThreadId | None = None
+    ) -> None:
         before = self.system.snapshot()
-        got = self.system.perform(self.client, dest, message)
+        got = self.system.perform(sender or self.client, dest, message)
         after = self.system.snapshot()
         AdversaryMachine.ATTEMPTS[kind] += 1
         ok = refused(got) and after == before
@@ -278,12 +283,13 @@ class AdversaryMachine(OwnershipMachine):
     @rule(data=st.data())
     def attack(self, data: st.DataObject) -> None:
         """The client tries something it has no right to."""
-        attacks = self._attacks()
-        kinds = sorted({kind for kind, _, _ in attacks}, key=KINDS.index)
+        attacks = [(k, self.client, d, m) for k, d, m in self._attacks()]
+        attacks += extra_attacks(self)
+        kinds = sorted({kind for kind, _, _, _ in attacks}, key=KINDS.index)
         chosen = data.draw(st.sampled_from(kinds), label="kind")
-        pick = st.sampled_from([(d, m) for k, d, m in attacks if k == chosen])
-        dest, message = data.draw(pick, label="attack")
-        self._attack(chosen, dest, message)
+        pick = st.sampled_from([(s, d, m) for k, s, d, m in attacks if k == chosen])
+        sender, dest, message = data.draw(pick, label="attack")
+        self._attack(chosen, dest, message, sender)
 
     @precondition(lambda self: self._client_alive())
     @rule()

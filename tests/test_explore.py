@@ -271,8 +271,9 @@ def shutdown_without_reclaim(world: SystemSnapshot, server: int) -> tuple[System
     ("strategy", "invariant"),
     [
         (Strategy.CLASSIC, "exit_reclaims_everything"),
-        # init's task passes to RMGR with the dead server's clan: the record says CHIEF
-        (Strategy.CHIEF_CACHE, "the_owner_of_an_allocate_chief_task_is_its_chief"),
+        # init's task passes to RMGR with the dead server's clan, the record still its:
+        # promise 7 (invariant 4 leaves a dead owner's record to it, protocols.invariants)
+        (Strategy.CHIEF_CACHE, "exit_reclaims_everything"),
     ],
     ids=lambda v: getattr(v, "value", ""),
 )

@@ -72,8 +72,21 @@ def test_one_place_rejects_a_free_task_that_someone_else_is_chief_of(
 def test_owner_is_chief_rejects_a_chief_elsewhere(snap: SystemSnapshot) -> None:
     assert snap.task_server is not None
     rec = next(r for r in snap.task_server.records if r.state is ts.TaskState.CHIEF)
-    bad = _set_task(snap, rec.number, chief=rmgr.FREE + 5)
+    dead = next(e.number for e in snap.kernel.tasks if e.number > 4 and not e.active)
+    bad = _set_task(snap, rec.number, chief=dead)
     assert inv.the_owner_of_an_allocate_chief_task_is_its_chief(bad) is not None
+
+
+def test_owner_is_chief_accepts_a_right_handed_on_to_a_live_task(snap: SystemSnapshot) -> None:
+    # restated invariant 4: Fiasco lets the owner give its chief right to any task
+    assert snap.task_server is not None
+    rec = next(r for r in snap.task_server.records if r.state is ts.TaskState.CHIEF)
+    handed = _set_task(snap, rec.number, chief=4)
+    assert inv.the_owner_of_an_allocate_chief_task_is_its_chief(handed) is None
+    # a dead owner's record is promise 7's to report, not this one's
+    owner_dead = _set_task(handed, rec.owner, active=False)
+    assert inv.the_owner_of_an_allocate_chief_task_is_its_chief(owner_dead) is None
+    assert inv.exit_reclaims_everything(owner_dead) is not None
 
 
 def test_cache_rejects_an_active_cached_task(snap: SystemSnapshot) -> None:

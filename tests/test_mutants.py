@@ -113,16 +113,18 @@ MUTANTS: dict[str, Mutant] = {
         "only_the_owner_kills_or_frees",
         IMAGES={EIP_TASK_SERVER: factory(KillWithoutOwnerCheck)},
     ),
+    # Invariant 4's request half: a snapshot cannot tell a right kept at RMGR from one
+    # the owner handed to RMGR itself (restated in protocols.invariants).
     "allocate_chief_keeps_chief": _mutant(
         Strategy.CLASSIC,
-        "the_owner_of_an_allocate_chief_task_is_its_chief",
+        "allocate_chief_makes_the_caller_chief",
         IMAGES={EIP_TASK_SERVER: factory(AllocateChiefKeepsChief)},
     ),
-    # What a dead client owned stays recorded as its: in chief the first promise to fail
-    # is that such a task's owner is its chief (the owner is dead, RMGR is chief).
+    # What a dead client owned stays recorded as its: promise 7 (invariant 4 leaves a
+    # dead owner's record to it since it was restated).
     "exit_without_reclaim": _mutant(
         Strategy.CHIEF,
-        "the_owner_of_an_allocate_chief_task_is_its_chief",
+        "exit_reclaims_everything",
         IMAGES={EIP_TASK_SERVER: factory(ExitWithoutReclaim)},
     ),
     "cache_gives_back_but_keeps": _mutant(

@@ -230,3 +230,29 @@ def test_with_events_a_failed_kill_leaves_the_terminating_bit_set() -> None:
     snap = SystemSnapshot(kernel=ks, rmgr=rs, task_server=books)
     detail = invariants.every_task_is_in_exactly_one_place(snap)
     assert detail == f"task {got.task.task} is free at the task server but still terminating"
+
+
+# -- FREE2_MOVES_CHIEF_FOR_ANYONE (main.c:462-470), found by the adversary machine --------
+
+
+def test_a_strangers_refused_free2_moves_the_chief_right_the_owner_handed_back(
+    tsys: System,
+) -> None:
+    """free2's l4_task_new(id, RMGR) comes before the owner check: a client that handed
+    its allocate2 task's chief right to the task server (as free2 asks) has it moved on
+    to RMGR by anyone's free2, refused ENOTOWNER, and its own free2 is then ENOTCHIEF.
+    In hardened the stranger's free2 is refused before anything moves."""
+    a, b = tsys.modules
+    assert tsys.task_server is not None
+    got = _check(tsys, a, ts.AllocateChief())
+    tsys.syscall(a, kernel.TaskNew(dest=got.task, mcp_or_new_chief=tsys.task_server))
+    before = tsys.snapshot()
+    stranger = _check(tsys, b, ts.Free2(task=got.task))
+    assert stranger.error is ErrorCode.ENOTOWNER
+    moved = tsys.snapshot().kernel.chief_of(got.task.task)
+    if tsys.config.edition.has(Fix.FREE2_MOVES_CHIEF_FOR_ANYONE):
+        assert tsys.snapshot() == before  # refused, nothing moved
+        assert _check(tsys, a, ts.Free2(task=got.task)).error is ErrorCode.OK
+    else:
+        assert before.kernel.chief_of(got.task.task) == tsys.task_server.task
+        assert moved == RMGR_TASK  # a refused call moved the owner's chief right

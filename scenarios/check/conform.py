@@ -33,9 +33,9 @@ What your class must be, per protocol:
     ``actors.l4linux.L4LinuxServer``; run in the
     ownership machine with the ``chief+cache`` strategy.
 
-For ``task_server`` and ``cache`` the eight chief-ownership invariants of protocols.invariants
-are checked after every step, and every reply and the whole system's snapshot must equal
-the spec's (``protocols.ownership``).
+For ``task_server`` and ``cache`` the chief-ownership invariants of protocols.invariants
+(the eight promises, 4 also per request) are checked after every step, and every reply
+and the whole system's snapshot must equal the spec's (``protocols.ownership``).
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ A single-process search of the ownership spec runs ``protocols.explore_fast`` (t
 states, 64-bit fingerprints in the visited set: the output states the probability that
 two states shared one); ``--reference`` runs the reference explorer on the attrs spec,
 which stores every canonical state.  Both give the same counts and counterexamples.
+The widened alphabets (``--alphabet api``, ``api-holding``) extend the reference spec
+only, so they always run the reference explorer.
 On a terminal (or with ``--progress``) each breadth-first level prints a progress line
 on stderr: states, transitions, depth, frontier, states per second, peak memory.
 
@@ -34,6 +36,7 @@ from typing import Any, cast
 
 from protocols.editions import edition
 from protocols.explore import ExploreResult, KernelRmgrSpace, Space, explore
+from protocols.explore_api import ALPHABETS, ApiOwnershipSpace
 from protocols.explore_backends import DistError, init_ray
 from protocols.explore_dist import explore_distributed
 from protocols.explore_fast import FastOwnershipSpace, FingerprintResult, explore_fast
@@ -93,6 +96,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="ownership: add a misbehaving client calling the task server, RMGR and l4_task_new",
     )
     parser.add_argument(
+        "--alphabet",
+        choices=ALPHABETS,
+        default="default",
+        help="ownership: what the callers may do: default, api (processes are clients of "
+        "every server too) or api-holding (api plus chief hand-over to any task); "
+        "the widened ones run the reference explorer (protocols/explore_api.py)",
+    )
+    parser.add_argument(
         "--version-window",
         type=positive_int,
         default=2,
@@ -140,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.spec == "ownership":
             factory = functools.partial(
-                OwnershipSpace,
+                _ownership_space(args.alphabet),
                 tasks=args.tasks,
                 clients=args.clients,
                 strategy=Strategy(args.strategy),
@@ -182,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
                             "script": args.script,
                             "cache_size": args.cache_size,
                             "edition": args.edition,
+                            "alphabet": args.alphabet,
                         }
                         if args.spec == "ownership"
                         else {}
@@ -206,7 +218,8 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     else:
-        what = f" ({args.strategy}{', scripted client' if args.script else ''})"
+        what = f" ({args.strategy}{', scripted client' if args.script else ''}"
+        what += f", alphabet {args.alphabet})" if args.alphabet != "default" else ")"
         print(
             f"{args.spec} spec{what if args.spec == 'ownership' else ''}, "
             f"{args.tasks} tasks, {args.clients} clients: "
@@ -250,6 +263,13 @@ def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _ownership_space(alphabet: str) -> Callable[..., Space[Any]]:
+    """The space class (with its alphabet) for ``--alphabet``."""
+    if alphabet == "default":
+        return OwnershipSpace
+    return functools.partial(ApiOwnershipSpace, alphabet=alphabet)
+
+
 class _Progress:
     """Per level on stderr: states, transitions, depth, frontier, states/s, peak memory."""
 
@@ -280,7 +300,8 @@ def _search(
     progress: _Progress | None,
 ) -> tuple[ExploreResult, int]:
     """The search the options ask for, and how many workers ran it."""
-    if backend == "single" and args.spec == "ownership" and not args.reference:
+    fast_path = args.spec == "ownership" and args.alphabet == "default" and not args.reference
+    if backend == "single" and fast_path:
         fast = FastOwnershipSpace(**cast("functools.partial[Any]", factory).keywords)
         return explore_fast(fast, max_depth=args.depth, progress=progress), 1
     if backend == "single":

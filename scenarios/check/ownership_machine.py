@@ -119,11 +119,12 @@ class OwnershipMachine(RuleBasedStateMachine):
         return self.steps >= SETTLE
 
     def _running(self) -> list[tuple[int, ThreadId]]:
+        # A process whose task deleted itself is RUNNING in its server's books but dead.
         return [
             (i, p.task)
             for i, server in enumerate(self.model.linux)
             for p in server.processes
-            if p.state is ProcState.RUNNING
+            if p.state is ProcState.RUNNING and ownership.alive(self.model, p.task)
         ]
 
     def _client_alive(self) -> bool:
@@ -314,10 +315,18 @@ class OwnershipMachine(RuleBasedStateMachine):
             invariants.check_all(self.snap)
 
 
-def machine_for(strategy: Strategy, **overrides: Any) -> type[OwnershipMachine]:
-    """A machine class for ``strategy`` (``overrides``: class attributes, e.g. mutants)."""
-    name = f"{strategy.name.title().replace('_', '')}Machine"
-    return type(name, (OwnershipMachine,), {"STRATEGY": strategy, **overrides})
+def machine_for(
+    strategy: Strategy, *, api: bool = False, **overrides: Any
+) -> type[OwnershipMachine]:
+    """A machine class for ``strategy`` (``overrides``: class attributes, e.g. mutants);
+    ``api``: with the rules of ``scenarios.check.api_rules`` (every public-API capability)."""
+    base: type[OwnershipMachine] = OwnershipMachine
+    if api:
+        from scenarios.check.api_rules import ApiRules
+
+        base = ApiRules
+    name = f"{'Api' if api else ''}{strategy.name.title().replace('_', '')}Machine"
+    return type(name, (base,), {"STRATEGY": strategy, **overrides})
 
 
 def counting(machine: type[OwnershipMachine], tally: list[int]) -> type[OwnershipMachine]:
