@@ -43,6 +43,9 @@ __all__ = ["FastOwnershipSpace", "FingerprintResult", "explore_fast"]
 _NATIVE = (Strategy.CLASSIC, Strategy.CHIEF, Strategy.CHIEF_CACHE)
 _MARK = -7  # every L4Linux server's number, in a signature
 _MEMO = 1 << 16  # concrete states whose fingerprint is remembered
+_FP = (1 << 64) - 1
+_INDEX = (1 << 20) - 1  # moves per state are far fewer; this value marks the root
+_ROOT = _INDEX
 Move = tuple[int, Any, str | None]
 
 
@@ -391,18 +394,20 @@ def explore_fast(
     cpu0 = time.process_time()
     start = space.initial()
     fp0 = space.fingerprint(start)
-    parent: dict[int, tuple[int, int]] = {fp0: (0, -1)}
+    # fingerprint -> the parent's fingerprint and the move's index, packed in one int
+    # (a tuple per state would cost half as much again as the dict entry)
+    parent: dict[int, int] = {fp0: _ROOT}
     transitions = depth = 0
     complete = True
 
     def moves_to(fp: int) -> list[int]:
         out: list[int] = []
         while True:
-            up, index = parent[fp]
-            if index < 0:
+            up, index = parent[fp] >> 20, parent[fp] & _INDEX
+            if index == _INDEX:
                 return out[::-1]
             out.append(index)
-            fp = up
+            fp = up - (1 << 64) if up >> 63 else up  # hash() is signed
 
     def violation(moves: list[int], on_transition: bool) -> Counterexample:
         state, labels, verdict = _replay(space, moves)
@@ -451,7 +456,7 @@ def explore_fast(
                 fa = fingerprint(after)
                 if fa in parent:
                     continue
-                parent[fa] = (fp, index)
+                parent[fa] = (fp & _FP) << 20 | index
                 if not holds_in(after):
                     return result(violation(moves_to(fa), False))
                 nxt.append((after, fa))
