@@ -184,14 +184,18 @@ class FastOwnershipSpace:
     # -- the canonical form -----------------------------------------------------------
 
     def _places(self, s: tuple[Any, ...]) -> list[dict[int, int]]:
+        """Per task number: each version value the state holds -> its place (the
+        reference's ``_versions``)."""
         k, _, ver, _, _, _, recs, _, servers = s
-        live: list[set[int]] = [set() for _ in range(self.task_count)]
-        for n in range(5, self.task_count):
-            vs = live[n]
-            if k[n][A] or self._inactive:
-                vs.add(k[n][V])
-            if self._rmgr_v:
-                vs.add(ver[n])
+        count = self.task_count
+        inactive, rmgr_v = self._inactive, self._rmgr_v
+        live: list[set[int]] = [set() for _ in range(count)]
+        for n in range(5, count):
+            row = k[n]
+            if row[A] or inactive:
+                live[n].add(row[V])
+            if rmgr_v:
+                live[n].add(ver[n])
         if recs is not None:
             first = self.ts_first
             for i, rec in enumerate(recs):
@@ -204,19 +208,29 @@ class FastOwnershipSpace:
             for p in x[1]:
                 if not p[3]:
                     live[p[1] & 2047].add(p[1] >> 18)
-        values = [set(vs) for vs in live]
         window = self._window
+        extra: list[tuple[int, int]] = []
         for x in servers:
             for t in x[4]:
                 n, v = t & 2047, t >> 18
-                if any(0 <= v - u <= window for u in live[n]):
-                    values[n].add(v)
+                if v not in live[n] and any(0 <= v - u <= window for u in live[n]):
+                    extra.append((n, v))
+        for n, v in extra:
+            live[n].add(v)
+        gap = window + 1
         places: list[dict[int, int]] = []
-        for vs in values:
-            ordered = sorted(vs)
-            pos = {ordered[0]: 0} if ordered else {}
-            for lower, upper in itertools.pairwise(ordered):
-                pos[upper] = pos[lower] + min(upper - lower, window + 1)
+        for vs in live:
+            if len(vs) == 1:
+                places.append(dict.fromkeys(vs, 0))
+                continue
+            pos: dict[int, int] = {}
+            place = 0
+            last = None
+            for v in sorted(vs):
+                if last is not None:
+                    place += min(v - last, gap)
+                pos[v] = place
+                last = v
             places.append(pos)
         return places
 
