@@ -50,8 +50,18 @@ def _record(s: State, c: Any, n: int) -> tuple[int, int, int, int] | None:
     return recs[i] if 0 <= i < len(recs) else None
 
 
-def _place(s: State, c: Any, n: int) -> tuple[int, ...]:
-    """``invariants.place_of`` as a code: conflict, free, reserved, (3, owner), (4, cacher)."""
+def _cachers(s: State) -> dict[int, list[int]]:
+    """Per task number the servers whose cache holds it."""
+    out: dict[int, list[int]] = {}
+    for x in s[8]:
+        for n in {t & 2047 for t in x[3]}:
+            out.setdefault(n, []).append(x[0])
+    return out
+
+
+def _place(s: State, c: Any, n: int, cached: dict[int, list[int]] | None = None) -> tuple[int, ...]:
+    """``invariants.place_of`` as a code: conflict, free, reserved, (3, owner), (4, cacher);
+    ``cached``: ``_cachers(s)``, if the caller has it."""
     owner = s[1][n]
     rec = _record(s, c, n)
     has_ts = s[6] is not None
@@ -64,7 +74,7 @@ def _place(s: State, c: Any, n: int) -> tuple[int, ...]:
         base = _TS_RESERVED if rec is None or rec[1] == _NO_OWNER else (3, rec[1])
     else:
         base = (3, owner)
-    cachers = [x[0] for x in s[8] if any(t & 2047 == n for t in x[3])]
+    cachers = (cached if cached is not None else _cachers(s)).get(n, ())
     if len(cachers) > 1:
         return _CONFLICT
     if cachers:
@@ -83,8 +93,9 @@ def every_task_is_in_exactly_one_place(s: State, c: Any) -> bool:
             if n in running:
                 return False
             running[n] = x[0]
+    cached = _cachers(s)
     for n in range(5, len(k)):
-        place = _place(s, c, n)
+        place = _place(s, c, n, cached)
         if place == _CONFLICT:
             return False
         if place == _FREE_AT_RMGR and (k[n][A] or k[n][C] != RMGR_TASK):

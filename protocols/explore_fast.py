@@ -43,6 +43,9 @@ __all__ = ["FastOwnershipSpace", "FingerprintResult", "explore_fast"]
 _NATIVE = (Strategy.CLASSIC, Strategy.CHIEF, Strategy.CHIEF_CACHE)
 _MARK = -7  # every L4Linux server's number, in a signature
 _MEMO = 1 << 16  # concrete states whose fingerprint is remembered
+_FP = (1 << 64) - 1
+_INDEX = (1 << 20) - 1  # moves per state are far fewer; this value marks the root
+_ROOT = _INDEX
 Move = tuple[int, Any, str | None]
 
 
@@ -181,14 +184,18 @@ class FastOwnershipSpace:
     # -- the canonical form -----------------------------------------------------------
 
     def _places(self, s: tuple[Any, ...]) -> list[dict[int, int]]:
+        """Per task number: each version value the state holds -> its place (the
+        reference's ``_versions``)."""
         k, _, ver, _, _, _, recs, _, servers = s
-        live: list[set[int]] = [set() for _ in range(self.task_count)]
-        for n in range(5, self.task_count):
-            vs = live[n]
-            if k[n][A] or self._inactive:
-                vs.add(k[n][V])
-            if self._rmgr_v:
-                vs.add(ver[n])
+        count = self.task_count
+        inactive, rmgr_v = self._inactive, self._rmgr_v
+        live: list[set[int]] = [set() for _ in range(count)]
+        for n in range(5, count):
+            row = k[n]
+            if row[A] or inactive:
+                live[n].add(row[V])
+            if rmgr_v:
+                live[n].add(ver[n])
         if recs is not None:
             first = self.ts_first
             for i, rec in enumerate(recs):
@@ -201,19 +208,29 @@ class FastOwnershipSpace:
             for p in x[1]:
                 if not p[3]:
                     live[p[1] & 2047].add(p[1] >> 18)
-        values = [set(vs) for vs in live]
         window = self._window
+        extra: list[tuple[int, int]] = []
         for x in servers:
             for t in x[4]:
                 n, v = t & 2047, t >> 18
-                if any(0 <= v - u <= window for u in live[n]):
-                    values[n].add(v)
+                if v not in live[n] and any(0 <= v - u <= window for u in live[n]):
+                    extra.append((n, v))
+        for n, v in extra:
+            live[n].add(v)
+        gap = window + 1
         places: list[dict[int, int]] = []
-        for vs in values:
-            ordered = sorted(vs)
-            pos = {ordered[0]: 0} if ordered else {}
-            for lower, upper in itertools.pairwise(ordered):
-                pos[upper] = pos[lower] + min(upper - lower, window + 1)
+        for vs in live:
+            if len(vs) == 1:
+                places.append(dict.fromkeys(vs, 0))
+                continue
+            pos: dict[int, int] = {}
+            place = 0
+            last = None
+            for v in sorted(vs):
+                if last is not None:
+                    place += min(v - last, gap)
+                pos[v] = place
+                last = v
             places.append(pos)
         return places
 
@@ -391,18 +408,20 @@ def explore_fast(
     cpu0 = time.process_time()
     start = space.initial()
     fp0 = space.fingerprint(start)
-    parent: dict[int, tuple[int, int]] = {fp0: (0, -1)}
+    # fingerprint -> the parent's fingerprint and the move's index, packed in one int
+    # (a tuple per state would cost half as much again as the dict entry)
+    parent: dict[int, int] = {fp0: _ROOT}
     transitions = depth = 0
     complete = True
 
     def moves_to(fp: int) -> list[int]:
         out: list[int] = []
         while True:
-            up, index = parent[fp]
-            if index < 0:
+            up, index = parent[fp] >> 20, parent[fp] & _INDEX
+            if index == _INDEX:
                 return out[::-1]
             out.append(index)
-            fp = up
+            fp = up - (1 << 64) if up >> 63 else up  # hash() is signed
 
     def violation(moves: list[int], on_transition: bool) -> Counterexample:
         state, labels, verdict = _replay(space, moves)
@@ -451,7 +470,7 @@ def explore_fast(
                 fa = fingerprint(after)
                 if fa in parent:
                     continue
-                parent[fa] = (fp, index)
+                parent[fa] = (fp & _FP) << 20 | index
                 if not holds_in(after):
                     return result(violation(moves_to(fa), False))
                 nxt.append((after, fa))

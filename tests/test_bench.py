@@ -23,6 +23,7 @@ from scenarios.bench.core import (
     CallLoop,
     Ping,
     Recorder,
+    Target,
     bench_system,
     format_report,
     run_bench,
@@ -58,6 +59,22 @@ def test_ratios_are_computed_from_the_same_repetition(smoke: BenchReport) -> Non
     raw, traced, ratio = (by_key[k].samples for k in ("ask_rt_us", "ipc_rt_us", "ipc_vs_ask"))
     assert len(ratio) == SMOKE.repeat
     assert ratio == pytest.approx(tuple(t / r for t, r in zip(traced, raw, strict=True)))
+
+
+def test_explore_is_compared_with_a_bfs_of_the_same_repetition(smoke: BenchReport) -> None:
+    by_key = {fig.spec.key: fig for fig in smoke.figures}
+    explored, baseline, ratio = (
+        by_key[k] for k in ("explore_states_per_s", "bfs_baseline_states_per_s", "explore_vs_bfs")
+    )
+    assert ratio.samples == pytest.approx(
+        tuple(e / b for e, b in zip(explored.samples, baseline.samples, strict=True))
+    )
+    assert baseline.median > explored.median > 0
+    # more is better here: the target is a lower bound
+    assert ratio.target_met is (ratio.median >= 0.15)
+    assert Target(at_least=0.15, text=">= 0.15").met(0.2)
+    assert not Target(at_least=0.15, text=">= 0.15").met(0.1)
+    assert not Target(at_most=1.5, text="<= 1.5").met(2.0)
 
 
 def test_the_text_report_names_host_versions_and_every_figure(smoke: BenchReport) -> None:

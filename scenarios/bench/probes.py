@@ -307,12 +307,14 @@ def probe_explore(p: BenchParams, rec: Recorder) -> None:
     from protocols.explore_fast import FastOwnershipSpace, explore_fast
     from protocols.l4linux import Strategy
 
-    for _ in range(max(p.repeat, 1)):
+    for rep in range(p.repeat + 1):
         space = FastOwnershipSpace(tasks=4, clients=2, strategy=Strategy.CHIEF_CACHE)
         result = explore_fast(space)
         explored = result.states / result.cpu_seconds
         states, seconds = _bfs_baseline()
         baseline = states / seconds
+        if not rep:
+            continue  # the warm-up
         rec.add("explore_states_per_s", explored)
         rec.add("bfs_baseline_states_per_s", baseline)
         rec.add("explore_vs_bfs", explored / baseline)
