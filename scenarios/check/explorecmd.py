@@ -177,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
         result, workers = _search(args, factory, backend, _Progress() if show else None)
     except DistError as exc:
         raise ScenarioError(str(exc)) from None
-    if show:
+    if show and sys.stderr.isatty():
         print(file=sys.stderr)
     v = result.violation
     if args.json:
@@ -271,9 +271,12 @@ def _ownership_space(alphabet: str) -> Callable[..., Space[Any]]:
 
 
 class _Progress:
-    """Per level on stderr: states, transitions, depth, frontier, states/s, peak memory."""
+    """Per level on stderr: states, transitions, depth, frontier, states/s, peak memory.
+
+    On a terminal each level overwrites the last; into a file or pipe, one line a level."""
 
     def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
         self.started = time.perf_counter()
         self.states = 1
         self.depth = 0
@@ -283,11 +286,12 @@ class _Progress:
         self.states = states
         self.depth = level if frontier else self.depth
         rate = states / max(time.perf_counter() - self.started, 1e-9)
+        start = "\r" if self.tty else ""
         print(
-            f"\r  level {level}: {states} states, {transitions} transitions, depth "
-            f"{self.depth}, frontier {frontier}, {rate:,.0f} states/s, "
+            f"{start}  level {level}: {states} states, {transitions} "
+            f"transitions, depth {self.depth}, frontier {frontier}, {rate:,.0f} states/s, "
             f"{_peak_rss() / 2**20:,.0f} MiB",
-            end="",
+            end="" if self.tty else "\n",
             file=sys.stderr,
             flush=True,
         )
