@@ -110,21 +110,32 @@ def test_merged_a_server_exit_frees_what_its_process_took_at_rmgr(edition: str) 
             assert detail is not None and f"held at RMGR by dead task {init.task}" in detail
 
 
-def test_open_a_right_handed_on_then_to_rmgr_stays_with_the_dead_owner() -> None:
-    """OPEN (promise 7, api-holding): a process hands its allocate_chief task to another
-    task, dies, and that task hands the right to RMGR; no server is told, so the dead
-    owner's record stays (found by explore --alphabet api-holding)."""
+@pytest.mark.parametrize("fixed", [False, True])
+def test_a_right_handed_on_then_to_rmgr_leaves_nothing_to_the_dead_in_hardened(
+    fixed: bool,
+) -> None:
+    """A process hands its allocate_chief task to another task, dies, and that task hands
+    the right to RMGR; no server is told.  Without the fix the number stays owned by the
+    dead (HANDED_ON_TASK_OWNED_BY_THE_DEAD); hardened's reclaim left it ownerless, and the
+    widened explorer proves every promise at 3 tasks x 2 clients (chief)."""
+    from protocols.editions import Fix
+
+    edition = HARDENED if fixed else HARDENED.without(Fix.HANDED_ON_TASK_OWNED_BY_THE_DEAD)
+
     result = explore(
         ApiOwnershipSpace(
-            tasks=3, clients=2, strategy=Strategy.CHIEF, edition=HARDENED, alphabet="api-holding"
+            tasks=3,
+            clients=2,
+            strategy=Strategy.CHIEF,
+            edition=edition,
+            alphabet="api-holding",
         )
     )
-    assert result.violation is not None
-    assert (
-        result.violation.invariant == "exit_reclaims_everything"
-        and result.violation.invariant in OPEN
-    )
-    assert "mcp_or_new_chief=t4.0v0" in result.violation.steps[-1]
+    if fixed:
+        assert result.violation is None and result.complete
+    else:
+        assert result.violation is not None
+        assert result.violation.invariant == "exit_reclaims_everything"
 
 
 @pytest.mark.parametrize("strategy", list(Strategy), ids=lambda s: s.value)
