@@ -66,7 +66,26 @@ the first violation; ``check_all`` runs every state invariant and raises
    the chief moves a chief right (syscalls.cpp@e91a37df:664-669), so no server can take
    that number back, and the live chief can start, stop or hand it back: it is not
    lost.  Such a number is exempt; a dead owner's number whose chief is dead, RMGR or the
-   task server (which could and must reclaim it) is still a violation.
+   task server (which could and must reclaim it) is still a violation.  When the owner
+   dies while a live task holds the right, ``hardened``'s reclaim cannot kill the number
+   and leaves it ownerless at the task server (held by RMGR itself in ``merged``),
+   ``Fix.HANDED_ON_TASK_OWNED_BY_THE_DEAD``: the holder may hand the right to RMGR and no
+   server is told, so an owner kept there would be a dead one for good.  Where such a
+   number is: used and ownerless at the task server, its right with the holder or RMGR
+   (then anyone may ``kill`` it with ``FREE``: "the owner is not checked"); in
+   ``merged`` held by RMGR, taken back by its next ``Free2`` or ``FreeClient``.
+
+   *Restated* (issue 12) for the task cache: a number owned by a task number that sits in
+   a live L4Linux server's cache is exempt.  The cache's free hook takes a process's task
+   back with no server call (osfree-project/l4env
+   l4/pkg/task/examples/lx_task_cache/taskcache.c@552f19d0:74-88), so what the process
+   took from the task server itself stays recorded under its number (simple_ts compares
+   owners by number, main.c@e91a37df:35-68), and no server can learn of the death.  The
+   number is not lost: the cached task is the server's (owned by it at the task server,
+   the server its chief), so the server's own exit reclaims it through the cached number
+   (``kill_recursive``, main.c:359-377), and the next process started in that slot
+   inherits it -- under a new version in ``hardened`` (``TASK_CACHE_REUSES_OLD_ID``), but
+   owners are numbers, as stated below.
 8. *Only the owner (or the task itself) kills or frees a task through the servers*;
    RMGR's ``free_task_all`` only for the holder or a trusted client
    (``only_the_owner_kills_or_frees``); an ownerless task may be killed by anyone, as
@@ -279,22 +298,24 @@ def reused_tasks_get_a_new_version(snap: SystemSnapshot) -> str | None:
 
 def exit_reclaims_everything(snap: SystemSnapshot) -> str | None:
     """Every owner of a task (at RMGR, at the task server, or by caching it) is alive,
-    unless a live task that is not a server holds the task's chief right (restated)."""
+    unless a live task that is not a server holds the task's chief right, or the owner's
+    number sits in a live L4Linux server's task cache (restated: see the module docstring)."""
     ks = snap.kernel
     servers = {RMGR_TASK} | ({snap.task_server.me} if snap.task_server is not None else set())
+    cached = {t.task for lx in snap.linux if ks.is_active(lx.me) for t in lx.cache}
 
-    def held_on(n: int) -> bool:
+    def held_on(n: int, owner: int) -> bool:
         chief = ks.chief_of(n)
-        return chief not in servers and ks.is_active(chief)
+        return (chief not in servers and ks.is_active(chief)) or owner in cached
 
     for n, owner in enumerate(snap.rmgr.owners):
         dead = n >= FIRST_USER_TASK and owner != rmgr.FREE and not ks.is_active(owner)
-        if dead and not held_on(n):
+        if dead and not held_on(n, owner):
             return f"task {n} is still held at RMGR by dead task {owner}"
     if snap.task_server is not None:
         for rec in snap.task_server.records:
             dead = rec.owner != ts.NO_OWNER and not ks.is_active(rec.owner)
-            if dead and not held_on(rec.number):
+            if dead and not held_on(rec.number, rec.owner):
                 return f"task {rec.number} still owned by dead task {rec.owner}"
     for lx in snap.linux:
         if not ks.is_active(lx.me) and (lx.cache or lx.processes):

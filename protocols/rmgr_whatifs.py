@@ -136,26 +136,42 @@ def _free_held(
             freed += ok
             if ok and deep:
                 stack.append(number)
+            elif deep:
+                rs = _disown(rs, number, edition)
         if deep and not stack:
             # Then each orphan once: held by a user number that is free at RMGR now
-            # (one a live task was chief of when its holder died).
-            orphan = next((n for n in _orphans(rs) if n not in tried), None)
+            # (one a live task was chief of when its holder died), or disowned.
+            orphan = next((n for n in _orphans(rs, edition) if n not in tried), None)
             if orphan is not None:
                 tried.add(orphan)
                 ks, rs, ok = _free_one(ks, rs, orphan, edition)
                 freed += ok
                 if ok:
                     stack.append(orphan)
+                else:
+                    rs = _disown(rs, orphan, edition)
     return ks, rs, freed
 
 
-def _orphans(rs: RmgrState) -> list[int]:
+def _disown(rs: RmgrState, number: int, edition: Edition) -> RmgrState:
+    """``HANDED_ON_TASK_OWNED_BY_THE_DEAD``: a handed-out number RMGR could not take back
+    (a live task holds its chief right) is held by RMGR itself, not by the dead."""
     from protocols import rmgr
 
+    if not edition.has(Fix.HANDED_ON_TASK_OWNED_BY_THE_DEAD) or number not in rs.handed:
+        return rs
+    return attrs.evolve(rs, owners=rmgr.put(rs.owners, number, RMGR_TASK))
+
+
+def _orphans(rs: RmgrState, edition: Edition) -> list[int]:
+    from protocols import rmgr
+
+    disowned = edition.has(Fix.HANDED_ON_TASK_OWNED_BY_THE_DEAD)
     return [
         n
         for n, o in enumerate(rs.owners)
-        if FIRST_USER_TASK <= o < len(rs.owners) and rs.owners[o] == rmgr.FREE
+        if (FIRST_USER_TASK <= o < len(rs.owners) and rs.owners[o] == rmgr.FREE)
+        or (disowned and o == RMGR_TASK and n in rs.handed)
     ]
 
 
