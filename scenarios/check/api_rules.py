@@ -122,7 +122,7 @@ class ApiRules(OwnershipMachine):
         event("client hands a chief right on" + (" and exits" if exits else ""))
         self.call(self.client, NIL_ID, kernel.TaskNew(dest=dest, mcp_or_new_chief=task_id(to)))
         if exits:
-            self.client_exits(0)
+            self.client_exits()
 
     @precondition(lambda self: self._client_alive())
     @rule(takes=st.integers(0, 2))
