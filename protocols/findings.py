@@ -222,7 +222,7 @@ TASK_SERVER_FINDINGS: tuple[Finding, ...] = (
             "osfree-project/l4env l4/pkg/simple_ts/server/src/main.c@e91a37df:447-470",
         ),
         fix=Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK,
-        bound=Bound(strategy=Strategy.CLASSIC, tasks=2, clients=1, alphabet="api", depth=6),
+        bound=Bound(strategy=Strategy.CLASSIC, tasks=3, clients=1, alphabet="api", depth=6),
     ),
     Finding(
         name="HANDED_ON_TASK_OWNED_BY_THE_DEAD",
