@@ -177,6 +177,8 @@ class RmgrActor(L4Thread):
             if self._task_new(n, ThreadId(RMGR_TASK)).is_nil:
                 return RmgrReply(error=ErrorCode.ENOTCHIEF)
         self.task_free(num, sender.task)
+        if self.edition.has(Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK):
+            self._free_held(num, deep=True)  # hardened: what the number held comes back
         return RmgrReply(error=ErrorCode.OK)
 
     @handles(FreeTaskAll)
