@@ -314,9 +314,8 @@ def _free_task(
 ) -> Step:
     """Effect: ``number`` is free in the books; the kernel is untouched (rmgr.c:289-306).
 
-    The chief stays chief, a running task keeps running.  ``hardened``: RMGR first re-news
-    it to itself, else ``ENOTCHIEF`` (``FREE_TASK_LEAVES_CHIEF``), and then frees what the
-    number held itself, as ``Free2`` does (``DEAD_TASK_KEEPS_WHAT_IT_TOOK``)."""
+    The chief stays chief, a running task keeps running.  ``hardened``: re-newed to RMGR
+    first, else ``ENOTCHIEF`` (``FREE_TASK_LEAVES_CHIEF``); what it held is freed too."""
     if not _in_table(rs, number):
         return ks, rs, RmgrReply(error=ErrorCode.EINVAL)
     released = _release(rs, number, sender.task)
@@ -328,7 +327,7 @@ def _free_task(
         if got.is_nil:
             return ks, rs, RmgrReply(error=ErrorCode.ENOTCHIEF)
         ks = ks2
-    if e.has(Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK):
+    if e.has(Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK):  # what the number held comes back too
         ks, released, _ = rmgr_whatifs.free_held(ks, released, number, e, deep=True)
     return ks, released, RmgrReply(error=ErrorCode.OK)
 
