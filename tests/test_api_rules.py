@@ -202,3 +202,48 @@ def test_the_cli_explores_with_the_widened_alphabet(capsys: pytest.CaptureFixtur
     found = json.loads(capsys.readouterr().out)
     assert found["alphabet"] == "api"
     assert found["violation"]["invariant"] == "every_task_is_in_exactly_one_place"
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+@pytest.mark.parametrize("strategy", ["chief", "merged"])
+def test_actors_a_right_handed_on_then_to_rmgr_comes_back(strategy: str, fixed: bool) -> None:
+    """The actors, HANDED_ON_TASK_OWNED_BY_THE_DEAD: init of server 0 takes a task as chief
+    and hands the right to init of server 1; server 0 exits, and init 1 hands the right to
+    RMGR.  Without the fix the number stays owned by the dead; with it the task server
+    has left it ownerless (anyone may kill it with FREE) or RMGR holds it itself (its
+    next reclaim takes it back)."""
+    from protocols import kernel
+    from protocols.editions import Fix
+    from protocols.ids import NIL_ID
+
+    edition = HARDENED if fixed else HARDENED.without(Fix.HANDED_ON_TASK_OWNED_BY_THE_DEAD)
+    with boot(task_count=24, linux=2, strategy=strategy, edition=edition) as system:
+        one, two = system.init_processes[:2]
+        if system.task_server is not None:
+            took = system.perform(one, system.task_server, ts.AllocateChief())
+        else:
+            took = system.perform(one, task_id(RMGR_TASK), rmgr.AllocateChief())
+        assert took.error is ErrorCode.OK
+        hand = kernel.TaskNew(dest=took.task.task_id, mcp_or_new_chief=two.task_id)
+        assert not system.perform(one, NIL_ID, hand).task.is_nil
+        gone = system.ref(system.linux[0]).ask(LinuxShutdown(), timeout=20)
+        assert getattr(gone, "error", None) is ErrorCode.OK
+        back = kernel.TaskNew(dest=took.task.task_id, mcp_or_new_chief=task_id(RMGR_TASK))
+        assert not system.perform(two, NIL_ID, back).task.is_nil
+        snap = system.snapshot()
+        detail = invariants.exit_reclaims_everything(snap)
+        if not fixed:
+            assert detail is not None and f"dead task {one.task}" in detail
+            return
+        assert detail is None
+        n = took.task.task
+        if system.task_server is None:
+            assert snap.rmgr.owners[n] == RMGR_TASK
+            return
+        rec = snap.task_server.record(n) if snap.task_server is not None else None
+        assert rec is not None and rec.used and rec.owner == ts.NO_OWNER
+        kill = ts.Kill(task=took.task, options=ts.KillOption.FREE)
+        assert system.perform(two, system.task_server, kill).error is ErrorCode.OK
+        snap = system.snapshot()
+        rec = snap.task_server.record(n) if snap.task_server is not None else None
+        assert rec is not None and not rec.used, "anyone's kill freed the ownerless number"
