@@ -73,7 +73,8 @@ the first violation; ``check_all`` runs every state invariant and raises
    server is told, so an owner kept there would be a dead one for good.  Where such a
    number is: used and ownerless at the task server, its right with the holder or RMGR
    (then anyone may ``kill`` it with ``FREE``: "the owner is not checked"); in
-   ``merged`` held by RMGR, taken back by its next ``Free2`` or ``FreeClient``.
+   ``merged`` held by RMGR, taken back by its next reclaim (``Free2``, ``FreeClient``,
+   ``free_task``).
 
    *Restated* (issue 12) for what a dead number took while that number is not free: a
    number owned (or held at RMGR) by a dead task number is exempt while the books do not
