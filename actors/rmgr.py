@@ -177,6 +177,8 @@ class RmgrActor(L4Thread):
             if self._task_new(n, ThreadId(RMGR_TASK)).is_nil:
                 return RmgrReply(error=ErrorCode.ENOTCHIEF)
         self.task_free(num, sender.task)
+        if self.edition.has(Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK):
+            self._free_held(num, deep=True)  # hardened: what the number held comes back
         return RmgrReply(error=ErrorCode.OK)
 
     @handles(FreeTaskAll)
@@ -314,15 +316,20 @@ class RmgrActor(L4Thread):
                 freed += ok
                 if ok and deep:
                     stack.append(n)
+                elif deep:
+                    self._disown(n)
             if deep and not stack:
-                # then each orphan once: held by a user number free at RMGR now
+                # then each orphan once: held by a user number free at RMGR now, or disowned
+                disowned = self.edition.has(Fix.HANDED_ON_TASK_OWNED_BY_THE_DEAD)
                 orphan = next(
                     (
                         n
                         for n, o in enumerate(self.task)
                         if n not in tried
-                        and FIRST_USER_TASK <= o < len(self.task)
-                        and self.task[o] == O_FREE
+                        and (
+                            (FIRST_USER_TASK <= o < len(self.task) and self.task[o] == O_FREE)
+                            or (disowned and o == RMGR_TASK and n in self.handed)
+                        )
                     ),
                     None,
                 )
@@ -332,7 +339,15 @@ class RmgrActor(L4Thread):
                     freed += ok
                     if ok:
                         stack.append(orphan)
+                    else:
+                        self._disown(orphan)
         return freed
+
+    def _disown(self, n: int) -> None:
+        """hardened (``HANDED_ON_TASK_OWNED_BY_THE_DEAD``): a handed-out number RMGR could
+        not take back (a live task holds its chief right) is held by RMGR, not the dead."""
+        if self.edition.has(Fix.HANDED_ON_TASK_OWNED_BY_THE_DEAD) and n in self.handed:
+            self.task[n] = RMGR_TASK
 
     @handles(FreeClient)
     def free_client(self, sender: ThreadId, msg: FreeClient) -> RmgrReply:

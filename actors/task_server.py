@@ -375,6 +375,8 @@ class TaskServer(L4Thread):
             tried.add(orphan.number)
             if self._kill(orphan.owner, orphan.id, KillOption.FREE).error is ErrorCode.OK:
                 self.reclaim_tree(orphan.number)
+            else:
+                self._disown(orphan)
 
     def reclaim_tree(self, owner: int) -> None:
         """The loop of ``task_kill_recursive`` (main.c:370-374), without recursion: kill
@@ -398,6 +400,14 @@ class TaskServer(L4Thread):
             child = self.records[numbers[nxt]]
             if self._kill(killer, child.id, KillOption.FREE).error is ErrorCode.OK:
                 stack.append((child.number, 0))
+            else:
+                self._disown(child)
+
+    def _disown(self, rec: _Rec) -> None:
+        """hardened (``HANDED_ON_TASK_OWNED_BY_THE_DEAD``): a number the reclaim could not
+        kill (a live task holds its chief right) is left ownerless, not owned by the dead."""
+        if self.edition.has(Fix.HANDED_ON_TASK_OWNED_BY_THE_DEAD):
+            rec.owner = NO_OWNER
 
     def _kill_recursive(self, caller: int, victim: ThreadId) -> TsReply:
         """``task_kill_recursive`` (main.c:359-377)."""

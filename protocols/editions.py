@@ -72,8 +72,13 @@ class Fix(enum.Enum):
         "the chief right to RMGR"
     )
     DEAD_TASK_KEEPS_WHAT_IT_TOOK = (
-        "a task server kill or free2 that leaves a number's task dead, and RMGR's free2 and "
-        "free_client (merged), also reclaim what that number took itself, recursively"
+        "a task server kill or free2 that leaves a number's task dead, and RMGR's free_task, "
+        "free2 and free_client, also reclaim what that number took itself, recursively"
+    )
+    HANDED_ON_TASK_OWNED_BY_THE_DEAD = (
+        "a reclaim that cannot take a dead owner's number back (a live task holds its chief "
+        "right) leaves that number ownerless, so no next incarnation of the owner's number "
+        "inherits it and, once the right is back at RMGR, any task may kill and free it"
     )
     SELF_KILL_FREES_OWNED_NUMBER = (
         "a task killing itself through the task server is deleted, but its number is freed "

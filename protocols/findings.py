@@ -222,7 +222,25 @@ TASK_SERVER_FINDINGS: tuple[Finding, ...] = (
             "osfree-project/l4env l4/pkg/simple_ts/server/src/main.c@e91a37df:447-470",
         ),
         fix=Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK,
-        bound=Bound(strategy=Strategy.CLASSIC, tasks=2, clients=1, alphabet="api", depth=6),
+        bound=Bound(strategy=Strategy.CLASSIC, tasks=3, clients=1, alphabet="api", depth=6),
+    ),
+    Finding(
+        name="HANDED_ON_TASK_OWNED_BY_THE_DEAD",
+        invariant="exit_reclaims_everything",
+        story=(
+            "A process takes a task with allocate_chief and hands its chief right to another"
+            " process (l4_task_new with a nil pager: any chief may).  Its server exits: the"
+            " reclaim kills the first process but cannot kill the handed-on task (RMGR is not"
+            " chief), and leaves it owned by the dead number.  The new holder then hands the"
+            " right to RMGR; no server is told, and the number stays owned by the dead until"
+            " the next incarnation of the dead one's number inherits it."
+        ),
+        sources=(
+            "osfree-project/l4env l4/pkg/simple_ts/server/src/main.c@e91a37df:359-377",
+            "osfree-project/l4env kernel/fiasco/src/kern/syscalls.cpp@e91a37df:650-782",
+        ),
+        fix=Fix.HANDED_ON_TASK_OWNED_BY_THE_DEAD,
+        bound=Bound(strategy=Strategy.CHIEF, tasks=3, clients=2, alphabet="api-holding", depth=4),
     ),
 )
 

@@ -66,7 +66,37 @@ the first violation; ``check_all`` runs every state invariant and raises
    the chief moves a chief right (syscalls.cpp@e91a37df:664-669), so no server can take
    that number back, and the live chief can start, stop or hand it back: it is not
    lost.  Such a number is exempt; a dead owner's number whose chief is dead, RMGR or the
-   task server (which could and must reclaim it) is still a violation.
+   task server (which could and must reclaim it) is still a violation.  When the owner
+   dies while a live task holds the right, ``hardened``'s reclaim cannot kill the number
+   and leaves it ownerless at the task server (held by RMGR itself in ``merged``),
+   ``Fix.HANDED_ON_TASK_OWNED_BY_THE_DEAD``: the holder may hand the right to RMGR and no
+   server is told, so an owner kept there would be a dead one for good.  Where such a
+   number is: used and ownerless at the task server, its right with the holder or RMGR
+   (then anyone may ``kill`` it with ``FREE``: "the owner is not checked"); in
+   ``merged`` held by RMGR, taken back by its next reclaim (``Free2``, ``FreeClient``,
+   ``free_task``).
+
+   *Restated* (issue 12) for what a dead number took while that number is not free: a
+   number owned (or held at RMGR) by a dead task number is exempt while the books do not
+   call that number free -- at the task server: used, by a live owner or by none; in
+   ``merged``, at RMGR: held by a live task, RMGR included.  Legitimate moves leave this
+   with no server told: the task cache's free hook takes a process's task back into the
+   cache with no server call (osfree-project/l4env
+   l4/pkg/task/examples/lx_task_cache/taskcache.c@552f19d0:74-88; the cached task stays
+   owned by its L4Linux server at the task server); a chief deletes a sub-client it
+   started with its own ``l4_task_new`` and keeps the number (syscalls.cpp@e91a37df:
+   650-782); a process deletes itself (promise 6) and its server learns of it later.
+   What the dead one took stays recorded under its number (simple_ts and RMGR compare
+   owners by number, main.c@e91a37df:35-68), and no server can know of the death.  It is
+   not lost: whoever gives the number back (``kill``, ``free2``, ``exit``; ``Free2``,
+   ``FreeClient`` in ``merged``; a server's exit; anyone's ``kill`` of an ownerless
+   number; RMGR's own sweep) reclaims it with the number in ``hardened``
+   (``DEAD_TASK_KEEPS_WHAT_IT_TOOK`` follows the owners down), and a task started under
+   the number again inherits it (under a new version in ``hardened``,
+   ``TASK_CACHE_REUSES_OLD_ID``, but owners are numbers, as stated below).  The number
+   it is recorded under is itself checked by this promise, so the chain ends at a live
+   holder.  A give-back that does not follow the owners down leaves a dead owner whose
+   number is free: a violation (``l4env-2007``).
 8. *Only the owner (or the task itself) kills or frees a task through the servers*;
    RMGR's ``free_task_all`` only for the holder or a trusted client
    (``only_the_owner_kills_or_frees``); an ownerless task may be killed by anyone, as
@@ -279,22 +309,38 @@ def reused_tasks_get_a_new_version(snap: SystemSnapshot) -> str | None:
 
 def exit_reclaims_everything(snap: SystemSnapshot) -> str | None:
     """Every owner of a task (at RMGR, at the task server, or by caching it) is alive,
-    unless a live task that is not a server holds the task's chief right (restated)."""
+    unless a live task that is not a server holds the task's chief right, or the books
+    do not call the dead owner's number free (restated: see the module docstring)."""
     ks = snap.kernel
-    servers = {RMGR_TASK} | ({snap.task_server.me} if snap.task_server is not None else set())
+    tsv = snap.task_server
+    servers = {RMGR_TASK} | ({tsv.me} if tsv is not None else set())
 
-    def held_on(n: int) -> bool:
+    def number_held(owner: int) -> bool:
+        # The dead owner's number is not free in the books: a live task (RMGR itself
+        # included) holds it at RMGR, or it is used at the task server by a live owner or
+        # by none (a cached task is owned there by its L4Linux server).
+        if not FIRST_USER_TASK <= owner < ks.task_count:
+            return False
+        holder = snap.rmgr.owners[owner]
+        if tsv is None and holder != rmgr.FREE and ks.is_active(holder):
+            return True
+        rec = tsv.record(owner) if tsv is not None else None
+        return (
+            rec is not None and rec.used and (rec.owner == ts.NO_OWNER or ks.is_active(rec.owner))
+        )
+
+    def held_on(n: int, owner: int) -> bool:
         chief = ks.chief_of(n)
-        return chief not in servers and ks.is_active(chief)
+        return (chief not in servers and ks.is_active(chief)) or number_held(owner)
 
     for n, owner in enumerate(snap.rmgr.owners):
         dead = n >= FIRST_USER_TASK and owner != rmgr.FREE and not ks.is_active(owner)
-        if dead and not held_on(n):
+        if dead and not held_on(n, owner):
             return f"task {n} is still held at RMGR by dead task {owner}"
-    if snap.task_server is not None:
-        for rec in snap.task_server.records:
+    if tsv is not None:
+        for rec in tsv.records:
             dead = rec.owner != ts.NO_OWNER and not ks.is_active(rec.owner)
-            if dead and not held_on(rec.number):
+            if dead and not held_on(rec.number, rec.owner):
                 return f"task {rec.number} still owned by dead task {rec.owner}"
     for lx in snap.linux:
         if not ks.is_active(lx.me) and (lx.cache or lx.processes):

@@ -21,20 +21,18 @@ unbounded, 0xFFFF like the sources' -1 in 16 bits) applies to every holder until
 Reply codes: every call answers 0 or 1 (``set_task_id`` -1); we name the reason: out
 of range, nil pager or badly typed ``EINVAL``; held by another ``EUSED``; quota spent
 ``EQUOTA``; ``l4_task_new`` refused ``ENOTCHIEF``; not the holder ``ENOTOWNER``
-(``free_task``, ``set_task_id``); ``set_prio`` of no thread ``ENOTASK``.
+(``free_task``, ``set_task_id``); ``set_prio`` of no thread ``ENOTASK``.  Choices where
+the sources are silent or typed differently:
 
-Choices where the sources are silent or typed differently:
-
-* RMGR keeps no versions.  ``versions`` records the version of the last task RMGR
-  created under each number; only the what-ifs (``protocols.rmgr_whatifs``) read it.
+* RMGR keeps no versions: ``versions`` (the last task created per number) is read by the
+  what-ifs only (``protocols.rmgr_whatifs``).
 * The IDL replies carry no task id.  ``RmgrReply.task`` of ``task_new`` is the kernel's
   answer; of ``get_task`` the number with the version of ``versions`` (the kernel itself
   is passed the caller's id with the number replaced, rmgr.c@e91a37df:123-126).
 * ``set_task_id`` treats every name as configured, with the configured quota.
 * ``log_mcp`` is 255, and 0 for a task ``task_new`` made until ``set_task_id``.
 
-The what-if messages ``AllocateChief``, ``Free2`` and ``FreeClient`` have no source; they
-live in ``protocols.rmgr_whatifs`` and are re-exported here.
+What-ifs with no source (``AllocateChief``, ``Free2``, ``FreeClient``): ``rmgr_whatifs``.
 """
 
 from __future__ import annotations
@@ -316,8 +314,8 @@ def _free_task(
 ) -> Step:
     """Effect: ``number`` is free in the books; the kernel is untouched (rmgr.c:289-306).
 
-    The chief stays chief, a running task keeps running.  ``hardened``
-    (``FREE_TASK_LEAVES_CHIEF``): RMGR first re-news it to itself, else ``ENOTCHIEF``."""
+    The chief stays chief, a running task keeps running.  ``hardened``: re-newed to RMGR
+    first, else ``ENOTCHIEF`` (``FREE_TASK_LEAVES_CHIEF``); what it held is freed too."""
     if not _in_table(rs, number):
         return ks, rs, RmgrReply(error=ErrorCode.EINVAL)
     released = _release(rs, number, sender.task)
@@ -329,6 +327,8 @@ def _free_task(
         if got.is_nil:
             return ks, rs, RmgrReply(error=ErrorCode.ENOTCHIEF)
         ks = ks2
+    if e.has(Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK):  # what the number held comes back too
+        ks, released, _ = rmgr_whatifs.free_held(ks, released, number, e, deep=True)
     return ks, released, RmgrReply(error=ErrorCode.OK)
 
 

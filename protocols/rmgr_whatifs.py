@@ -16,7 +16,8 @@ be included to RMGR") and how l4sim reclaims a dead client; the same in every ed
   itself only when there is no trusted client.
 * A client's own task number cannot be handed to ``Free2`` (``EINVAL``).
 
-``hardened`` (``Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK``): ``Free2`` and ``FreeClient`` also free
+``hardened`` (``Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK``): ``Free2`` and ``FreeClient`` (and
+RMGR's own ``free_task``, ``protocols.rmgr``) also free
 what each freed number held itself, depth first (a process that took a task from RMGR
 and whose server gave its number back or exited leaves nothing held by the dead), and
 then each orphan once: a number held by a user number that is free at RMGR.
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from protocols.editions import Edition
     from protocols.rmgr import RmgrState, Step
 
-__all__ = ["AllocateChief", "Free2", "FreeClient", "WhatIf", "step"]
+__all__ = ["AllocateChief", "Free2", "FreeClient", "WhatIf", "free_held", "step"]
 
 
 @attrs.frozen(kw_only=True)
@@ -118,11 +119,11 @@ def _free2(
     if not ok:
         return ks, rs, rmgr.RmgrReply(error=ErrorCode.ENOTCHIEF)
     if edition.has(Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK):
-        ks2, rs2, _ = _free_held(ks2, rs2, number, edition, deep=True)
+        ks2, rs2, _ = free_held(ks2, rs2, number, edition, deep=True)
     return ks2, rs2, rmgr.RmgrReply(error=ErrorCode.OK, task=task_id(number, version))
 
 
-def _free_held(
+def free_held(
     ks: kernel.KernelState, rs: RmgrState, owner: int, edition: Edition, *, deep: bool
 ) -> tuple[kernel.KernelState, RmgrState, int]:
     """Free every number ``owner`` holds (``deep``: and, depth first, what each of those
@@ -136,26 +137,42 @@ def _free_held(
             freed += ok
             if ok and deep:
                 stack.append(number)
+            elif deep:
+                rs = _disown(rs, number, edition)
         if deep and not stack:
             # Then each orphan once: held by a user number that is free at RMGR now
-            # (one a live task was chief of when its holder died).
-            orphan = next((n for n in _orphans(rs) if n not in tried), None)
+            # (one a live task was chief of when its holder died), or disowned.
+            orphan = next((n for n in _orphans(rs, edition) if n not in tried), None)
             if orphan is not None:
                 tried.add(orphan)
                 ks, rs, ok = _free_one(ks, rs, orphan, edition)
                 freed += ok
                 if ok:
                     stack.append(orphan)
+                else:
+                    rs = _disown(rs, orphan, edition)
     return ks, rs, freed
 
 
-def _orphans(rs: RmgrState) -> list[int]:
+def _disown(rs: RmgrState, number: int, edition: Edition) -> RmgrState:
+    """``HANDED_ON_TASK_OWNED_BY_THE_DEAD``: a handed-out number RMGR could not take back
+    (a live task holds its chief right) is held by RMGR itself, not by the dead."""
     from protocols import rmgr
 
+    if not edition.has(Fix.HANDED_ON_TASK_OWNED_BY_THE_DEAD) or number not in rs.handed:
+        return rs
+    return attrs.evolve(rs, owners=rmgr.put(rs.owners, number, RMGR_TASK))
+
+
+def _orphans(rs: RmgrState, edition: Edition) -> list[int]:
+    from protocols import rmgr
+
+    disowned = edition.has(Fix.HANDED_ON_TASK_OWNED_BY_THE_DEAD)
     return [
         n
         for n, o in enumerate(rs.owners)
-        if FIRST_USER_TASK <= o < len(rs.owners) and rs.owners[o] == rmgr.FREE
+        if (FIRST_USER_TASK <= o < len(rs.owners) and rs.owners[o] == rmgr.FREE)
+        or (disowned and o == RMGR_TASK and n in rs.handed)
     ]
 
 
@@ -172,7 +189,7 @@ def _free_client(
     if not ok:
         return ks, rs, rmgr.RmgrReply(error=ErrorCode.ENOTCHIEF)
     deep = edition.has(Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK)
-    ks, rs, held = _free_held(ks, rs, owner, edition, deep=deep)
+    ks, rs, held = free_held(ks, rs, owner, edition, deep=deep)
     return ks, rs, rmgr.RmgrReply(error=ErrorCode.OK, count=1 + held)
 
 

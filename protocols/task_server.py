@@ -62,7 +62,9 @@ no extra call on any normal path): ``DEAD_TASK_KEEPS_WHAT_IT_TOOK``: a ``kill`` 
 unused one) once, in number order; ``FREE2_MOVES_CHIEF_FOR_ANYONE``: ``free2`` by anyone
 but the owner is refused before its ``l4_task_new`` (main.c:462-470);
 ``SELF_KILL_FREES_OWNED_NUMBER``: ``kill`` with ``FREE`` by the victim itself (the
-interface allows it) leaves a number someone else owns used and owned.
+interface allows it) leaves a number someone else owns used and owned;
+``HANDED_ON_TASK_OWNED_BY_THE_DEAD``: a number a reclaim cannot kill (a live task holds
+its chief right) becomes ownerless, so no next incarnation of the dead owner inherits it.
 
 **kill** (main.c:297-357, 578-594). Out of range: ``ENOTFOUND``; unused or terminating:
 ``-L4_EUNKNOWN`` -> ``EUNKNOWN``; allowed to the owner, the master (``-m``), the task
@@ -84,11 +86,8 @@ source recurses).  ``exit`` is ``kill_recursive`` of the caller by itself, refus
 gets ``ENOTFOUND`` and nothing is reclaimed.  The source never replies to ``exit``
 (``DICE_NO_REPLY``); the model answers (the caller is gone when it succeeded).
 
-**owner** (main.c:646-664).  A transfer: the current owner makes ``owner`` the owner
-(the nil id: ownerless); anyone else, or an unused number: ``ENOTOWNER``.
-
-**Recovery** (``recover``) is not in the sources (simple_ts cannot restart); the model's
-choice is stated on ``recover``.
+**owner** (main.c:646-664): the owner makes ``owner`` the owner (nil: ownerless); anyone
+else, or an unused number: ``ENOTOWNER``.  **Recovery** (``recover``): the model's choice.
 """
 
 from __future__ import annotations
@@ -252,7 +251,6 @@ def init(
 
 
 def _allocate(w: _World, caller: int, taskno: int, chief: bool) -> TsReply:
-    # The number asked for, or the lowest unused one: used, owned, version_low + 1.
     if taskno:
         rec = w.ts.record(taskno)
         if rec is None or rec.used:
@@ -274,7 +272,6 @@ def _allocate(w: _World, caller: int, taskno: int, chief: bool) -> TsReply:
 
 
 def _create(w: _World, caller: int, req: Create) -> TsReply:
-    # The owner, with the id handed out; not while terminating; then RMGR's task_new.
     rec = w.ts.record(req.task.task)
     if rec is None or not rec.used or rec.owner != caller or rec.id != req.task:
         return TsReply(error=ErrorCode.EINVAL)
@@ -309,7 +306,6 @@ def _create(w: _World, caller: int, req: Create) -> TsReply:
 def _free(
     w: _World, caller: int, task: ThreadId, edition: Edition, *, back: bool = False
 ) -> TsReply:
-    # By number: the owner's used number becomes unused and ownerless; nothing else.
     rec = w.ts.record(task.task)
     if rec is None:
         return TsReply(error=ErrorCode.ENOTFOUND)
@@ -326,8 +322,8 @@ def _free(
 
 
 def _free2(w: _World, caller: int, task: ThreadId, edition: Edition) -> TsReply:
-    # The task server's l4_task_new(id, RMGR), whatever comes of it; then free.
-    # hardened: only for the owner of a used number (else free's refusal, nothing moved).
+    # The task server's l4_task_new(id, RMGR), whatever comes of it; then free (hardened:
+    # only for the owner of a used number, else free's refusal, nothing moved).
     if edition.has(Fix.FREE2_MOVES_CHIEF_FOR_ANYONE):
         rec = w.ts.record(task.task)
         if rec is None or rec.owner != caller or not rec.used:
@@ -356,8 +352,7 @@ def _kill(w: _World, caller: int, task: ThreadId, options: KillOption) -> TsRepl
         # RMGR is not chief (the task server or a client is): nothing is deleted.
         return TsReply(error=ErrorCode.EUNKNOWN)
     if rec.state is TaskState.CHIEF:
-        # Bookkeeping of the model (simple_ts keeps only the used bit): RMGR is chief
-        # now, so the number is held as an allocate'd one, to be created again.
+        # The model's bookkeeping: RMGR is chief now, held as an allocate'd number.
         rec = attrs.evolve(rec, state=TaskState.ALLOCATED)
         w.put(rec)
     if events:
@@ -390,8 +385,7 @@ def _reclaim(w: _World, owner: int) -> None:
     _reclaim_tree(w, owner)
     if not w.edition.has(Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK):
         return
-    # hardened: then each orphan (used, owned by an unused number: a live task held its
-    # chief right when its owner died), in number order, each tried once.
+    # hardened: then each orphan (used, owned by an unused number), in order, tried once.
     tried: set[int] = set()
     while True:
         orphan = next((r for r in w.ts.records if r.number not in tried and _orphan(w, r)), None)
@@ -400,6 +394,8 @@ def _reclaim(w: _World, owner: int) -> None:
         tried.add(orphan.number)
         if _kill(w, orphan.owner, orphan.id, KillOption.FREE).error is ErrorCode.OK:
             _reclaim_tree(w, orphan.number)
+        else:
+            _disown(w, orphan.number)
 
 
 def _orphan(w: _World, rec: TsRecord) -> bool:
@@ -408,7 +404,6 @@ def _orphan(w: _World, rec: TsRecord) -> bool:
 
 
 def _reclaim_tree(w: _World, owner: int) -> None:
-    # The loop of task_kill_recursive (main.c:370-374), without recursion.
     numbers = [r.number for r in w.ts.records]
     stack = [(owner, 0)]
     while stack:
@@ -425,14 +420,21 @@ def _reclaim_tree(w: _World, owner: int) -> None:
         stack[-1] = (owner, nxt + 1)
         child = w.ts.record(numbers[nxt])
         assert child is not None
-        # The caller is the killed owner's id: the owner check compares numbers only.
         if _kill(w, owner, child.id, KillOption.FREE).error is ErrorCode.OK:
             stack.append((child.number, 0))
+        else:
+            _disown(w, child.number)
+
+
+def _disown(w: _World, number: int) -> None:
+    # hardened: a number the reclaim could not kill is left ownerless (HANDED_ON_TASK_...)
+    rec = w.ts.record(number)
+    if rec is not None and w.edition.has(Fix.HANDED_ON_TASK_OWNED_BY_THE_DEAD):
+        w.put(attrs.evolve(rec, owner=NO_OWNER))
 
 
 def _reclaim_the_dead(w: _World, reply: TsReply, victim: ThreadId) -> None:
-    # hardened (DEAD_TASK_KEEPS_WHAT_IT_TOOK): the victim of a kill or free2 that
-    # worked is dead; what its number took is reclaimed as kill_recursive would.
+    # hardened (DEAD_TASK_KEEPS_WHAT_IT_TOOK): a dead victim's holdings are reclaimed.
     if reply.error is ErrorCode.OK and w.edition.has(Fix.DEAD_TASK_KEEPS_WHAT_IT_TOOK):
         _reclaim(w, victim.task)
 
