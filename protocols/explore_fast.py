@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 import resource
 import time
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -36,6 +36,7 @@ from protocols.explore_linux import call, shutdown
 from protocols.explore_ownership import EIP_SCRIPT, OwnershipSpace
 from protocols.explore_script import script_moves
 from protocols.explore_tuple import fix_flags
+from protocols.explore_walk import Move, replay
 from protocols.l4linux import Strategy
 
 __all__ = ["FastOwnershipSpace", "FingerprintResult", "explore_fast"]
@@ -46,7 +47,6 @@ _MEMO = 1 << 16  # concrete states whose fingerprint is remembered
 _FP = (1 << 64) - 1
 _INDEX = (1 << 20) - 1  # moves per state are far fewer; this value marks the root
 _ROOT = _INDEX
-Move = tuple[int, Any, str | None]
 
 
 def _rid(t: tuple[int, ...], m: dict[int, int]) -> tuple[int, ...]:
@@ -180,6 +180,11 @@ class FastOwnershipSpace:
     def holds(self, s: tuple[Any, ...]) -> bool:
         """Whether every checked state invariant holds in ``s`` (on the tuple itself)."""
         return holds(s, self, self.ref.invariants)
+
+    def counterexample(self, path: Sequence[int], on_transition: bool) -> Counterexample:
+        """The reference's counterexample for the moves ``path``: its labels, its verdict
+        (``protocols.explore_walk.Walk``; the fast spec has no labels of its own)."""
+        return replay(self.ref, path, on_transition)
 
     # -- the canonical form -----------------------------------------------------------
 
@@ -386,17 +391,6 @@ class FingerprintResult(ExploreResult):
     """States found but not expanded when the search stopped (a depth bound cut it)."""
 
 
-def _replay(space: FastOwnershipSpace, moves: list[int]) -> tuple[Any, list[str], str | None]:
-    state = space.ref.initial()
-    labels: list[str] = []
-    verdict = None
-    for index in moves:
-        label, after, verdict = next(itertools.islice(space.ref.actions(state), index, None))
-        labels.append(label)
-        state = after
-    return state, labels, verdict
-
-
 def explore_fast(
     space: FastOwnershipSpace,
     *,
@@ -423,17 +417,6 @@ def explore_fast(
             out.append(index)
             fp = up - (1 << 64) if up >> 63 else up  # hash() is signed
 
-    def violation(moves: list[int], on_transition: bool) -> Counterexample:
-        state, labels, verdict = _replay(space, moves)
-        if on_transition:
-            assert verdict is not None
-            name, detail = verdict.split(": ", 1)
-        else:
-            bad = space.ref.check(state)
-            assert bad is not None, "the fast and the reference spec disagree"
-            name, detail = bad
-        return Counterexample(invariant=name, detail=detail, steps=tuple(labels))
-
     def result(found: Counterexample | None) -> FingerprintResult:
         n = len(parent)
         return FingerprintResult(
@@ -451,7 +434,7 @@ def explore_fast(
 
     frontier = [(start, fp0)]
     if not space.holds(start):
-        return result(violation([], False))
+        return result(space.counterexample([], False))
     level = 0
     fingerprint, holds_in = space.fingerprint, space.holds
     while frontier:
@@ -464,7 +447,7 @@ def explore_fast(
             for index, after, verdict in space.moves(state):
                 transitions += 1
                 if verdict is not None:
-                    return result(violation([*moves_to(fp), index], True))
+                    return result(space.counterexample([*moves_to(fp), index], True))
                 if after is None:
                     continue
                 fa = fingerprint(after)
@@ -472,7 +455,7 @@ def explore_fast(
                     continue
                 parent[fa] = (fp & _FP) << 20 | index
                 if not holds_in(after):
-                    return result(violation(moves_to(fa), False))
+                    return result(space.counterexample(moves_to(fa), False))
                 nxt.append((after, fa))
                 depth = level
         frontier = nxt
