@@ -56,7 +56,7 @@ import attrs
 from protocols.explore import Counterexample, Space
 from protocols.explore_backends import Backend, DistError, ProcessBackend, RayBackend
 from protocols.explore_fast import FingerprintResult
-from protocols.explore_walk import Walk, as_walk, fingerprinter, stable_fingerprint
+from protocols.explore_walk import Packer, Walk, as_walk, fingerprinter, stable_fingerprint
 
 __all__ = [
     "BACKENDS",
@@ -115,8 +115,9 @@ class Shard:
         self.walk = as_walk(factory())
         self.parent: dict[int, int] = {}
         """fingerprint -> parent's fingerprint << INDEX_BITS | index of the move."""
-        self.admitted: list[tuple[Key, int, Any]] = []
-        """The states found in the last level, by key: (key, fingerprint, state)."""
+        self.packer = Packer(self.walk.initial())
+        self.admitted: list[tuple[Key, int, bytes]] = []
+        """The states found in the last level, by key: (key, fingerprint, packed state)."""
         self.expanded: list[tuple[int, int]] = []
         """(rank, number of moves) of each state expanded in this level."""
         self.pending: dict[Key, tuple[int, Any]] = {}
@@ -149,7 +150,7 @@ class Shard:
 
     def _seed(self, _mail: list[Any], fp: int, state: Any) -> tuple[None, None]:
         self.parent[fp] = ROOT
-        self.admitted = [((0, 0), fp, state)]
+        self.admitted = [((0, 0), fp, self.packer.pack(state))]
         return None, None
 
     def _expand(
@@ -166,9 +167,10 @@ class Shard:
         expanded: list[tuple[int, int]] = []
         self.expanded = expanded
         frontier, self.admitted = self.admitted, []
-        for rank, (_key, fp, state) in zip(ranks, frontier, strict=True):
+        moves, unpack = self.walk.moves, self.packer.unpack
+        for rank, (_key, fp, packed) in zip(ranks, frontier, strict=True):
             count = 0
-            for index, after, bad in self.walk.moves(state):
+            for index, after, bad in moves(unpack(packed)):
                 count += 1
                 if bad is not None:
                     verdict = ((rank, index), True, fp)
@@ -214,15 +216,19 @@ class Shard:
         return None, out
 
     def _admit(self, mail: list[list[tuple[Key, int, Any]]]) -> tuple[tuple[list[Key], Any], None]:
-        """Check the new states in key order; report their keys and the first violation."""
-        self.admitted = sorted((item for items in mail for item in items), key=lambda i: i[0])
+        """Check the new states in key order; report their keys and the first violation.
+
+        The states are kept packed (``explore_walk.Packer``) until they are expanded."""
+        found = sorted((item for items in mail for item in items), key=lambda i: i[0])
         violation: Verdict | None = None
-        holds = self.walk.holds
-        for key, fp, state in self.admitted:
-            if not holds(state):
+        holds, pack = self.walk.holds, self.packer.pack
+        admitted: list[tuple[Key, int, bytes]] = []
+        for key, fp, state in found:
+            if violation is None and not holds(state):
                 violation = (key, False, fp)
-                break
-        return ([key for key, _fp, _state in self.admitted], violation), None
+            admitted.append((key, fp, pack(state)))
+        self.admitted = admitted
+        return ([key for key, _fp, _state in admitted], violation), None
 
     def _count(self, _mail: list[Any], before: Key) -> tuple[tuple[int, int], None]:
         """Transitions of the parents ranked before ``before`` and new states keyed below."""

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import pickle
+import zlib
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from protocols.explore import Counterexample, Space
 
 __all__ = [
+    "Packer",
     "Move",
     "ReferenceWalk",
     "Walk",
@@ -135,3 +138,26 @@ def as_walk(space: Space[Any] | Walk) -> Walk:
     if isinstance(space, Walk):
         return space
     return ReferenceWalk(space)
+
+
+class Packer:
+    """Frontier states as bytes: a pickle, deflated with the initial state as dictionary.
+
+    A tuple state of the fast space is a few hundred Python objects (about 1.5 KB per
+    state on a frontier, shared subtuples counted once); its pickle is about 1.1 KB, and
+    deflated against the initial state's pickle (the states of a search differ from it
+    in a few places) about 100-130 bytes.  ``pack`` once per admitted state and
+    ``unpack`` once per expansion cost a fraction of that expansion.  The dictionary is
+    this process's own: packed states are never sent to another process.
+    """
+
+    def __init__(self, sample: Any, level: int = 1) -> None:
+        self.zdict = pickle.dumps(sample, pickle.HIGHEST_PROTOCOL)
+        self.level = level
+
+    def pack(self, state: Any) -> bytes:
+        deflate = zlib.compressobj(self.level, zdict=self.zdict)
+        return deflate.compress(pickle.dumps(state, pickle.HIGHEST_PROTOCOL)) + deflate.flush()
+
+    def unpack(self, blob: bytes) -> Any:
+        return pickle.loads(zlib.decompressobj(zdict=self.zdict).decompress(blob))
