@@ -46,6 +46,7 @@ picklable callable such as ``functools.partial(FastOwnershipSpace, tasks=3, clie
 
 from __future__ import annotations
 
+import bisect
 import pickle
 import resource
 import time
@@ -81,6 +82,10 @@ FP_MASK: Final = (1 << 64) - 1
 INDEX_BITS: Final = 20
 ROOT: Final = (1 << INDEX_BITS) - 1
 """The move index of the initial state's parent pointer (no state has that many moves)."""
+
+PART: Final = 4096
+"""States of a level expanded per round of exchanges: a worker holds the successors it
+found (as objects, most of them duplicates) only until the end of the round."""
 
 Key = tuple[int, int]
 """Where a state was found: (rank of its parent in its level, index of the move)."""
@@ -118,7 +123,10 @@ class Shard:
         """fingerprint -> parent's fingerprint << INDEX_BITS | index of the move."""
         self.packer = Packer(self.walk.initial())
         self.admitted: list[tuple[Key, int, bytes]] = []
-        """The states found in the last level, by key: (key, fingerprint, packed state)."""
+        """The states found in this level, by key: (key, fingerprint, packed state)."""
+        self.frontier: list[tuple[Key, int, bytes]] = []
+        """The states found in the last level, expanded part by part from ``cursor``."""
+        self.cursor = 0
         self.expanded: list[tuple[int, int]] = []
         """(rank, number of moves) of each state expanded in this level."""
         self.pending: dict[Key, tuple[int, Any]] = {}
@@ -155,9 +163,11 @@ class Shard:
         return None, None
 
     def _expand(
-        self, _mail: list[Any], ranks: Sequence[int]
+        self, _mail: list[Any], ranks: Sequence[int], fresh: bool
     ) -> tuple[tuple[int, Verdict | None], list[list[tuple[int, int, int, int]]]]:
-        """Expand the frontier in rank order; stop at this worker's first violation."""
+        """Expand the next ``len(ranks)`` states of the frontier (``fresh``: the states
+        found in the last level become the frontier) in rank order; stop at this
+        worker's first violation."""
         workers, me, parent = self.workers, self.index, self.parent
         fingerprint = self.walk.fingerprint
         out: list[list[tuple[int, int, int, int]]] = [[] for _ in range(workers)]
@@ -165,9 +175,11 @@ class Shard:
         seen: set[int] = set()
         transitions = 0
         verdict: Verdict | None = None
-        expanded: list[tuple[int, int]] = []
-        self.expanded = expanded
-        frontier, self.admitted = self.admitted, []
+        if fresh:
+            self.frontier, self.admitted, self.expanded, self.cursor = self.admitted, [], [], 0
+        expanded = self.expanded
+        frontier = self.frontier[self.cursor : self.cursor + len(ranks)]
+        self.cursor += len(ranks)
         moves, unpack = self.walk.moves, self.packer.unpack
         for rank, (_key, fp, packed) in zip(ranks, frontier, strict=True):
             count = 0
@@ -223,12 +235,12 @@ class Shard:
         found = sorted((item for items in mail for item in items), key=lambda i: i[0])
         violation: Verdict | None = None
         holds, pack = self.walk.holds, self.packer.pack
-        admitted: list[tuple[Key, int, bytes]] = []
+        admitted: list[tuple[Key, int, bytes]] = []  # keys above those of earlier parts
         for key, fp, state in found:
             if violation is None and not holds(state):
                 violation = (key, False, fp)
             admitted.append((key, fp, pack(state)))
-        self.admitted = admitted
+        self.admitted.extend(admitted)
         return ([key for key, _fp, _state in admitted], violation), None
 
     def _count(self, _mail: list[Any], before: Key) -> tuple[tuple[int, int], None]:
@@ -255,6 +267,7 @@ def explore_distributed(
     max_depth: int | None = None,
     progress: Callable[[int, int, int], None] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    part: int = PART,
 ) -> DistResult:
     """The single-process search of ``factory()`` on ``workers`` workers; see the module
     docstring.
@@ -264,11 +277,11 @@ def explore_distributed(
     already initialised, or starts one as ``ray.init()`` does.  ``DistError`` (one line)
     if Ray is missing or unreachable, a worker dies or an exchange exceeds ``timeout``.
     """
-    if workers < 1:
-        raise ValueError("need at least one worker")
+    if workers < 1 or part < 1:
+        raise ValueError("need at least one worker and one state per part")
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
-    run = _Run(as_walk(factory()), workers)
+    run = _Run(as_walk(factory()), workers, part)
     if not run.walk.holds(run.start):
         return run.result(1, 0, 0, False, run.walk.counterexample((), False), 0, [])
     pool: Backend
@@ -283,7 +296,8 @@ def explore_distributed(
 class _Run:
     """The coordinator of one search: levels, counts, the counterexample, the result."""
 
-    def __init__(self, walk: Walk, workers: int) -> None:
+    def __init__(self, walk: Walk, workers: int, part: int) -> None:
+        self.part = part
         self.started = time.perf_counter()
         self.cpu0 = time.process_time()
         self.walk = walk
@@ -307,14 +321,28 @@ class _Run:
                 complete = False
                 break
             level += 1
-            expanded = pool.round("expand", [(r,) for r in _ranks(keys)])
-            pool.round("decide", [()] * workers)
-            pool.round("ship", [()] * workers)
-            admitted = pool.round("admit", [()] * workers)
-            keys = [k for k, _bad in admitted]
-            found = [v for _n, v in expanded if v is not None]
-            checked = [v for _k, v in admitted if v is not None]
-            first = min((*found, *checked), default=None)
+            ranks = _ranks(keys)
+            total = sum(len(r) for r in ranks)
+            keys = [[] for _ in range(workers)]
+            level_transitions = 0
+            first = None
+            for lo in range(0, total, self.part):
+                part = [
+                    rs[bisect.bisect_left(rs, lo) : bisect.bisect_left(rs, lo + self.part)]
+                    for rs in ranks
+                ]
+                expanded = pool.round("expand", [(p, lo == 0) for p in part])
+                pool.round("decide", [()] * workers)
+                pool.round("ship", [()] * workers)
+                admitted = pool.round("admit", [()] * workers)
+                for w, (k, _bad) in enumerate(admitted):
+                    keys[w].extend(k)
+                level_transitions += sum(n for n, _v in expanded)
+                found = [v for _n, v in expanded if v is not None]
+                checked = [v for _k, v in admitted if v is not None]
+                first = min((*found, *checked), default=None)
+                if first is not None:
+                    break
             if first is not None:
                 key, on_transition, fp = first
                 counts = pool.round("count", [(key,)] * workers)
@@ -328,7 +356,7 @@ class _Run:
                 )
                 complete = False
                 break
-            transitions += sum(n for n, _v in expanded)
+            transitions += level_transitions
             new = sum(len(k) for k in keys)
             states += new
             depth = level if new else depth

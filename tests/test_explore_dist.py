@@ -140,6 +140,26 @@ def fast_owners_along(space: FastOwnershipSpace, steps: tuple[str, ...], workers
     return owners
 
 
+@pytest.mark.parametrize(
+    "factory",
+    [
+        FAST["chief+cache hardened 3 x 3, proved"],
+        FAST["chief+cache l4env-2007 4 x 2, the cache reuses an id"],
+        CONFIGURATIONS["kernel-rmgr l4env-2007, a transition invariant broken"],
+        CONFIGURATIONS["kernel-rmgr l4env-2007, a state invariant broken"],
+    ],
+    ids=["proved", "cache reuse", "transition", "state"],
+)
+def test_levels_expanded_a_few_states_per_round_give_the_same_search(factory: Factory) -> None:
+    space = factory()
+    one = explore_fast if isinstance(space, FastOwnershipSpace) else explore
+    single, levels = with_levels(functools.partial(one, space))
+    dist, dist_levels = with_levels(
+        functools.partial(explore_distributed, factory, workers=3, part=5)
+    )
+    assert outcome(dist) == outcome(single) and dist_levels == levels
+
+
 def test_fast_fingerprints_are_the_same_in_a_process_with_other_string_hashes() -> None:
     space = FAST["scripted client l4env-2007, a state invariant broken"]()
     afters = [a for _i, a, _v in space.moves(space.initial()) if a is not None]
