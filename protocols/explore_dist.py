@@ -1,14 +1,19 @@
 """``explore`` over several worker processes or a Ray cluster, with the same answer.
 
-``explore_distributed(factory, workers=N)`` returns exactly what
-``protocols.explore.explore(factory())`` returns (states, transitions, depth, complete,
-and the same shortest counterexample, step for step), computed by ``N`` workers:
+``explore_distributed(factory, workers=N)`` returns exactly what the single-process
+search of ``factory()`` returns (``explore_fast`` for ``FastOwnershipSpace``, ``explore``
+for any other ``explore.Space``: states, transitions, depth, complete, and the same
+shortest counterexample, step for step), computed by ``N`` workers.  It walks a
+``protocols.explore_walk.Walk``: the fast space is one, any other space is wrapped
+(``as_walk``); nothing below depends on which.
 
-* **Shards.**  Each state's *fingerprint* (``space.fingerprint(state)`` if the space has
-  one, else ``stable_fingerprint(space.canonical(state))``: 64 bits, the same in every
-  process) names its owner, ``fingerprint % N``.  The owner keeps the state's parent
-  pointer (the parent's fingerprint and the index of the action taken from it) and, while
-  the state is on the frontier, the state itself.
+* **Shards.**  Each state's *fingerprint* (``Walk.fingerprint``, 64 bits, the same in
+  every process) names its owner, ``fingerprint % N``.  The owner keeps the state's parent
+  pointer (the parent's fingerprint and the index of the move taken from it, packed in
+  one int as ``explore_fast`` does) and, while the state is on the frontier, the state
+  itself, packed (``explore_walk.Packer``: about a tenth of its size as objects).  Mail
+  between shards carries fingerprints, keys and states (tuples of ints for the fast
+  space: cheap to pickle).
 * **Levels.**  All workers expand level k, then successors go to their owners, then
   level k+1 starts: so every state is first found at its breadth-first distance and
   counterexamples stay shortest.  A level is four exchanges: *expand* (each worker
@@ -19,42 +24,47 @@ and the same shortest counterexample, step for step), computed by ``N`` workers:
   (owners check the state invariants of the new states and report their keys).
 * **Order.**  The single-process explorer visits a level in the order its states were
   found and stops at the first violation.  Here a state's *key* is (rank of its parent in
-  its level, index of the action): the order of keys is that visiting order, and each
+  its level, index of the move): the order of keys is that visiting order, and each
   level's keys are ranked densely for the next.  So the violation with the smallest key
   is the one ``explore`` stops at, and the counts up to it are reproduced exactly (the
   transitions of the parents ranked before it plus those of its own parent up to it;
   the new states whose keys are smaller).  No tie is ever broken by timing: the output
   is the same on every run and for any number of workers.
 * **Counterexample.**  The parent pointers are followed back from owner to owner; the
-  path of action indices is then replayed from the initial state, which gives the
-  labels (the same concrete states ``explore`` stored, so the same labels).
+  path of move indices is then given to ``Walk.counterexample``, which replays it in the
+  reference space for the labels (the fast space makes none while it searches).
 
-A 64-bit fingerprint can collide (two different canonical states merged); for a
-million states the chance is about 3e-8, as in any fingerprinting model checker.
+A 64-bit fingerprint can collide (two different canonical states merged); the result
+(``DistResult``, a ``FingerprintResult``) states the probability, n(n-1)/2 / 2**64.
 
 Backends: ``processes`` (``multiprocessing`` with the ``spawn`` start method: the parent
 may run threads, e.g. Pykka's, which ``fork`` would copy half-locked) and ``ray`` (one
 Ray actor per worker; Ray is an optional extra, ``pip install 'l4sim[dist]'``, imported
 only when used).  Spaces are not shipped: each worker builds its own from ``factory``, a
-picklable callable such as ``functools.partial(OwnershipSpace, tasks=3, clients=2)``.
+picklable callable such as ``functools.partial(FastOwnershipSpace, tasks=3, clients=2)``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import itertools
+import bisect
 import pickle
+import resource
 import time
-from collections.abc import Callable, Hashable, Sequence
-from typing import Any, Final, Literal, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Final, Literal
 
-from protocols.explore import Counterexample, ExploreResult, Space
+import attrs
+
+from protocols.explore import Counterexample, Space
 from protocols.explore_backends import Backend, DistError, ProcessBackend, RayBackend
+from protocols.explore_fast import FingerprintResult
+from protocols.explore_walk import Packer, Walk, as_walk, fingerprinter, stable_fingerprint
 
 __all__ = [
     "BACKENDS",
     "DEFAULT_TIMEOUT",
     "DistError",
+    "DistResult",
     "Shard",
     "SpaceFactory",
     "explore_distributed",
@@ -62,50 +72,38 @@ __all__ = [
     "stable_fingerprint",
 ]
 
-SpaceFactory = Callable[[], Space[Any]]
+SpaceFactory = Callable[[], Space[Any] | Walk]
 """Builds the space to explore; must pickle (every worker calls it)."""
 BACKENDS: Final = ("processes", "ray")
 DEFAULT_TIMEOUT: Final = 3600.0
 """Seconds one worker may take for one exchange of one level before the search fails."""
-NO_PARENT: Final = None
-"""The initial state's parent (a space's own fingerprints may be any int)."""
+FP_MASK: Final = (1 << 64) - 1
+"""Fingerprints are taken unsigned (``hash()`` is signed), so owners and pointers agree."""
+INDEX_BITS: Final = 20
+ROOT: Final = (1 << INDEX_BITS) - 1
+"""The move index of the initial state's parent pointer (no state has that many moves)."""
+
+PART: Final = 4096
+"""States of a level expanded per round of exchanges: a worker holds the successors it
+found (as objects, most of them duplicates) only until the end of the round."""
 
 Key = tuple[int, int]
-"""Where a state was found: (rank of its parent in its level, index of the action)."""
-Verdict = tuple[Key, str, str, int]
-"""A violation found by one worker: key, invariant, detail, fingerprint (see ``Shard``)."""
+"""Where a state was found: (rank of its parent in its level, index of the move)."""
+Verdict = tuple[Key, bool, int]
+"""A violation found by one worker: key, on a transition?, fingerprint (see ``Shard``)."""
 
 
-def stable_fingerprint(key: Hashable) -> int:
-    """64 bits of BLAKE2b over ``repr(key)``: the same in every process.
+@attrs.frozen(kw_only=True)
+class DistResult(FingerprintResult):
+    """``FingerprintResult`` of a distributed search, with each worker's share.
 
-    ``key`` must be built of tuples, ints, bools, strings and None (their ``repr`` does not
-    depend on the process; a set's or a dict's order can, with string hashing randomised
-    per process, so those are refused by ``plain``).  ``hash()`` is no fingerprint: it is
-    randomised per process for strings.
-    """
-    digest = hashlib.blake2b(repr(key).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
+    ``cpu_seconds`` is the coordinator's and all workers' together, ``peak_memory_bytes``
+    the largest process's."""
 
-
-def plain(key: object) -> bool:
-    """True if ``key`` is built only of tuples, ints, bools, strings and None."""
-    if isinstance(key, tuple):
-        return all(plain(item) for item in key)
-    return key is None or isinstance(key, int | str)
-
-
-class _Fingerprinted(Protocol):
-    def fingerprint(self, state: Any) -> int: ...
-
-
-def fingerprinter(space: Space[Any]) -> Callable[[Any], int]:
-    """The space's own ``fingerprint`` if it has one, else that of its canonical key."""
-    own = getattr(space, "fingerprint", None)
-    if callable(own):
-        return own  # type: ignore[no-any-return]
-    canonical = space.canonical
-    return lambda state: stable_fingerprint(canonical(state))
+    workers_cpu_seconds: tuple[float, ...]
+    workers_peak_memory_bytes: tuple[int, ...]
+    workers_states: tuple[int, ...]
+    """Fingerprints each worker owns."""
 
 
 class Shard:
@@ -120,14 +118,17 @@ class Shard:
     def __init__(self, index: int, workers: int, factory: SpaceFactory) -> None:
         self.index = index
         self.workers = workers
-        self.space = factory()
-        self.fingerprint = fingerprinter(self.space)
-        self.parent: dict[int, tuple[int | None, int]] = {}
-        """fingerprint -> (parent's fingerprint, index of the action from the parent)."""
-        self.admitted: list[tuple[Key, int, Any]] = []
-        """The states found in the last level, by key: (key, fingerprint, state)."""
+        self.walk = as_walk(factory())
+        self.parent: dict[int, int] = {}
+        """fingerprint -> parent's fingerprint << INDEX_BITS | index of the move."""
+        self.packer = Packer(self.walk.initial())
+        self.admitted: list[tuple[Key, int, bytes]] = []
+        """The states found in this level, by key: (key, fingerprint, packed state)."""
+        self.frontier: list[tuple[Key, int, bytes]] = []
+        """The states found in the last level, expanded part by part from ``cursor``."""
+        self.cursor = 0
         self.expanded: list[tuple[int, int]] = []
-        """(rank, number of actions) of each state expanded in this level."""
+        """(rank, number of moves) of each state expanded in this level."""
         self.pending: dict[Key, tuple[int, Any]] = {}
         """Successors found here (fingerprint, state), kept until their owner asks."""
         self._kept: list[Any] = []
@@ -157,36 +158,46 @@ class Shard:
         return (summary, *outbox)
 
     def _seed(self, _mail: list[Any], fp: int, state: Any) -> tuple[None, None]:
-        self.parent[fp] = (NO_PARENT, 0)
-        self.admitted = [((0, 0), fp, state)]
+        self.parent[fp] = ROOT
+        self.admitted = [((0, 0), fp, self.packer.pack(state))]
         return None, None
 
     def _expand(
-        self, _mail: list[Any], ranks: Sequence[int]
+        self, _mail: list[Any], ranks: Sequence[int], fresh: bool
     ) -> tuple[tuple[int, Verdict | None], list[list[tuple[int, int, int, int]]]]:
-        """Expand the frontier in rank order; stop at this worker's first violation."""
-        out: list[list[tuple[int, int, int, int]]] = [[] for _ in range(self.workers)]
+        """Expand the next ``len(ranks)`` states of the frontier (``fresh``: the states
+        found in the last level become the frontier) in rank order; stop at this
+        worker's first violation."""
+        workers, me, parent = self.workers, self.index, self.parent
+        fingerprint = self.walk.fingerprint
+        out: list[list[tuple[int, int, int, int]]] = [[] for _ in range(workers)]
+        pending = self.pending
         seen: set[int] = set()
         transitions = 0
         verdict: Verdict | None = None
-        self.expanded = []
-        frontier, self.admitted = self.admitted, []
-        for rank, (_key, fp, state) in zip(ranks, frontier, strict=True):
+        if fresh:
+            self.frontier, self.admitted, self.expanded, self.cursor = self.admitted, [], [], 0
+        expanded = self.expanded
+        frontier = self.frontier[self.cursor : self.cursor + len(ranks)]
+        self.cursor += len(ranks)
+        moves, unpack = self.walk.moves, self.packer.unpack
+        for rank, (_key, fp, packed) in zip(ranks, frontier, strict=True):
             count = 0
-            for index, (_label, after, bad) in enumerate(self.space.actions(state)):
+            for index, after, bad in moves(unpack(packed)):
                 count += 1
                 if bad is not None:
-                    name, detail = bad.split(": ", 1)
-                    verdict = ((rank, index), name, detail, fp)
+                    verdict = ((rank, index), True, fp)
                     break
-                after_fp = self.fingerprint(after)
-                owner = after_fp % self.workers
-                if after_fp in seen or (owner == self.index and after_fp in self.parent):
+                if after is None:
+                    continue
+                after_fp = fingerprint(after) & FP_MASK
+                owner = after_fp % workers
+                if after_fp in seen or (owner == me and after_fp in parent):
                     continue
                 seen.add(after_fp)
                 out[owner].append((after_fp, rank, index, fp))
-                self.pending[(rank, index)] = (after_fp, after)
-            self.expanded.append((rank, count))
+                pending[(rank, index)] = (after_fp, after)
+            expanded.append((rank, count))
             transitions += count
             if verdict is not None:
                 break
@@ -206,7 +217,7 @@ class Shard:
                     best[fp] = (rank, index, parent, sender)
         asks: list[list[tuple[int, int]]] = [[] for _ in range(self.workers)]
         for fp, (rank, index, parent, sender) in best.items():
-            self.parent[fp] = (parent, index)
+            self.parent[fp] = parent << INDEX_BITS | index
             asks[sender].append((rank, index))
         return None, asks
 
@@ -218,15 +229,19 @@ class Shard:
         return None, out
 
     def _admit(self, mail: list[list[tuple[Key, int, Any]]]) -> tuple[tuple[list[Key], Any], None]:
-        """Check the new states in key order; report their keys and the first violation."""
-        self.admitted = sorted((item for items in mail for item in items), key=lambda i: i[0])
+        """Check the new states in key order; report their keys and the first violation.
+
+        The states are kept packed (``explore_walk.Packer``) until they are expanded."""
+        found = sorted((item for items in mail for item in items), key=lambda i: i[0])
         violation: Verdict | None = None
-        for key, fp, state in self.admitted:
-            bad = self.space.check(state)
-            if bad is not None:
-                violation = (key, bad[0], bad[1], fp)
-                break
-        return ([key for key, _fp, _state in self.admitted], violation), None
+        holds, pack = self.walk.holds, self.packer.pack
+        admitted: list[tuple[Key, int, bytes]] = []  # keys above those of earlier parts
+        for key, fp, state in found:
+            if violation is None and not holds(state):
+                violation = (key, False, fp)
+            admitted.append((key, fp, pack(state)))
+        self.admitted.extend(admitted)
+        return ([key for key, _fp, _state in admitted], violation), None
 
     def _count(self, _mail: list[Any], before: Key) -> tuple[tuple[int, int], None]:
         """Transitions of the parents ranked before ``before`` and new states keyed below."""
@@ -234,8 +249,13 @@ class Shard:
         states = sum(1 for key, _fp, _state in self.admitted if key < before)
         return (transitions, states), None
 
-    def _parent_of(self, _mail: list[Any], fp: int) -> tuple[tuple[int | None, int], None]:
+    def _parent_of(self, _mail: list[Any], fp: int) -> tuple[int, None]:
         return self.parent[fp], None
+
+    def _stats(self, _mail: list[Any]) -> tuple[tuple[float, int, int], None]:
+        """This worker's CPU seconds, peak resident memory (bytes) and states owned."""
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        return (time.process_time(), peak, len(self.parent)), None
 
 
 def explore_distributed(
@@ -247,99 +267,133 @@ def explore_distributed(
     max_depth: int | None = None,
     progress: Callable[[int, int, int], None] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
-) -> ExploreResult:
-    """``explore(factory())`` on ``workers`` workers; see the module docstring.
+    part: int = PART,
+) -> DistResult:
+    """The single-process search of ``factory()`` on ``workers`` workers; see the module
+    docstring.
 
     ``ray_address`` is passed to ``ray.init`` (``"local"``: a new Ray on this machine;
     ``"auto"``: the cluster this machine joined); ``None`` uses the Ray this process
     already initialised, or starts one as ``ray.init()`` does.  ``DistError`` (one line)
     if Ray is missing or unreachable, a worker dies or an exchange exceeds ``timeout``.
     """
-    if workers < 1:
-        raise ValueError("need at least one worker")
+    if workers < 1 or part < 1:
+        raise ValueError("need at least one worker and one state per part")
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
-    started = time.perf_counter()
-    space = factory()
-    fingerprint = fingerprinter(space)
-    start = space.initial()
-    if not callable(getattr(space, "fingerprint", None)) and not plain(space.canonical(start)):
-        raise ValueError("canonical keys must be tuples of ints, bools, strings and None")
-    bad = space.check(start)
-    if bad is not None:
-        violation = Counterexample(invariant=bad[0], detail=bad[1], steps=())
-        return ExploreResult(
-            states=1,
-            transitions=0,
-            depth=0,
-            complete=False,
-            seconds=time.perf_counter() - started,
-            violation=violation,
-        )
+    run = _Run(as_walk(factory()), workers, part)
+    if not run.walk.holds(run.start):
+        return run.result(1, 0, 0, False, run.walk.counterexample((), False), 0, [])
     pool: Backend
     if backend == "processes":
         pool = ProcessBackend(factory, workers, Shard, timeout=timeout)
     else:
         pool = RayBackend(factory, workers, Shard, address=ray_address, timeout=timeout)
     with pool:
-        return _search(space, start, fingerprint(start), pool, max_depth, progress, started)
+        return run.search(pool, max_depth, progress)
 
 
-def _search(
-    space: Space[Any],
-    start: Any,
-    fp0: int,
-    pool: Backend,
-    max_depth: int | None,
-    progress: Callable[[int, int, int], None] | None,
-    started: float,
-) -> ExploreResult:
-    workers = pool.workers
-    pool.ask(fp0 % workers, "seed", (fp0, start))
-    keys: list[list[Key]] = [[(0, 0)] if w == fp0 % workers else [] for w in range(workers)]
-    states, transitions, depth, level, complete = 1, 0, 0, 0, True
-    violation: Counterexample | None = None
-    while any(keys):
-        if max_depth is not None and level >= max_depth:
-            complete = False
-            break
-        level += 1
-        ranks = _ranks(keys)
-        expanded = pool.round("expand", [(r,) for r in ranks])
-        pool.round("decide", [()] * workers)
-        pool.round("ship", [()] * workers)
-        admitted = pool.round("admit", [()] * workers)
-        keys = [k for k, _bad in admitted]
-        found = [v for _n, v in expanded if v is not None]
-        checked = [v for _k, v in admitted if v is not None]
-        first = min((*found, *checked), default=None)
-        if first is not None:
-            key, name, detail, fp = first
-            is_check = first in checked
-            counts = pool.round("count", [(key,)] * workers)
-            transitions += sum(t for t, _s in counts) + key[1] + 1
-            new = sum(s for _t, s in counts)
-            states += new + (1 if is_check else 0)
+class _Run:
+    """The coordinator of one search: levels, counts, the counterexample, the result."""
+
+    def __init__(self, walk: Walk, workers: int, part: int) -> None:
+        self.part = part
+        self.started = time.perf_counter()
+        self.cpu0 = time.process_time()
+        self.walk = walk
+        self.workers = workers
+        self.start = walk.initial()
+        self.fp0 = walk.fingerprint(self.start) & FP_MASK
+
+    def search(
+        self,
+        pool: Backend,
+        max_depth: int | None,
+        progress: Callable[[int, int, int], None] | None,
+    ) -> DistResult:
+        workers, fp0 = self.workers, self.fp0
+        pool.ask(fp0 % workers, "seed", (fp0, self.start))
+        keys: list[list[Key]] = [[(0, 0)] if w == fp0 % workers else [] for w in range(workers)]
+        states, transitions, depth, level, complete = 1, 0, 0, 0, True
+        violation: Counterexample | None = None
+        while any(keys):
+            if max_depth is not None and level >= max_depth:
+                complete = False
+                break
+            level += 1
+            ranks = _ranks(keys)
+            total = sum(len(r) for r in ranks)
+            keys = [[] for _ in range(workers)]
+            level_transitions = 0
+            first = None
+            for lo in range(0, total, self.part):
+                part = [
+                    rs[bisect.bisect_left(rs, lo) : bisect.bisect_left(rs, lo + self.part)]
+                    for rs in ranks
+                ]
+                expanded = pool.round("expand", [(p, lo == 0) for p in part])
+                pool.round("decide", [()] * workers)
+                pool.round("ship", [()] * workers)
+                admitted = pool.round("admit", [()] * workers)
+                for w, (k, _bad) in enumerate(admitted):
+                    keys[w].extend(k)
+                level_transitions += sum(n for n, _v in expanded)
+                found = [v for _n, v in expanded if v is not None]
+                checked = [v for _k, v in admitted if v is not None]
+                first = min((*found, *checked), default=None)
+                if first is not None:
+                    break
+            if first is not None:
+                key, on_transition, fp = first
+                counts = pool.round("count", [(key,)] * workers)
+                transitions += sum(t for t, _s in counts) + key[1] + 1
+                new = sum(s for _t, s in counts)
+                states += new + (0 if on_transition else 1)
+                depth = level if new else depth
+                path = _path(pool, fp)
+                violation = self.walk.counterexample(
+                    (*path, key[1]) if on_transition else path, on_transition
+                )
+                complete = False
+                break
+            transitions += level_transitions
+            new = sum(len(k) for k in keys)
+            states += new
             depth = level if new else depth
-            path = _path(pool, fp)
-            steps = _replay(space, start, path if is_check else (*path, key[1]))
-            violation = Counterexample(invariant=name, detail=detail, steps=steps)
-            complete = False
-            break
-        transitions += sum(n for n, _v in expanded)
-        new = sum(len(k) for k in keys)
-        states += new
-        depth = level if new else depth
-        if progress is not None:
-            progress(level, states, transitions)
-    return ExploreResult(
-        states=states,
-        transitions=transitions,
-        depth=depth,
-        complete=complete,
-        seconds=time.perf_counter() - started,
-        violation=violation,
-    )
+            if progress is not None:
+                progress(level, states, transitions)
+        frontier = sum(len(k) for k in keys) if not complete and violation is None else 0
+        stats = pool.round("stats", [()] * workers)
+        return self.result(states, transitions, depth, complete, violation, frontier, stats)
+
+    def result(
+        self,
+        states: int,
+        transitions: int,
+        depth: int,
+        complete: bool,
+        violation: Counterexample | None,
+        frontier: int,
+        stats: list[tuple[float, int, int]],
+    ) -> DistResult:
+        cpus = tuple(cpu for cpu, _peak, _n in stats)
+        peaks = tuple(peak for _cpu, peak, _n in stats)
+        mine = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        return DistResult(
+            states=states,
+            transitions=transitions,
+            depth=depth,
+            complete=complete and violation is None,
+            seconds=time.perf_counter() - self.started,
+            violation=violation,
+            cpu_seconds=time.process_time() - self.cpu0 + sum(cpus),
+            peak_memory_bytes=max((mine, *peaks)),
+            omission_probability=states * (states - 1) / 2 / 2.0**64,
+            frontier=frontier,
+            workers_cpu_seconds=cpus,
+            workers_peak_memory_bytes=peaks,
+            workers_states=tuple(n for _cpu, _peak, n in stats),
+        )
 
 
 def _ranks(keys: list[list[Key]]) -> list[list[int]]:
@@ -350,21 +404,12 @@ def _ranks(keys: list[list[Key]]) -> list[list[int]]:
 
 
 def _path(pool: Backend, fp: int) -> tuple[int, ...]:
-    """The action indices from the initial state to ``fp``, asking each state's owner."""
+    """The move indices from the initial state to ``fp``, asking each state's owner."""
     indices: list[int] = []
     while True:
-        parent, index = pool.ask(fp % pool.workers, "parent_of", (fp,))
-        if parent is NO_PARENT:
+        packed = pool.ask(fp % pool.workers, "parent_of", (fp,))
+        index = packed & ROOT
+        if index == ROOT:
             return tuple(reversed(indices))
         indices.append(index)
-        fp = parent
-
-
-def _replay(space: Space[Any], start: Any, path: Sequence[int]) -> tuple[str, ...]:
-    """The labels of the actions ``path`` names, taken from ``start``."""
-    steps: list[str] = []
-    state = start
-    for index in path:
-        label, state, _bad = next(itertools.islice(space.actions(state), index, None))
-        steps.append(label)
-    return tuple(steps)
+        fp = packed >> INDEX_BITS

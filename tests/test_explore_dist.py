@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import pickle
 import subprocess
 import sys
 from collections.abc import Callable, Hashable, Iterator
@@ -15,7 +16,16 @@ import pytest
 
 from protocols.editions import HARDENED, L4ENV_2007
 from protocols.explore import ExploreResult, KernelRmgrSpace, Space, explore
-from protocols.explore_dist import DistError, explore_distributed, fingerprinter, stable_fingerprint
+from protocols.explore_codec import encode
+from protocols.explore_dist import (
+    FP_MASK,
+    DistError,
+    DistResult,
+    explore_distributed,
+    fingerprinter,
+    stable_fingerprint,
+)
+from protocols.explore_fast import FastOwnershipSpace, FingerprintResult, explore_fast
 from protocols.explore_ownership import OwnershipSpace
 from protocols.l4linux import Strategy
 from scenarios import cli
@@ -73,6 +83,105 @@ def test_two_worker_processes_find_what_one_process_finds(name: str) -> None:
     dist, dist_levels = with_levels(functools.partial(explore_distributed, factory, workers=2))
     assert outcome(dist) == outcome(single)  # the counterexample too, step for step
     assert dist_levels == levels  # progress: (level, states, transitions) per level
+
+
+FAST: dict[str, Callable[[], FastOwnershipSpace]] = {
+    "chief+cache hardened 3 x 3, proved": functools.partial(
+        FastOwnershipSpace, tasks=3, clients=3, strategy=Strategy.CHIEF_CACHE, edition=HARDENED
+    ),
+    "classic l4env-2007 3 x 2, proved": functools.partial(
+        FastOwnershipSpace, tasks=3, clients=2, edition=L4ENV_2007
+    ),
+    "scripted client l4env-2007, a state invariant broken": functools.partial(
+        FastOwnershipSpace, tasks=2, clients=1, script=True, edition=L4ENV_2007
+    ),
+    "chief+cache l4env-2007 4 x 2, the cache reuses an id": functools.partial(
+        FastOwnershipSpace,
+        tasks=4,
+        clients=2,
+        strategy=Strategy.CHIEF_CACHE,
+        cache_size=1,
+        edition=L4ENV_2007,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_workers_on_the_fast_space_find_what_explore_fast_finds(name: str) -> None:
+    factory = FAST[name]
+    single, levels = with_levels(functools.partial(explore_fast, factory()))
+    dist, dist_levels = with_levels(functools.partial(explore_distributed, factory, workers=2))
+    assert outcome(dist) == outcome(single)  # the counterexample too, labels and all
+    assert dist_levels == levels
+    assert isinstance(dist, DistResult) and isinstance(single, FingerprintResult)
+    # a search stopped by a violation may have admitted states found after it
+    assert sum(dist.workers_states) == dist.states or dist.violation is not None
+    assert all(dist.workers_states) and dist.omission_probability == single.omission_probability
+
+
+def test_the_fast_counterexample_is_rebuilt_across_three_workers_and_cut_by_depth() -> None:
+    factory = FAST["chief+cache l4env-2007 4 x 2, the cache reuses an id"]
+    dist = explore_distributed(factory, workers=3)
+    assert outcome(dist) == outcome(explore_fast(factory()))
+    assert dist.violation is not None and len(dist.violation.steps) == 3
+    assert len(set(fast_owners_along(factory(), dist.violation.steps, 3))) > 1
+    cut = explore_distributed(factory, workers=3, max_depth=2)
+    assert outcome(cut) == outcome(explore_fast(factory(), max_depth=2)) and not cut.complete
+    assert cut.frontier == explore_fast(factory(), max_depth=2).frontier > 0
+
+
+def fast_owners_along(space: FastOwnershipSpace, steps: tuple[str, ...], workers: int) -> list[int]:
+    """The worker owning each state of a counterexample (replayed in the reference)."""
+    state = space.ref.initial()
+    owners = [(space.fingerprint(encode(state)) & FP_MASK) % workers]
+    for step in steps:
+        state = next(after for label, after, _bad in space.ref.actions(state) if label == step)
+        owners.append((space.fingerprint(encode(state)) & FP_MASK) % workers)
+    return owners
+
+
+@pytest.mark.parametrize(
+    "factory",
+    [
+        FAST["chief+cache hardened 3 x 3, proved"],
+        FAST["chief+cache l4env-2007 4 x 2, the cache reuses an id"],
+        CONFIGURATIONS["kernel-rmgr l4env-2007, a transition invariant broken"],
+        CONFIGURATIONS["kernel-rmgr l4env-2007, a state invariant broken"],
+    ],
+    ids=["proved", "cache reuse", "transition", "state"],
+)
+def test_levels_expanded_a_few_states_per_round_give_the_same_search(factory: Factory) -> None:
+    space = factory()
+    one = explore_fast if isinstance(space, FastOwnershipSpace) else explore
+    single, levels = with_levels(functools.partial(one, space))
+    dist, dist_levels = with_levels(
+        functools.partial(explore_distributed, factory, workers=3, part=5)
+    )
+    assert outcome(dist) == outcome(single) and dist_levels == levels
+
+
+def test_fast_fingerprints_are_the_same_in_a_process_with_other_string_hashes() -> None:
+    space = FAST["scripted client l4env-2007, a state invariant broken"]()
+    afters = [a for _i, a, _v in space.moves(space.initial()) if a is not None]
+    here = [space.fingerprint(a) for a in afters]
+    code = (
+        "import json, pickle, sys\n"
+        "from protocols.editions import L4ENV_2007\n"
+        "from protocols.explore_fast import FastOwnershipSpace\n"
+        "space = FastOwnershipSpace(tasks=2, clients=1, script=True, edition=L4ENV_2007)\n"
+        "afters = pickle.loads(sys.stdin.buffer.read())\n"
+        "print(json.dumps([space.fingerprint(a) for a in afters]))\n"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(ROOT)}
+    there = subprocess.run(
+        [sys.executable, "-c", code],
+        input=pickle.dumps(afters),
+        capture_output=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(there.stdout) == here and len(set(here)) > 1
 
 
 def test_the_violations_tested_are_of_both_kinds_and_the_proofs_are_complete() -> None:
@@ -190,6 +299,21 @@ def test_the_cli_reports_workers_and_backend_and_the_same_counts(
         assert dist[field] == single[field]
 
 
+def test_the_cli_runs_the_fast_space_on_workers_and_reports_each_worker(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["explore", "--strategy", "chief+cache", "--clients", "3", "--json"]
+    assert cli.main(argv) == 0
+    single = json.loads(capsys.readouterr().out)
+    assert cli.main([*argv, "--workers", "2"]) == 0
+    dist = json.loads(capsys.readouterr().out)
+    assert dist["visited"] == single["visited"] == "fingerprints"
+    assert sum(dist["workers_states"]) == dist["states"] == single["states"]
+    assert len(dist["workers_peak_memory_bytes"]) == len(dist["workers_cpu_seconds"]) == 2
+    for field in ("states", "transitions", "depth", "complete", "violation"):
+        assert dist[field] == single[field]
+
+
 def test_ray_missing_is_one_error_line_and_exit_2(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -212,6 +336,10 @@ def test_ray_actors_find_what_one_process_finds(ray_session: Any) -> None:
     factory = CONFIGURATIONS["ownership chief+cache l4env-2007, the cache reuses an id"]
     dist = explore_distributed(factory, workers=2, backend="ray")
     assert outcome(dist) == outcome(explore(factory()))
+    fast = FAST["classic l4env-2007 3 x 2, proved"]
+    assert outcome(explore_distributed(fast, workers=2, backend="ray")) == outcome(
+        explore_fast(fast())
+    )
     assert ray_session.is_initialized()  # a Ray the caller started is left running
 
 

@@ -122,6 +122,24 @@ def test_the_result_states_its_fingerprint_omission_probability() -> None:
     assert result.peak_memory_bytes > 0 and result.cpu_seconds > 0
 
 
+@pytest.mark.parametrize(("edition", "max_depth"), [(L4ENV_2007, None), (HARDENED, 6)], ids=str)
+def test_a_frontier_kept_as_objects_or_packed_gives_the_same_search(
+    edition: Edition, max_depth: int | None
+) -> None:
+    kwargs = {"tasks": 2, "clients": 1, "strategy": Strategy.CHIEF, "script": True}
+    runs = [
+        explore_fast(
+            FastOwnershipSpace(**kwargs, edition=edition), max_depth=max_depth, compact=compact
+        )
+        for compact in (False, True)
+    ]
+    loose, packed = ((r.states, r.transitions, r.depth, r.frontier, r.violation) for r in runs)
+    assert loose == packed
+    # one search stopped by a counterexample, one cut with a frontier left
+    assert (runs[0].violation is not None) == (edition is L4ENV_2007)
+    assert (runs[0].frontier > 100) == (edition is HARDENED)
+
+
 @pytest.mark.parametrize("fix", list(Fix), ids=lambda f: f.name.lower())
 def test_a_scripted_client_with_one_fix_missing(fix: Fix) -> None:
     kwargs = {"tasks": 2, "clients": 1, "script": True, "strategy": Strategy.CHIEF}

@@ -17,7 +17,9 @@ on stderr: states, transitions, depth, frontier, states per second, peak memory.
 
 ``--workers N`` spreads the search over N processes on this machine and ``--ray ADDRESS``
 over a Ray cluster (``protocols.explore_dist``); either gives exactly the counts and the
-counterexample of the single-process search.  ADDRESS is Ray's: ``local`` starts a new
+counterexample of the single-process search, on the same space (the fast one for the
+ownership spec's default alphabet, the reference otherwise; with ``--json`` each worker's
+CPU seconds, peak memory and states too).  ADDRESS is Ray's: ``local`` starts a new
 Ray on this machine, ``auto`` joins the cluster this machine is part of (``ray start``),
 ``HOST:PORT`` names a cluster's head; without ``--workers`` there is one worker per CPU of
 the cluster.
@@ -38,7 +40,7 @@ from protocols.editions import edition
 from protocols.explore import ExploreResult, KernelRmgrSpace, Space, explore
 from protocols.explore_api import ALPHABETS, ApiOwnershipSpace
 from protocols.explore_backends import DistError, init_ray
-from protocols.explore_dist import explore_distributed
+from protocols.explore_dist import DistResult, explore_distributed
 from protocols.explore_fast import FastOwnershipSpace, FingerprintResult, explore_fast
 from protocols.explore_ownership import OwnershipSpace
 from protocols.l4linux import DEFAULT_CACHE_SIZE, Strategy
@@ -254,6 +256,15 @@ def _memory(result: ExploreResult) -> dict[str, object]:
             "omission_probability": result.omission_probability,
             "cpu_seconds": round(result.cpu_seconds, 3),
             "peak_memory_bytes": result.peak_memory_bytes,
+            **(
+                {
+                    "workers_cpu_seconds": [round(c, 3) for c in result.workers_cpu_seconds],
+                    "workers_peak_memory_bytes": list(result.workers_peak_memory_bytes),
+                    "workers_states": list(result.workers_states),
+                }
+                if isinstance(result, DistResult)
+                else {}
+            ),
         }
     return {"visited": "states", "peak_memory_bytes": _peak_rss()}
 
@@ -304,10 +315,12 @@ def _search(
     progress: _Progress | None,
 ) -> tuple[ExploreResult, int]:
     """The search the options ask for, and how many workers ran it."""
-    fast_path = args.spec == "ownership" and args.alphabet == "default" and not args.reference
-    if backend == "single" and fast_path:
-        fast = FastOwnershipSpace(**cast("functools.partial[Any]", factory).keywords)
-        return explore_fast(fast, max_depth=args.depth, progress=progress), 1
+    if args.spec == "ownership" and args.alphabet == "default" and not args.reference:
+        keywords = cast("functools.partial[Any]", factory).keywords
+        fast = functools.partial(FastOwnershipSpace, **keywords)
+        if backend == "single":
+            return explore_fast(fast(), max_depth=args.depth, progress=progress), 1
+        factory = cast("Callable[[], Space[Any]]", fast)
     if backend == "single":
         result = explore(cast("Space[object]", factory()), max_depth=args.depth, progress=progress)
         return result, 1
