@@ -7,15 +7,12 @@ with the lowest and highest beside it.  Ratios are computed per repetition from 
 measured side by side in that repetition.
 
 Figures are declared in ``FIGURES``; a figure is reported when a probe in ``PROBES``
-recorded samples for it, else it is listed as "not available in this build" with the
-issue that will provide it (``FigureSpec.planned``).  Those hooks are declared already:
-``getpid_native_per_s``, ``getpid_l4linux_per_s``, ``fork_exit_per_s`` (one figure per
-strategy, recorded as ``fork_exit_per_s[STRATEGY]``), ``ownership_steps_per_s``,
-``priced_events_per_s``, ``pricing_vs_recording`` and ``reproduce_s``.  To provide one:
-write a probe ``(params, recorder) -> None`` that does its own warm-up and then calls
-``recorder.add(key, value)`` once per repetition (``params.repeat``; a ratio from values
-measured in that same repetition), add it to ``PROBES`` before ``probe_memory``, and drop
-the spec's ``planned``.
+recorded samples for it, else it is listed as not measured in this run (``--only`` left
+its probe out).  A figure per strategy is recorded as ``KEY[STRATEGY]``.  To add one:
+declare it in ``FIGURES``, write a probe ``(params, recorder) -> None`` that does its own
+warm-up and then calls ``recorder.add(key, value)`` once per repetition (``params.repeat``;
+a ratio from values measured in that same repetition), and add it to ``PROBES`` before
+``probe_memory``.
 
 This module is measuring apparatus: it reads the host clock; the model never does.
 """
@@ -81,13 +78,12 @@ class Target:
 
 @attrs.frozen(kw_only=True)
 class FigureSpec:
-    """What a figure measures; ``planned`` names the issue that will provide it."""
+    """What a figure measures."""
 
     key: str
     label: str
     unit: str
     target: Target | None = None
-    planned: str | None = None
 
 
 FIGURES: Final[tuple[FigureSpec, ...]] = (
@@ -224,7 +220,7 @@ class Figure:
 
 @attrs.frozen(kw_only=True)
 class BenchReport:
-    """One bench run: host, parameters, measured figures, figures this build lacks."""
+    """One bench run: host, parameters, measured figures, figures left out (``--only``)."""
 
     host: HostInfo
     params: BenchParams
@@ -301,10 +297,8 @@ def format_report(report: BenchReport, command: str = "l4sim bench") -> str:
             f"  {fig.spec.unit:<4} {target:<7} {fig.spec.label}"
         )
     if report.missing:
-        lines += ["", "not available in this build:"]
-        lines += [
-            f"  {spec.key:<22} {spec.label} (issue {spec.planned})" for spec in report.missing
-        ]
+        lines += ["", "not measured in this run (--only left their probes out):"]
+        lines += [f"  {spec.key:<22} {spec.label}" for spec in report.missing]
     return "\n".join(lines)
 
 
@@ -327,8 +321,7 @@ def report_json(report: BenchReport) -> dict[str, Any]:
             }
             for fig in report.figures
         },
-        "not_available": {
-            spec.key: {"label": spec.label, "unit": spec.unit, "issue": spec.planned}
-            for spec in report.missing
+        "not_measured": {
+            spec.key: {"label": spec.label, "unit": spec.unit} for spec in report.missing
         },
     }
