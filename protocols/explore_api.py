@@ -33,8 +33,6 @@ from protocols.explore_ownership import (
     EIP_SCRIPT,
     OwnershipSpace,
     Transition,
-    _outcome,
-    _short,
 )
 from protocols.ids import NIL_ID, RMGR_TASK, ThreadId, task_id
 from protocols.snapshot import SystemSnapshot
@@ -66,19 +64,6 @@ class ApiOwnershipSpace(OwnershipSpace):
             entry = state.kernel.tasks[self.script]
             if entry.active and entry.eip == EIP_SCRIPT:
                 yield from self._calls(state, entry.id, self._hand_overs(state, entry.id))
-
-    def _calls(
-        self, state: SystemSnapshot, me: ThreadId, alphabet: Iterator[tuple[ThreadId, object]]
-    ) -> Iterator[Transition]:
-        for dest, message in alphabet:
-            after, reply = self._step(state, me, dest, message)
-            verdict = self._verdict(state, me, message, reply, after)
-            where = "kernel" if dest == NIL_ID else self.name(state, dest.task)
-            yield (
-                f"{self.name(state, me.task)} -> {where}: {_short(message)} -> {_outcome(reply)}",
-                after,
-                verdict,
-            )
 
     def _process_alphabet(
         self, state: SystemSnapshot, me: ThreadId

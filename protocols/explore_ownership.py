@@ -252,7 +252,13 @@ class OwnershipSpace:
 
     def _script(self, state: SystemSnapshot) -> Iterator[Transition]:
         me = state.kernel.tasks[self.script or 0].id
-        for dest, message in self._script_alphabet(state, me):
+        return self._calls(state, me, self._script_alphabet(state, me))
+
+    def _calls(
+        self, state: SystemSnapshot, me: ThreadId, alphabet: Iterator[tuple[ThreadId, object]]
+    ) -> Iterator[Transition]:
+        """``me`` sends each message of ``alphabet``: one labelled transition each."""
+        for dest, message in alphabet:
             after, reply = self._step(state, me, dest, message)
             verdict = self._verdict(state, me, message, reply, after)
             where = "kernel" if dest == NIL_ID else self.name(state, dest.task)
