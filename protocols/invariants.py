@@ -28,7 +28,7 @@ the first violation; ``check_all`` runs every state invariant and raises
    (``the_owner_of_an_allocate_chief_task_is_its_chief``).  A record made ownerless
    with ``owner(task, nil)`` (main.c:654-664) promises no one anything and is skipped.
 
-   *Restated* (issue 12): it said "the owner is the chief (or the task server)". But the
+   *Restated*: it said "the owner is the chief (or the task server)". But the
    chief may give its right to any task: Fiasco's ``l4_task_new`` with a nil pager
    checks only that the caller is the chief and that the new chief exists
    (osfree-project/l4env kernel/fiasco/src/kern/syscalls.cpp@e91a37df:650-782, as
@@ -47,7 +47,7 @@ the first violation; ``check_all`` runs every state invariant and raises
    (``reused_tasks_get_a_new_version``); a process whose task is not active is dead
    and reaches nothing.
 
-   *Restated* (issue 12): it also said "every running process's task is active".  But
+   *Restated*: it also said "every running process's task is active".  But
    a task may delete itself: simple_ts's ``kill`` is allowed to "the task itself"
    (osfree-project/l4env l4/pkg/generic_ts/idl/generic_ts.idl@e91a37df:94-100,
    main.c:297-357), and so is a process's own ``l4_task_new`` on a task it is chief
@@ -57,7 +57,7 @@ the first violation; ``check_all`` runs every state invariant and raises
 7. *When a client dies, what it held comes back*: no task is owned, held at RMGR or
    cached by a dead task (``exit_reclaims_everything``).
 
-   *Restated* (issue 12): it said "no task is owned by a dead task" without exception.
+   *Restated*: it said "no task is owned by a dead task" without exception.
    But a dead task's chief right may sit with a live task that is no server: the dead
    one handed it on (any chief may, see 4), or its chief deleted it and the kernel
    handed the dead one's clan to the deleter (``protocols.kernel``;
@@ -76,7 +76,7 @@ the first violation; ``check_all`` runs every state invariant and raises
    ``merged`` held by RMGR, taken back by its next reclaim (``Free2``, ``FreeClient``,
    ``free_task``).
 
-   *Restated* (issue 12) for what a dead number took while that number is not free: a
+   *Restated* for what a dead number took while that number is not free: a
    number owned (or held at RMGR) by a dead task number is exempt while the books do not
    call that number free -- at the task server: used, by a live owner or by none; in
    ``merged``, at RMGR: held by a live task, RMGR included.  Legitimate moves leave this

@@ -1,6 +1,6 @@
 """More attack kinds for ``tests.adversary_machine``: what a public-API caller can forge.
 
-Three kinds (issue 12), each a list of ``(kind, sender, destination, message)``:
+Three kinds, each a list of ``(kind, sender, destination, message)``:
 
 - ``forged value``: messages whose fields hold what the IPC path must refuse as wire
   data: an id inside an id, ``int`` and ``ThreadId`` subclasses (one whose comparison
