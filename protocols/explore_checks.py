@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
+from protocols import invariants
 from protocols.explore_codec import A, C, State, V, tid
 from protocols.ids import RMGR_TASK
 
@@ -166,17 +167,10 @@ def exit_reclaims_everything(s: State, c: Any) -> bool:
 
 
 CHECKS: Final[dict[str, Callable[[State, Any], bool]]] = {
-    f.__name__: f
-    for f in (
-        every_task_has_exactly_one_chief,
-        every_task_is_in_exactly_one_place,
-        the_owner_of_an_allocate_chief_task_is_its_chief,
-        cached_tasks_are_inactive_and_the_cachers,
-        reused_tasks_get_a_new_version,
-        exit_reclaims_everything,
-    )
+    f.__name__: globals()[f.__name__] for f in invariants.STATE_INVARIANTS
 }
-"""Every state invariant, by the name of its reference function."""
+"""The tuple form of each of ``protocols.invariants``' state invariants, by name (the
+same list: a new invariant there without its tuple form here fails at import)."""
 
 
 def holds(s: State, c: Any, names: frozenset[str]) -> bool:
