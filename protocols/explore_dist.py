@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import bisect
 import pickle
-import resource
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final, Literal
@@ -58,7 +57,14 @@ import attrs
 from protocols.explore import Counterexample, Space
 from protocols.explore_backends import Backend, DistError, ProcessBackend, RayBackend
 from protocols.explore_fast import FingerprintResult
-from protocols.explore_walk import Packer, Walk, as_walk, fingerprinter, stable_fingerprint
+from protocols.explore_walk import (
+    Packer,
+    Walk,
+    as_walk,
+    fingerprinter,
+    peak_rss_bytes,
+    stable_fingerprint,
+)
 
 __all__ = [
     "BACKENDS",
@@ -254,7 +260,7 @@ class Shard:
 
     def _stats(self, _mail: list[Any]) -> tuple[tuple[float, int, int], None]:
         """This worker's CPU seconds, peak resident memory (bytes) and states owned."""
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        peak = peak_rss_bytes()
         return (time.process_time(), peak, len(self.parent)), None
 
 
@@ -378,7 +384,7 @@ class _Run:
     ) -> DistResult:
         cpus = tuple(cpu for cpu, _peak, _n in stats)
         peaks = tuple(peak for _cpu, peak, _n in stats)
-        mine = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        mine = peak_rss_bytes()
         return DistResult(
             states=states,
             transitions=transitions,

@@ -21,7 +21,6 @@ reference space, so a counterexample is the reference's own.
 from __future__ import annotations
 
 import itertools
-import resource
 import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any
@@ -36,7 +35,7 @@ from protocols.explore_linux import call, shutdown
 from protocols.explore_ownership import EIP_SCRIPT, OwnershipSpace
 from protocols.explore_script import script_moves
 from protocols.explore_tuple import fix_flags
-from protocols.explore_walk import Move, Packer, replay
+from protocols.explore_walk import Move, Packer, peak_rss_bytes, replay
 from protocols.l4linux import Strategy
 
 __all__ = ["FastOwnershipSpace", "FingerprintResult", "explore_fast"]
@@ -439,7 +438,7 @@ def explore_fast(
             seconds=time.perf_counter() - started,
             violation=found,
             cpu_seconds=time.process_time() - cpu0,
-            peak_memory_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            peak_memory_bytes=peak_rss_bytes(),
             omission_probability=n * (n - 1) / 2 / 2.0**64,
             frontier=len(frontier) if not complete and found is None else 0,
         )

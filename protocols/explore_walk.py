@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import pickle
+import resource
 import zlib
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
@@ -61,6 +62,11 @@ class Walk(Protocol):
         """The labelled steps of the moves ``path`` from the initial state, and the
         invariant broken: by the last move (``on_transition``) or in the state reached."""
         ...
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory in bytes (``getrusage`` gives KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def stable_fingerprint(key: Hashable) -> int:

@@ -51,10 +51,6 @@ class ApiRules(OwnershipMachine):
     SKIP: frozenset[str] = OPEN
     """Invariants not checked (``tests/test_api_rules.py`` pins why)."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.subclients: list[ThreadId] = []
-
     # -- helpers ----------------------------------------------------------------------
 
     def _alive_processes(self) -> list[tuple[int, ThreadId]]:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import resource
 import sys
 import time
 from collections.abc import Callable
@@ -40,9 +39,10 @@ from protocols.editions import edition
 from protocols.explore import ExploreResult, KernelRmgrSpace, Space, explore
 from protocols.explore_api import ALPHABETS, ApiOwnershipSpace
 from protocols.explore_backends import DistError, init_ray
-from protocols.explore_dist import DistResult, explore_distributed
+from protocols.explore_dist import DistResult, SpaceFactory, explore_distributed
 from protocols.explore_fast import FastOwnershipSpace, FingerprintResult, explore_fast
 from protocols.explore_ownership import OwnershipSpace
+from protocols.explore_walk import Walk, peak_rss_bytes
 from protocols.l4linux import DEFAULT_CACHE_SIZE, Strategy
 from scenarios._common import ScenarioError, add_edition_arg, positive_int
 
@@ -149,11 +149,11 @@ def run(args: argparse.Namespace) -> int:
     """Walk every reachable state of a spec; exit 1 with a shortest counterexample."""
     if args.tasks is None:
         args.tasks = 3 if args.spec == "ownership" else 2
-    factory: Callable[[], Space[Any]]
+    factory: SpaceFactory
     try:
         if args.spec == "ownership":
             factory = functools.partial(
-                _ownership_space(args.alphabet),
+                _ownership_space(args.alphabet, args.reference),
                 tasks=args.tasks,
                 clients=args.clients,
                 strategy=Strategy(args.strategy),
@@ -266,19 +266,15 @@ def _memory(result: ExploreResult) -> dict[str, object]:
                 else {}
             ),
         }
-    return {"visited": "states", "peak_memory_bytes": _peak_rss()}
+    return {"visited": "states", "peak_memory_bytes": peak_rss_bytes()}
 
 
-def _peak_rss() -> int:
-    """This process's peak resident memory in bytes (``getrusage``: KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def _ownership_space(alphabet: str) -> Callable[..., Space[Any]]:
-    """The space class (with its alphabet) for ``--alphabet``."""
-    if alphabet == "default":
-        return OwnershipSpace
-    return functools.partial(ApiOwnershipSpace, alphabet=alphabet)
+def _ownership_space(alphabet: str, reference: bool) -> Callable[..., Space[Any] | Walk]:
+    """The space class for ``--alphabet`` and ``--reference``: the fast tuple space for
+    the default alphabet, else the reference spec (the widened alphabets extend it)."""
+    if alphabet != "default":
+        return functools.partial(ApiOwnershipSpace, alphabet=alphabet)
+    return OwnershipSpace if reference else FastOwnershipSpace
 
 
 class _Progress:
@@ -301,7 +297,7 @@ class _Progress:
         print(
             f"{start}  level {level}: {states} states, {transitions} "
             f"transitions, depth {self.depth}, frontier {frontier}, {rate:,.0f} states/s, "
-            f"{_peak_rss() / 2**20:,.0f} MiB",
+            f"{peak_rss_bytes() / 2**20:,.0f} MiB",
             end="" if self.tty else "\n",
             file=sys.stderr,
             flush=True,
@@ -310,19 +306,16 @@ class _Progress:
 
 def _search(
     args: argparse.Namespace,
-    factory: Callable[[], Space[Any]],
+    factory: SpaceFactory,
     backend: str,
     progress: _Progress | None,
 ) -> tuple[ExploreResult, int]:
     """The search the options ask for, and how many workers ran it."""
-    if args.spec == "ownership" and args.alphabet == "default" and not args.reference:
-        keywords = cast("functools.partial[Any]", factory).keywords
-        fast = functools.partial(FastOwnershipSpace, **keywords)
-        if backend == "single":
-            return explore_fast(fast(), max_depth=args.depth, progress=progress), 1
-        factory = cast("Callable[[], Space[Any]]", fast)
     if backend == "single":
-        result = explore(cast("Space[object]", factory()), max_depth=args.depth, progress=progress)
+        space = factory()
+        if isinstance(space, FastOwnershipSpace):
+            return explore_fast(space, max_depth=args.depth, progress=progress), 1
+        result = explore(cast("Space[object]", space), max_depth=args.depth, progress=progress)
         return result, 1
     if backend == "processes":
         result = explore_distributed(
