@@ -62,6 +62,7 @@ from protocols.explore_walk import (
     Walk,
     as_walk,
     fingerprinter,
+    omission_probability,
     peak_rss_bytes,
     stable_fingerprint,
 )
@@ -394,7 +395,7 @@ class _Run:
             violation=violation,
             cpu_seconds=time.process_time() - self.cpu0 + sum(cpus),
             peak_memory_bytes=max((mine, *peaks)),
-            omission_probability=states * (states - 1) / 2 / 2.0**64,
+            omission_probability=omission_probability(states),
             frontier=frontier,
             workers_cpu_seconds=cpus,
             workers_peak_memory_bytes=peaks,

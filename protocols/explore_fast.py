@@ -35,7 +35,7 @@ from protocols.explore_linux import call, shutdown
 from protocols.explore_ownership import EIP_SCRIPT, OwnershipSpace
 from protocols.explore_script import script_moves
 from protocols.explore_tuple import fix_flags
-from protocols.explore_walk import Move, Packer, peak_rss_bytes, replay
+from protocols.explore_walk import Move, Packer, omission_probability, peak_rss_bytes, replay
 from protocols.l4linux import Strategy
 
 __all__ = ["FastOwnershipSpace", "FingerprintResult", "explore_fast"]
@@ -439,7 +439,7 @@ def explore_fast(
             violation=found,
             cpu_seconds=time.process_time() - cpu0,
             peak_memory_bytes=peak_rss_bytes(),
-            omission_probability=n * (n - 1) / 2 / 2.0**64,
+            omission_probability=omission_probability(n),
             frontier=len(frontier) if not complete and found is None else 0,
         )
 

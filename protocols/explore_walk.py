@@ -64,6 +64,12 @@ class Walk(Protocol):
         ...
 
 
+def omission_probability(states: int) -> float:
+    """Bound on the chance that two of ``states`` states shared a 64-bit fingerprint, so
+    that one was never explored: n(n-1)/2 pairs, each colliding with chance 2**-64."""
+    return states * (states - 1) / 2 / 2.0**64
+
+
 def peak_rss_bytes() -> int:
     """This process's peak resident memory in bytes (``getrusage`` gives KiB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
