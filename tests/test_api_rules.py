@@ -1,6 +1,6 @@
 """The ownership machine with every public-API capability (``scenarios.check.api_rules``).
 
-On ``hardened`` every invariant holds (``api_rules.OPEN`` is empty) and actors equal the
+On ``hardened`` every invariant holds and actors equal the
 spec under the widened rules, for every strategy; the cases that were open are plain
 tests here: one fixed (``HANDED_ON_TASK_OWNED_BY_THE_DEAD``), one restated (the task
 cache, promise 7 in ``protocols.invariants``).
@@ -26,7 +26,6 @@ from protocols.explore import explore
 from protocols.explore_api import ApiOwnershipSpace
 from protocols.ids import RMGR_TASK, task_id
 from protocols.l4linux import Strategy
-from scenarios.check.api_rules import OPEN
 from scenarios.check.ownership_machine import machine_for
 from scenarios.cli import main
 
@@ -160,7 +159,7 @@ def test_explore_with_the_api_alphabet_finds_nothing_in_hardened(strategy: Strat
 def test_explore_api_holding_breaks_no_promise(strategy: Strategy) -> None:
     checked = {
         f.__name__ for f in (*invariants.STATE_INVARIANTS, *invariants.TRANSITION_INVARIANTS)
-    } - OPEN
+    }
     holding = functools.partial(
         ApiOwnershipSpace, tasks=2, clients=1, strategy=strategy, edition=HARDENED
     )

@@ -17,39 +17,31 @@ the spec, compared after every call, with the invariants checked:
 
 ``hypothesis.event`` names what each rule did, for ``--hypothesis-show-statistics``.
 
-``OPEN``: the invariants ``hardened`` does not keep against these capabilities: none.
-Promise 7 (``protocols.invariants``) was open for a chief right handed on by a process
-that then dies and handed to RMGR by its new holder (fixed:
+``hardened`` keeps every invariant against these capabilities, all checked after every
+step.  Promise 7 (``protocols.invariants``) was open for a chief right handed on by a
+process that then dies and handed to RMGR by its new holder (fixed:
 ``Fix.HANDED_ON_TASK_OWNED_BY_THE_DEAD``) and for a process's task put back into the task
 cache after the process took a task itself (restated: the cacher holds it).
 """
 
 from __future__ import annotations
 
-from typing import Final
-
 from hypothesis import event
 from hypothesis import strategies as st
-from hypothesis.stateful import invariant, precondition, rule
+from hypothesis.stateful import precondition, rule
 
 from actors import EIP_CLIENT
-from protocols import invariants, kernel, ownership, rmgr
+from protocols import kernel, ownership, rmgr
 from protocols import linux as lx
 from protocols import task_server as ts
 from protocols.ids import NIL_ID, RMGR_TASK, VERSION_COUNT, ThreadId, task_id
 from scenarios.check.ownership_machine import OwnershipMachine
 
-__all__ = ["OPEN", "ApiRules"]
-
-OPEN: Final[frozenset[str]] = frozenset()
-"""Invariants left unchecked by the api machine: see the module docstring."""
+__all__ = ["ApiRules"]
 
 
 class ApiRules(OwnershipMachine):
     """The ownership machine plus the public API's capabilities (module docstring)."""
-
-    SKIP: frozenset[str] = OPEN
-    """Invariants not checked (``tests/test_api_rules.py`` pins why)."""
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -64,6 +56,13 @@ class ApiRules(OwnershipMachine):
         out.extend(s.me for s in self.model.linux)
         out.extend(p.task for _, p in self._alive_processes())
         return out
+
+    def _allocate_chief(self, sender: ThreadId) -> object:
+        """``sender`` takes a task with allocate_chief: from the task server, or from RMGR
+        in ``merged``."""
+        if self.system.task_server is not None:
+            return self.call(sender, self.system.task_server, ts.AllocateChief())
+        return self.call(sender, task_id(RMGR_TASK), rmgr.AllocateChief())
 
     def _server_id(self, server: int) -> ThreadId:
         return self.model.kernel.tasks[self.model.linux[server].me].id
@@ -98,10 +97,7 @@ class ApiRules(OwnershipMachine):
     def process_takes_a_task_and_exits(self, data: st.DataObject) -> None:
         """A process takes a task with allocate_chief, then exits (Linux ``Exit``)."""
         server, proc = data.draw(st.sampled_from(self._alive_processes()), label="process")
-        if self.system.task_server is not None:
-            got = self.call(proc, self.system.task_server, ts.AllocateChief())
-        else:
-            got = self.call(proc, task_id(RMGR_TASK), rmgr.AllocateChief())
+        got = self._allocate_chief(proc)
         event(f"process takes a task: {getattr(got, 'error', got)}")
         if ownership.alive(self.model, proc):
             self.call(proc, self._server_id(server), lx.Exit(status=0))
@@ -129,10 +125,7 @@ class ApiRules(OwnershipMachine):
             event("sub-client: not started")
             return
         for _ in range(takes):
-            if self.system.task_server is not None:
-                self.call(sub, self.system.task_server, ts.AllocateChief())
-            else:
-                self.call(sub, task_id(RMGR_TASK), rmgr.AllocateChief())
+            self._allocate_chief(sub)
         event(f"sub-client took {takes} and was deleted")
         if self.system.task_server is not None:
             self.call(self.client, self.system.task_server, ts.Kill(task=sub))
@@ -149,7 +142,7 @@ class ApiRules(OwnershipMachine):
             self.call(self.client, tsv, create)
             task = got.task
         else:
-            got = self.call(self.client, task_id(RMGR_TASK), rmgr.AllocateChief())
+            got = self._allocate_chief(self.client)
             if not isinstance(got, rmgr.RmgrReply) or got.task.is_nil:
                 return None
             start = kernel.TaskNew(
@@ -174,17 +167,3 @@ class ApiRules(OwnershipMachine):
             self.call(self.client, NIL_ID, start)
             self.call(self.client, NIL_ID, kernel.TaskNew(dest=dest, mcp_or_new_chief=self.client))
         event("version wrapped")
-
-    # -- invariants -------------------------------------------------------------------
-
-    @invariant()
-    def the_eight_invariants_hold(self) -> None:
-        """Every state invariant but ``SKIP`` (pinned as open by the tests)."""
-        if not self.CHECK_INVARIANTS:
-            return
-        for check in invariants.STATE_INVARIANTS:
-            if check.__name__ in self.SKIP:
-                continue
-            detail = check(self.snap)
-            if detail is not None:
-                raise invariants.InvariantViolation(check.__name__, detail)
