@@ -43,6 +43,16 @@ ALPHABETS: Final = ("default", "api", "api-holding")
 """``default``: ``OwnershipSpace`` as it is; the others: see the module docstring."""
 
 
+def _live_processes(state: SystemSnapshot) -> list[ThreadId]:
+    """The tasks of the processes that run and whose task the kernel has alive."""
+    return [
+        p.task
+        for lx in state.linux
+        for p in lx.processes
+        if p.state is l4linux.ProcState.RUNNING and ownership.alive(state, p.task)
+    ]
+
+
 class ApiOwnershipSpace(OwnershipSpace):
     """``OwnershipSpace`` with the widened alphabet."""
 
@@ -55,11 +65,8 @@ class ApiOwnershipSpace(OwnershipSpace):
 
     def actions(self, state: SystemSnapshot) -> Iterator[Transition]:
         yield from super().actions(state)
-        for lx in state.linux:
-            for proc in lx.processes:
-                if proc.state is l4linux.ProcState.RUNNING and ownership.alive(state, proc.task):
-                    calls = self._process_alphabet(state, proc.task)
-                    yield from self._calls(state, proc.task, calls)
+        for proc in _live_processes(state):
+            yield from self._calls(state, proc, self._process_alphabet(state, proc))
         if self.holding and self.script is not None:
             entry = state.kernel.tasks[self.script]
             if entry.active and entry.eip == EIP_SCRIPT:
@@ -90,12 +97,7 @@ class ApiOwnershipSpace(OwnershipSpace):
         targets.extend(lx.me for lx in state.linux)
         if self.script is not None:
             targets.append(self.script)
-        for lx in state.linux:
-            targets.extend(
-                p.task.task
-                for p in lx.processes
-                if p.state is l4linux.ProcState.RUNNING and ownership.alive(state, p.task)
-            )
+        targets.extend(t.task for t in _live_processes(state))
         for n in self.pool:
             if ks.chief_of(n) != me.task:
                 continue
