@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -31,6 +31,7 @@ from protocols import l4linux
 from protocols.explore import Counterexample, ExploreResult
 from protocols.explore_checks import holds
 from protocols.explore_codec import A, C, E, M, P, S, V, decode, encode
+from protocols.explore_core import explore_compiled, unavailable_reason
 from protocols.explore_linux import call, shutdown
 from protocols.explore_ownership import EIP_SCRIPT, OwnershipSpace
 from protocols.explore_script import script_moves
@@ -38,7 +39,9 @@ from protocols.explore_tuple import fix_flags
 from protocols.explore_walk import Move, Packer, omission_probability, peak_rss_bytes, replay
 from protocols.l4linux import Strategy
 
-__all__ = ["FastOwnershipSpace", "FingerprintResult", "explore_fast"]
+__all__ = ["ENGINES", "FastOwnershipSpace", "FingerprintResult", "explore_fast"]
+
+ENGINES = ("auto", "compiled", "python")
 
 _NATIVE = (Strategy.CLASSIC, Strategy.CHIEF, Strategy.CHIEF_CACHE)
 _MARK = -7  # every L4Linux server's number, in a signature
@@ -392,6 +395,8 @@ class FingerprintResult(ExploreResult):
     """Upper bound on the probability that two states shared a fingerprint."""
     frontier: int
     """States found but not expanded when the search stopped (a depth bound cut it)."""
+    engine: str = "python"
+    """Which search ran: "python" (this module) or "compiled" (``explore_core``)."""
 
 
 def _same(state: Any) -> Any:
@@ -404,11 +409,26 @@ def explore_fast(
     max_depth: int | None = None,
     progress: Callable[[int, int, int], None] | None = None,
     compact: bool = True,
+    engine: str = "auto",
 ) -> FingerprintResult:
     """Breadth-first search of ``space`` in the order of ``explore``; same counts.
 
-    ``compact`` keeps the frontier as ``explore_walk.Packer`` bytes (about a tenth of the
+    ``engine``: "auto" runs the compiled core (``protocols.explore_core``) where it
+    covers the space and this module's search elsewhere; "compiled" insists on the core
+    (ValueError if it cannot run the space); "python" never uses it.  ``compact`` keeps
+    the Python search's frontier as ``explore_walk.Packer`` bytes (about a tenth of the
     memory per state, for a few percent more time)."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if engine != "python":
+        done = explore_compiled(space, max_depth=max_depth, progress=progress)
+        if done is not None:
+            return cast(FingerprintResult, done)
+        if engine == "compiled":
+            raise ValueError(
+                "the compiled core cannot run this search: "
+                + (unavailable_reason() or "a configuration beyond what it covers")
+            )
     started = time.perf_counter()
     cpu0 = time.process_time()
     start = space.initial()

@@ -1,0 +1,1868 @@
+/* The fast explorer's compiled core: the whole breadth-first search of the ownership
+ * spec for the strategies whose moves protocols/explore_fast.py computes on tuples
+ * (classic, chief, chief+cache; no scripted client, the spec's own step).
+ *
+ * Every function below is a transcription of the function of the same name in
+ * protocols/explore_tuple.py (World: kernel, RMGR, task server), protocols/explore_linux.py
+ * (an L4Linux server's calls), protocols/explore_checks.py (the state invariants) and
+ * protocols/explore_fast.py (moves, canonical form, search order); their docstrings
+ * give the rules and the C sources they follow.  tests/test_explore_core.py holds this
+ * core equal to them: successors, verdicts, and whole searches against the reference.
+ *
+ * A state is a struct of int32 fields (St); a packed thread id is
+ * task | lthread << 11 | version << 18 and must stay below 2**31 (versions below
+ * 8192): a step that would leave that range stops the search as "unsupported" and the
+ * Python search runs instead.  So does any state beyond the fixed capacities below.
+ *
+ * The canonical form is the minimum, over the permutations of the L4Linux servers'
+ * numbers, of a serialisation of the same parts explore_fast.canonical reads; it gives
+ * the same classes (see protocols/explore_core.py).  The visited set holds 64-bit
+ * fingerprints of it with the parent's fingerprint and the move index, as
+ * explore_fast does; the frontier holds states as zigzag varints.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef int32_t V;
+
+#define MAXT 32   /* task numbers */
+#define MAXS 4    /* L4Linux servers */
+#define MAXP 16   /* processes per server, zombies included */
+#define MAXC 8    /* cache slots per server */
+#define MAXR 64   /* retired ids per server */
+#define MAXV 24   /* distinct versions per task number in one state */
+#define MAXCODE 16384
+#define MAXPERM 24
+
+enum { C_ = 0, A_, V_, M_, P_, E_, S_, PR_ };
+
+/* Constants of protocols.{rmgr,kernel,task_server,l4linux,ids}; explore_core.py checks
+ * them against the modules at import. */
+#define FREE_ (-1)
+#define RESERVED_ 0
+#define RMGR 4
+#define NO_OWNER (-1)
+#define ST_FREE 0
+#define ST_ALLOCATED 1
+#define ST_CHIEF 2
+#define EIP_L4 12288
+#define EIP_PROC 16384
+#define EIP_TS 8192
+#define KILLED (-9)
+#define INIT_PID 1
+#define MAX_MCP 255
+#define VERSION_LOW 1024
+#define VERSIONS 16384
+#define PRIO_USER 10
+#define PRIO_SERVER 64
+#define FIRST_NUMBER 5
+
+enum { CLASSIC = 0, CHIEF = 1, CHIEF_CACHE = 2 };
+
+typedef struct {
+    V pid, task, parent, zombie, status;
+} Proc;
+
+typedef struct {
+    V me, next_pid;
+    int np, nslots, ncache, nret;
+    Proc p[MAXP];
+    V slots[MAXC], cache[MAXC], ret[MAXR];
+} Srv;
+
+typedef struct {
+    V k[MAXT][8];
+    V own[MAXT], ver[MAXT], used[MAXT];
+    uint64_t handed, reset;
+    int has_ts;
+    V rec[MAXT][4];
+    V exits;
+    int ns;
+    Srv lx[MAXS];
+} St;
+
+typedef struct {
+    int T, ts_me, ts_first, nrec, ncl, clients[MAXS];
+    V quota;
+    uint64_t trusted;
+    int strategy, cache_cap, processes;
+    int fix_task_new, fix_refusal, fix_free, fix_free_task, fix_kill, fix_cache;
+    int window, inactive, rmgr_v, symmetry, pool_start;
+    unsigned inv;
+    int nperm;
+    V map[MAXPERM][MAXT]; /* per permutation: number -> its new number */
+} Cfg;
+
+typedef struct {
+    const Cfg *c;
+    const char *bad; /* set when the state left what this core supports */
+} Ctx;
+
+#define BAD(x, why) ((x)->bad = (x)->bad ? (x)->bad : (why))
+
+static inline int inmask(uint64_t m, V v) { return v >= 0 && v < 64 && ((m >> v) & 1); }
+static inline uint64_t bit(V v) { return (v >= 0 && v < 64) ? (1ull << v) : 0; }
+
+static V tid(Ctx *x, V n, V version) {
+    if (version < 0 || version >= 8192) {
+        BAD(x, "a version beyond 8191");
+        return n;
+    }
+    return n | version << 18;
+}
+
+static inline V code_of(V owner) { return owner == FREE_ ? 0 : owner == RESERVED_ ? 1 : owner; }
+static inline V holder(V task) {
+    V b = task & 255;
+    return b == 0 ? FREE_ : b == 1 ? RESERVED_ : b;
+}
+
+/* -- the kernel ---------------------------------------------------------------------- */
+
+static uint64_t doomed(Ctx *x, St *w, int n) {
+    int T = x->c->T, any = 0;
+    for (int m = 0; m < T; m++)
+        if (w->k[m][C_] == n && w->k[m][A_]) {
+            any = 1;
+            break;
+        }
+    if (!any) return bit(n);
+    uint64_t killed = bit(n);
+    int stack[MAXT + 1], sp = 0;
+    stack[sp++] = n;
+    while (sp) {
+        int f = stack[--sp];
+        for (int m = 1; m < T; m++) {
+            V ch = w->k[m][C_];
+            if (ch == f && ch != m && w->k[m][A_] && !inmask(killed, m)) {
+                killed |= bit(m);
+                stack[sp++] = m;
+            }
+        }
+    }
+    return killed;
+}
+
+static void delete_(Ctx *x, St *w, V caller, int n, uint64_t killed) {
+    for (int m = 0; m < x->c->T; m++) {
+        V *row = w->k[m];
+        if (inmask(killed, m)) {
+            V chief = m == n ? row[C_] : caller;
+            V ver = row[V_];
+            memset(row, 0, sizeof(V) * 8);
+            row[C_] = chief;
+            row[V_] = ver;
+        } else if (m && inmask(killed, row[C_])) {
+            row[C_] = caller;
+        }
+    }
+}
+
+static int task_new_nil(Ctx *x, St *w, V caller, V n, V heir) {
+    int T = x->c->T;
+    if (n == 0 || n >= T || n < 0 || w->k[n][C_] != caller) return 0;
+    int active = w->k[n][A_] != 0;
+    uint64_t gone = active ? doomed(x, w, n) : 0;
+    int exists = heir >= 0 && heir < T && w->k[heir][A_] && !inmask(gone, heir);
+    if (!exists && x->c->fix_task_new) return 0;
+    if (active) delete_(x, w, caller, n, gone);
+    if (!exists) return 0;
+    w->k[n][C_] = heir;
+    return 1;
+}
+
+static int task_new(Ctx *x, St *w, V caller, V dest, V mcp, V pager, V eip, V esp) {
+    int T = x->c->T;
+    V n = dest & 2047;
+    if (n == 0 || n >= T || w->k[n][C_] != caller) return 0;
+    V cm = w->k[caller][M_], cp = w->k[caller][PR_];
+    if (w->k[n][A_]) delete_(x, w, caller, n, doomed(x, w, n));
+    V *row = w->k[n];
+    row[C_] = caller;
+    row[A_] = 1;
+    row[V_] = dest >> 18;
+    row[M_] = cm < mcp ? cm : mcp;
+    row[P_] = pager;
+    row[E_] = eip;
+    row[S_] = esp;
+    row[PR_] = cp;
+    return 1;
+}
+
+static V schedule(Ctx *x, St *w, V caller, V dest, V prio) {
+    V n = dest & 2047;
+    if (((dest >> 11) & 127) || n >= x->c->T || !w->k[n][A_] || w->k[n][V_] != dest >> 18)
+        return -1;
+    V old = w->k[n][PR_];
+    if (prio < 0) return old;
+    if (prio > MAX_MCP || prio > w->k[caller][M_]) return -1;
+    w->k[n][PR_] = prio;
+    return old;
+}
+
+/* -- RMGR ---------------------------------------------------------------------------- */
+
+static int reserve(Ctx *x, St *w, V n, V caller) { /* 1 held, 2 reserved now, 0 refused */
+    V me = caller & 255;
+    V held = code_of(w->own[n]);
+    if (held == me) return 1;
+    if (held != 0) return 0;
+    if (me >= x->c->T) {
+        BAD(x, "a caller beyond the task numbers");
+        return 0;
+    }
+    if (w->used[me] >= (inmask(w->reset, me) ? 0 : x->c->quota)) return 0;
+    w->own[n] = holder(caller);
+    w->used[me] += 1;
+    return 2;
+}
+
+static void refused(Ctx *x, St *w, V n, V caller, int reserved) {
+    if (reserved == 1 && x->c->fix_refusal) return;
+    V code = code_of(w->own[n]);
+    if (code == (caller & 255) || code == 0) w->own[n] = FREE_;
+}
+
+static int get_task(Ctx *x, St *w, V sender, V n) {
+    if (n < 0 || n >= x->c->T) return 0;
+    V caller = sender & 2047;
+    int reserved = reserve(x, w, n, caller);
+    if (!reserved) return 0;
+    if (task_new_nil(x, w, RMGR, n, caller)) return 1;
+    refused(x, w, n, caller, reserved);
+    return 0;
+}
+
+static int rmgr_task_new(Ctx *x, St *w, V caller, V dest, V mcp, V eip, V pager) {
+    V n = dest & 2047;
+    if (n >= x->c->T) {
+        BAD(x, "a task beyond the task numbers");
+        return 0;
+    }
+    int reserved = reserve(x, w, n, caller);
+    if (!reserved) return 0;
+    V cap = inmask(w->reset, caller & 255) ? 0 : MAX_MCP;
+    if (cap < mcp) mcp = cap;
+    if (!task_new(x, w, RMGR, dest, mcp, pager, eip, 0)) {
+        refused(x, w, n, caller, reserved);
+        return 0;
+    }
+    w->ver[n] = dest >> 18;
+    w->reset |= bit(n & 255);
+    return 1;
+}
+
+static void set_task_id(Ctx *x, St *w, V caller, V task) {
+    (void)x;
+    V n = task & 2047;
+    if (code_of(w->own[n]) != caller) return;
+    if (n < 256) {
+        w->reset &= ~bit(n);
+        w->used[n] = 0;
+    }
+}
+
+static void set_prio(Ctx *x, St *w, V caller, V task, V prio) {
+    if (schedule(x, w, RMGR, task, -1) < 0) return;
+    if ((inmask(w->reset, caller & 255) ? 0 : MAX_MCP) < prio) return;
+    schedule(x, w, RMGR, task, prio);
+}
+
+static int free_one(Ctx *x, St *w, V n) {
+    V saved[MAXT][8];
+    memcpy(saved, w->k, sizeof saved);
+    if (!task_new_nil(x, w, RMGR, n, RMGR)) {
+        memcpy(w->k, saved, sizeof saved);
+        return 0;
+    }
+    w->own[n] = FREE_;
+    w->handed &= ~bit(n);
+    return 1;
+}
+
+static int free_client(Ctx *x, St *w, V caller, V owner) {
+    int T = x->c->T;
+    if (owner < 5 || owner >= T || w->own[owner] != RMGR) return 0;
+    uint64_t trusted = x->c->trusted;
+    if (!inmask(trusted, caller) && (caller != owner || trusted)) return 0;
+    if (!free_one(x, w, owner)) return 0;
+    int list[MAXT], count = 0;
+    for (int n = 0; n < T; n++)
+        if (w->own[n] == owner) list[count++] = n;
+    for (int i = 0; i < count; i++) free_one(x, w, list[i]);
+    return 1;
+}
+
+/* -- the task server ----------------------------------------------------------------- */
+
+static inline int ts_alive(Ctx *x, St *w) { return w->has_ts && w->k[x->c->ts_me][A_]; }
+static inline V ts_id(Ctx *x, St *w) { return tid(x, x->c->ts_me, w->k[x->c->ts_me][V_]); }
+
+static V *record(Ctx *x, St *w, V n) {
+    int i = n - x->c->ts_first;
+    return (w->has_ts && i >= 0 && i < x->c->nrec) ? w->rec[i] : NULL;
+}
+
+static int grants(Ctx *x, St *w, V n) { return get_task(x, w, ts_id(x, w), n); }
+
+static void set_task(Ctx *x, St *w, V n, V chief) {
+    int T = x->c->T;
+    if (w->k[n][A_]) {
+        int clan[4 * MAXT], nclan = 0, stack[4 * MAXT], sp = 0;
+        stack[sp++] = n;
+        while (sp) {
+            int f = stack[--sp];
+            for (int m = 1; m < T; m++)
+                if (w->k[m][C_] == f && w->k[m][C_] != m) {
+                    if (nclan >= 4 * MAXT || sp >= 4 * MAXT) {
+                        BAD(x, "a cycle of chiefs");
+                        return;
+                    }
+                    clan[nclan++] = m;
+                    stack[sp++] = m;
+                }
+        }
+        for (int i = 0; i < nclan; i++) {
+            V *row = w->k[clan[i]];
+            V ver = row[V_];
+            memset(row, 0, sizeof(V) * 8);
+            row[C_] = RMGR;
+            row[V_] = ver;
+        }
+    }
+    V *row = w->k[n];
+    V ver = row[V_];
+    memset(row, 0, sizeof(V) * 8);
+    row[C_] = chief;
+    row[V_] = ver;
+    w->own[n] = x->c->ts_me;
+}
+
+static V allocate(Ctx *x, St *w, V caller, int chief) { /* packed id or -1 */
+    int i;
+    for (i = 0; i < x->c->nrec; i++)
+        if (w->rec[i][2] == ST_FREE) break;
+    if (i == x->c->nrec) return -1;
+    V *rec = w->rec[i];
+    V n = x->c->ts_first + i;
+    V v = rec[0];
+    V nv = v - v % VERSION_LOW + (v + 1) % VERSION_LOW;
+    rec[0] = nv;
+    rec[1] = caller;
+    rec[2] = chief ? ST_CHIEF : ST_ALLOCATED;
+    if (chief) {
+        if (!grants(x, w, n)) return -1;
+        set_task(x, w, n, caller);
+    }
+    return tid(x, n, nv);
+}
+
+static int create(Ctx *x, St *w, V caller, V task, V eip, V pager, V prio) {
+    V n = task & 2047;
+    V *rec = record(x, w, n);
+    if (!rec || rec[2] == ST_FREE || rec[1] != caller || tid(x, n, rec[0]) != task) return 0;
+    if (rec[3]) return 0;
+    V me = x->c->ts_me;
+    if (!rmgr_task_new(x, w, me, task, MAX_MCP, eip, pager)) return 0;
+    set_task_id(x, w, me, task);
+    set_prio(x, w, me, task, prio);
+    return 1;
+}
+
+static int free_(Ctx *x, St *w, V caller, V n, int back) {
+    V *rec = record(x, w, n);
+    if (!rec || rec[1] != caller || rec[2] == ST_FREE) return 0;
+    if (x->c->fix_free && rec[2] == ST_CHIEF && !back) return 0;
+    rec[1] = NO_OWNER;
+    rec[2] = ST_FREE;
+    return 1;
+}
+
+static int free2(Ctx *x, St *w, V caller, V n) {
+    int back = task_new_nil(x, w, x->c->ts_me, n, RMGR);
+    return free_(x, w, caller, n, back);
+}
+
+static int kill_(Ctx *x, St *w, V caller, V task, int free) {
+    V n = task & 2047;
+    V *rec = record(x, w, n);
+    if (!rec || rec[2] == ST_FREE || rec[3]) return 0;
+    V owner = rec[1];
+    if (!(caller == owner || caller == NO_OWNER || caller == n || owner == NO_OWNER)) return 0;
+    if (grants(x, w, n))
+        set_task(x, w, n, RMGR);
+    else if (!(x->c->fix_kill && task_new_nil(x, w, x->c->ts_me, n, RMGR)))
+        return 0;
+    if (rec[2] == ST_CHIEF) rec[2] = ST_ALLOCATED;
+    if (free) {
+        rec[1] = NO_OWNER;
+        rec[2] = ST_FREE;
+    }
+    return 1;
+}
+
+static void reclaim(Ctx *x, St *w, V owner) {
+    int first = x->c->ts_first, count = x->c->nrec;
+    V so[4 * MAXT];
+    int ss[4 * MAXT], sp = 0;
+    so[sp] = owner;
+    ss[sp++] = 0;
+    while (sp) {
+        V own = so[sp - 1];
+        int start = ss[sp - 1], nxt = -1;
+        for (int i = start; i < count; i++)
+            if (w->rec[i][2] != ST_FREE && w->rec[i][1] == own) {
+                nxt = i;
+                break;
+            }
+        if (nxt < 0) {
+            sp--;
+            continue;
+        }
+        ss[sp - 1] = nxt + 1;
+        if (kill_(x, w, own, tid(x, first + nxt, w->rec[nxt][0]), 1)) {
+            if (sp >= 4 * MAXT) {
+                BAD(x, "a reclaim deeper than the task numbers");
+                return;
+            }
+            so[sp] = first + nxt;
+            ss[sp++] = 0;
+        }
+    }
+}
+
+static void exit_event(Ctx *x, St *w, V dead) {
+    if (free_client(x, w, x->c->ts_me, dead)) reclaim(x, w, dead);
+}
+
+/* -- freeze: servers and a task server that are gone leave the state ------------------ */
+
+static void drop_dead(Ctx *x, St *w) {
+    int j = 0;
+    for (int i = 0; i < w->ns; i++) {
+        V *row = w->k[w->lx[i].me];
+        if (row[A_] && row[E_] == EIP_L4 && row[V_] == 1) {
+            if (i != j) w->lx[j] = w->lx[i];
+            j++;
+        }
+    }
+    w->ns = j;
+    if (w->has_ts) {
+        V *row = w->k[x->c->ts_me];
+        if (!(row[A_] && row[E_] == EIP_TS && row[V_] == 1)) w->has_ts = 0;
+    }
+}
+
+/* -- an L4Linux server's calls ------------------------------------------------------- */
+
+static int slot_index(Srv *s, V t) {
+    for (int i = 0; i < s->nslots; i++)
+        if (s->slots[i] == t) return i;
+    return -1;
+}
+static int in_cache(Srv *s, V t) {
+    for (int i = 0; i < s->ncache; i++)
+        if (s->cache[i] == t) return 1;
+    return 0;
+}
+
+static V acquire(Ctx *x, St *w, Srv *s) { /* -1: none */
+    if (x->c->strategy == CHIEF_CACHE && s->ncache) {
+        V fr = s->cache[0], given = fr;
+        if (x->c->fix_cache) {
+            V nv = ((fr >> 18) + 1) % VERSIONS;
+            given = tid(x, fr & 0x3FFFF, nv);
+        }
+        int i = slot_index(s, fr);
+        if (i < 0) {
+            BAD(x, "a cached id in no slot");
+            return -1;
+        }
+        s->slots[i] = given;
+        memmove(s->cache, s->cache + 1, sizeof(V) * (size_t)(s->ncache - 1));
+        s->ncache--;
+        return given;
+    }
+    if (!ts_alive(x, w)) return -1;
+    return allocate(x, w, s->me, x->c->strategy != CLASSIC);
+}
+
+static int start(Ctx *x, St *w, Srv *s, V task, V id) {
+    if (x->c->strategy == CLASSIC) {
+        if (!ts_alive(x, w)) return 0;
+        if (create(x, w, s->me, task, EIP_PROC, id, PRIO_USER)) return 1;
+        free_(x, w, s->me, task & 2047, 0);
+        return 0;
+    }
+    if (!task_new(x, w, s->me, task, MAX_MCP, id, EIP_PROC, 0)) return 0;
+    if (schedule(x, w, s->me, task, -1) >= 0) schedule(x, w, s->me, task, PRIO_SERVER);
+    return 1;
+}
+
+static void stop(Ctx *x, St *w, Srv *s, V task) {
+    V n = task & 2047;
+    if (x->c->strategy == CLASSIC) {
+        if (ts_alive(x, w) && kill_(x, w, s->me, task, 0)) free_(x, w, s->me, n, 0);
+        return;
+    }
+    if (!task_new_nil(x, w, s->me, n, s->me)) return;
+    if (x->c->strategy == CHIEF_CACHE && slot_index(s, task) >= 0 && !in_cache(s, task)) {
+        V cache[MAXC];
+        int nc = 0;
+        for (int i = 0; i < s->nslots; i++)
+            if (in_cache(s, s->slots[i]) || s->slots[i] == task) cache[nc++] = s->slots[i];
+        memcpy(s->cache, cache, sizeof(V) * (size_t)nc);
+        s->ncache = nc;
+        return;
+    }
+    V heir = w->has_ts ? x->c->ts_me : 0;
+    if (task_new_nil(x, w, s->me, n, heir) && ts_alive(x, w)) free2(x, w, s->me, n);
+}
+
+static void spawn(Ctx *x, St *w, Srv *s, V parent, V id) {
+    V got = acquire(x, w, s);
+    if (got < 0 || !start(x, w, s, got, id)) return;
+    if (s->np >= MAXP) {
+        BAD(x, "more processes than the core holds");
+        return;
+    }
+    Proc *p = &s->p[s->np++];
+    p->pid = s->next_pid;
+    p->task = got;
+    p->parent = parent;
+    p->zombie = 0;
+    p->status = 0;
+    s->next_pid += 1;
+}
+
+static void end(Ctx *x, St *w, Srv *s, int i, V status) {
+    V pid = s->p[i].pid, task = s->p[i].task;
+    stop(x, w, s, task);
+    int known = 0;
+    for (int j = 0; j < s->nret; j++)
+        if (s->ret[j] == task) known = 1;
+    if (!known) {
+        if (s->nret >= MAXR) {
+            BAD(x, "more retired ids than the core holds");
+            return;
+        }
+        s->ret[s->nret++] = task;
+    }
+    s->p[i].zombie = 1;
+    s->p[i].status = status;
+    for (int j = 0; j < s->np; j++)
+        if (s->p[j].parent == pid) s->p[j].parent = INIT_PID;
+}
+
+/* kind 0 Fork, 1 Exit(0), 2 Kill(arg), 3 Wait(-1), from process task `sender` */
+static void call(Ctx *x, const St *in, St *w, int si, int kind, V sender, V arg) {
+    *w = *in;
+    Srv *s = &w->lx[si];
+    V id = tid(x, s->me, w->k[s->me][V_]);
+    int me = -1;
+    for (int i = 0; i < s->np; i++)
+        if (!s->p[i].zombie && s->p[i].task == sender) {
+            me = i;
+            break;
+        }
+    if (me < 0) {
+        BAD(x, "a call from no running process");
+        return;
+    }
+    if (kind == 0) {
+        spawn(x, w, s, s->p[me].pid, id);
+    } else if (kind == 1) {
+        end(x, w, s, me, 0);
+    } else if (kind == 2) {
+        for (int i = 0; i < s->np; i++)
+            if (s->p[i].pid == arg) {
+                if (!s->p[i].zombie) end(x, w, s, i, KILLED);
+                break;
+            }
+    } else {
+        V pid = s->p[me].pid;
+        for (int i = 0; i < s->np; i++)
+            if (s->p[i].parent == pid && s->p[i].zombie) {
+                memmove(&s->p[i], &s->p[i + 1], sizeof(Proc) * (size_t)(s->np - i - 1));
+                s->np--;
+                break;
+            }
+    }
+    drop_dead(x, w);
+}
+
+static void shutdown_(Ctx *x, const St *in, St *w, int si) {
+    *w = *in;
+    V me = w->lx[si].me;
+    if (!ts_alive(x, w) || (me >= x->c->ts_first && me < x->c->ts_first + x->c->nrec)) {
+        BAD(x, "a shutdown the task server does not answer with ENOTFOUND");
+        return;
+    }
+    exit_event(x, w, me);
+    drop_dead(x, w);
+}
+
+/* -- the state invariants (explore_checks.py; bit i = invariants.STATE_INVARIANTS[i]) -- */
+
+static const char *const INVARIANTS[] = {
+    "every_task_has_exactly_one_chief",
+    "every_task_is_in_exactly_one_place",
+    "the_owner_of_an_allocate_chief_task_is_its_chief",
+    "cached_tasks_are_inactive_and_the_cachers",
+    "reused_tasks_get_a_new_version",
+    "exit_reclaims_everything",
+};
+#define NINV 6
+
+static int one_chief(Ctx *x, St *s) {
+    int T = x->c->T;
+    if (s->k[0][C_] != 0) return 0;
+    for (int n = 1; n < T; n++) {
+        V chief = s->k[n][C_];
+        if (chief < 0 || chief >= T || chief == n) return 0;
+        uint64_t seen = bit(n);
+        while (chief != 0) {
+            if (inmask(seen, chief)) return 0;
+            seen |= bit(chief);
+            chief = s->k[chief][C_];
+        }
+    }
+    return 1;
+}
+
+enum { PL_CONFLICT = 0, PL_FREE = 1, PL_RESERVED = 2, PL_OWNER = 3, PL_CACHER = 4 };
+
+static int cachers(St *s, V n, V *who) { /* how many servers cache number n */
+    int count = 0;
+    for (int i = 0; i < s->ns; i++) {
+        Srv *v = &s->lx[i];
+        for (int j = 0; j < v->ncache; j++)
+            if ((v->cache[j] & 2047) == n) {
+                *who = v->me;
+                count++;
+                break;
+            }
+    }
+    return count;
+}
+
+static int place(Ctx *x, St *s, V n, V *who) {
+    V owner = s->own[n];
+    V *rec = record(x, s, n);
+    int ts = x->c->ts_me;
+    if (rec && rec[1] != NO_OWNER && owner != ts) return PL_CONFLICT;
+    int kind;
+    V base;
+    if (owner == FREE_) {
+        kind = PL_FREE;
+        base = 0;
+    } else if (s->has_ts && owner == ts && n != ts) {
+        if (!rec || rec[1] == NO_OWNER) {
+            kind = PL_RESERVED;
+            base = 0;
+        } else {
+            kind = PL_OWNER;
+            base = rec[1];
+        }
+    } else {
+        kind = PL_OWNER;
+        base = owner;
+    }
+    V cacher = 0;
+    int count = cachers(s, n, &cacher);
+    if (count > 1) return PL_CONFLICT;
+    if (count) {
+        if (kind == PL_OWNER && base == cacher) {
+            *who = cacher;
+            return PL_CACHER;
+        }
+        return PL_CONFLICT;
+    }
+    *who = base;
+    return kind;
+}
+
+static int one_place(Ctx *x, St *s) {
+    int T = x->c->T;
+    V running[MAXT];
+    uint64_t isrun = 0;
+    for (int i = 0; i < s->ns; i++) {
+        Srv *v = &s->lx[i];
+        for (int j = 0; j < v->np; j++) {
+            if (v->p[j].zombie) continue;
+            V n = v->p[j].task & 2047;
+            if (inmask(isrun, n)) return 0;
+            if (n >= T) {
+                BAD(x, "a process beyond the task numbers");
+                return 1;
+            }
+            isrun |= bit(n);
+            running[n] = v->me;
+        }
+    }
+    for (int n = 5; n < T; n++) {
+        V who = 0;
+        int kind = place(x, s, n, &who);
+        if (kind == PL_CONFLICT) return 0;
+        if (kind == PL_FREE && (s->k[n][A_] || s->k[n][C_] != RMGR)) return 0;
+        V *rec = record(x, s, n);
+        if (rec && rec[2] == 0 && (s->k[n][C_] != RMGR || rec[3])) return 0;
+        if (inmask(isrun, n) && !(kind == PL_OWNER && who == running[n])) return 0;
+    }
+    return 1;
+}
+
+static int owner_is_chief(Ctx *x, St *s) {
+    if (s->has_ts)
+        for (int i = 0; i < x->c->nrec; i++) {
+            V *rec = s->rec[i];
+            if (rec[2] != 2 || rec[1] == NO_OWNER) continue;
+            V chief = s->k[x->c->ts_first + i][C_];
+            if (chief != rec[1] && chief != x->c->ts_me) return 0;
+        }
+    for (int n = 0; n < x->c->T; n++)
+        if (inmask(s->handed, n) && s->k[n][C_] != s->own[n] && s->k[n][C_] != RMGR) return 0;
+    return 1;
+}
+
+static int cached_ok(Ctx *x, St *s) {
+    for (int i = 0; i < s->ns; i++) {
+        Srv *v = &s->lx[i];
+        if (v->ncache > x->c->cache_cap) return 0;
+        for (int j = 0; j < v->ncache; j++) {
+            V n = v->cache[j] & 2047, who = 0;
+            if (s->k[n][A_] || s->k[n][C_] != v->me) return 0;
+            if (place(x, s, n, &who) != PL_CACHER || who != v->me) return 0;
+            V *rec = record(x, s, n);
+            if (rec && rec[2] != 2) return 0;
+        }
+    }
+    return 1;
+}
+
+static int new_version(Ctx *x, St *s) {
+    for (int i = 0; i < s->ns; i++) {
+        Srv *v = &s->lx[i];
+        for (int j = 0; j < v->np; j++) {
+            if (v->p[j].zombie) continue;
+            V task = v->p[j].task;
+            for (int r = 0; r < v->nret; r++)
+                if (v->ret[r] == task) return 0;
+            V n = task & 2047;
+            if (!s->k[n][A_] || tid(x, n, s->k[n][V_]) != task) return 0;
+        }
+    }
+    return 1;
+}
+
+static int reclaims(Ctx *x, St *s) {
+    int T = x->c->T;
+    for (int n = 5; n < T; n++) {
+        V o = s->own[n];
+        if (o != FREE_ && (o < 0 || o >= T || !s->k[o][A_])) return 0;
+    }
+    if (s->has_ts)
+        for (int i = 0; i < x->c->nrec; i++) {
+            V o = s->rec[i][1];
+            if (o != NO_OWNER && (o < 0 || o >= T || !s->k[o][A_])) return 0;
+        }
+    for (int i = 0; i < s->ns; i++) {
+        Srv *v = &s->lx[i];
+        if (!s->k[v->me][A_] && (v->ncache || v->np)) return 0;
+    }
+    return 1;
+}
+
+static int holds(Ctx *x, St *s) {
+    unsigned m = x->c->inv;
+    if ((m & 1) && !one_chief(x, s)) return 0;
+    if ((m & 2) && !one_place(x, s)) return 0;
+    if ((m & 4) && !owner_is_chief(x, s)) return 0;
+    if ((m & 8) && !cached_ok(x, s)) return 0;
+    if ((m & 16) && !new_version(x, s)) return 0;
+    if ((m & 32) && !reclaims(x, s)) return 0;
+    return 1;
+}
+
+/* -- the canonical form and its fingerprint ------------------------------------------ */
+
+typedef struct {
+    int n;
+    V v[MAXV], pl[MAXV];
+} Pl;
+
+static void pl_add(Ctx *x, Pl *p, V v) {
+    for (int i = 0; i < p->n; i++)
+        if (p->v[i] == v) return;
+    if (p->n >= MAXV) {
+        BAD(x, "more versions of one number than the core holds");
+        return;
+    }
+    p->v[p->n++] = v;
+}
+
+static int pl_of(const Pl *p, V v, V *out) {
+    for (int i = 0; i < p->n; i++)
+        if (p->v[i] == v) {
+            *out = p->pl[i];
+            return 1;
+        }
+    return 0;
+}
+
+static void places(Ctx *x, St *s, Pl *live) {
+    const Cfg *c = x->c;
+    int T = c->T;
+    for (int n = 0; n < T; n++) live[n].n = 0;
+    for (int n = 5; n < T; n++) {
+        if (s->k[n][A_] || c->inactive) pl_add(x, &live[n], s->k[n][V_]);
+        if (c->rmgr_v) pl_add(x, &live[n], s->ver[n]);
+    }
+    if (s->has_ts)
+        for (int i = 0; i < c->nrec; i++) pl_add(x, &live[c->ts_first + i], s->rec[i][0]);
+#define LIVE(t)                                                       \
+    do {                                                              \
+        V n_ = (t) & 2047;                                            \
+        if (n_ >= T) {                                                \
+            BAD(x, "an id beyond the task numbers");                  \
+            return;                                                   \
+        }                                                             \
+        pl_add(x, &live[n_], (t) >> 18);                              \
+    } while (0)
+    for (int i = 0; i < s->ns; i++) {
+        Srv *v = &s->lx[i];
+        for (int j = 0; j < v->nslots; j++) LIVE(v->slots[j]);
+        for (int j = 0; j < v->ncache; j++) LIVE(v->cache[j]);
+        for (int j = 0; j < v->np; j++)
+            if (!v->p[j].zombie) LIVE(v->p[j].task);
+    }
+    V extra_n[MAXS * MAXR], extra_v[MAXS * MAXR];
+    int nextra = 0;
+    for (int i = 0; i < s->ns; i++) {
+        Srv *v = &s->lx[i];
+        for (int j = 0; j < v->nret; j++) {
+            V t = v->ret[j], n = t & 2047, ver = t >> 18;
+            if (n >= T) continue;
+            Pl *p = &live[n];
+            int known = 0, near = 0;
+            for (int q = 0; q < p->n; q++) {
+                if (p->v[q] == ver) known = 1;
+                V d = ver - p->v[q];
+                if (d >= 0 && d <= c->window) near = 1;
+            }
+            if (!known && near) {
+                extra_n[nextra] = n;
+                extra_v[nextra++] = ver;
+            }
+        }
+    }
+    for (int i = 0; i < nextra; i++) pl_add(x, &live[extra_n[i]], extra_v[i]);
+    V gap = c->window + 1;
+    for (int n = 0; n < T; n++) {
+        Pl *p = &live[n];
+        for (int i = 1; i < p->n; i++) { /* insertion sort, few values */
+            V v = p->v[i];
+            int j = i - 1;
+            while (j >= 0 && p->v[j] > v) {
+                p->v[j + 1] = p->v[j];
+                j--;
+            }
+            p->v[j + 1] = v;
+        }
+        V at = 0;
+        for (int i = 0; i < p->n; i++) {
+            if (i) {
+                V d = p->v[i] - p->v[i - 1];
+                at += d < gap ? d : gap;
+            }
+            p->pl[i] = at;
+        }
+    }
+}
+
+static uint64_t free_pool(Ctx *x, St *s) {
+    const Cfg *c = x->c;
+    if (!c->symmetry) return 0;
+    uint64_t held = 0, out = 0;
+    for (int i = 0; i < s->ns; i++)
+        for (int j = 0; j < s->lx[i].ncache; j++) held |= bit(s->lx[i].cache[j] & 2047);
+    for (int n = c->pool_start > 5 ? c->pool_start : 5; n < c->T; n++) {
+        V o = s->own[n];
+        if (inmask(held, n) || s->k[n][A_]) continue;
+        if (!(o == -1 || (s->has_ts && o == c->ts_me))) continue;
+        if (s->has_ts) {
+            int i = n - c->ts_first;
+            if (i >= 0 && i < c->nrec && (s->rec[i][2] || s->rec[i][1] != -1)) continue;
+        }
+        out |= bit(n);
+    }
+    return out;
+}
+
+typedef struct {
+    V *a;
+    int n;
+} Buf;
+
+#define PUT(b, val)                                \
+    do {                                           \
+        if ((b)->n >= MAXCODE) {                   \
+            BAD(x, "a canonical form too long");   \
+            return;                                \
+        }                                          \
+        (b)->a[(b)->n++] = (val);                  \
+    } while (0)
+
+static inline V ren(const V *map, int T, V v) { return (v >= 0 && v < T) ? map[v] : v; }
+
+static void put_rid(Ctx *x, Buf *b, const Pl *live, const V *map, V p) {
+    int T = x->c->T;
+    V t = p & 2047, v = p >> 18, pl = 0;
+    if (t >= 5 && t < T && pl_of(&live[t], v, &pl)) {
+        PUT(b, 2);
+        PUT(b, ren(map, T, t));
+        PUT(b, pl);
+    } else {
+        PUT(b, 3);
+        PUT(b, ren(map, T, t));
+        PUT(b, (p >> 11) & 127);
+        PUT(b, v);
+    }
+}
+
+/* A task's row (explore_fast._tables, renamed as _renamed_row does). */
+static void put_row(Ctx *x, Buf *b, St *s, const Pl *live, const V *map, int n) {
+    const Cfg *c = x->c;
+    int T = c->T;
+    V *e = s->k[n], pl = 0;
+    if (e[A_] || c->inactive) {
+        if (!pl_of(&live[n], e[V_], &pl)) BAD(x, "a kernel version with no place");
+        PUT(b, pl);
+    } else {
+        PUT(b, -1);
+    }
+    if (c->rmgr_v) {
+        if (!pl_of(&live[n], s->ver[n], &pl)) BAD(x, "an RMGR version with no place");
+        PUT(b, pl);
+    } else {
+        PUT(b, -1);
+    }
+    PUT(b, ren(map, T, e[C_]));
+    PUT(b, e[A_]);
+    PUT(b, e[M_]);
+    PUT(b, e[E_]);
+    PUT(b, e[S_]);
+    if (e[P_])
+        put_rid(x, b, live, map, e[P_]);
+    else
+        PUT(b, 0);
+    PUT(b, ren(map, T, s->own[n]));
+    PUT(b, inmask(s->handed, n));
+    V *rec = record(x, s, n);
+    if (rec) {
+        if (!pl_of(&live[n], rec[0], &pl)) BAD(x, "a record version with no place");
+        PUT(b, 1);
+        PUT(b, ren(map, T, rec[1]));
+        PUT(b, rec[2]);
+        PUT(b, pl);
+    } else {
+        PUT(b, 0);
+    }
+    /* retired ids of n kept by each server: (server, sorted places), by renamed server */
+    int order[MAXS], no = 0;
+    for (int i = 0; i < s->ns; i++) {
+        Srv *v = &s->lx[i];
+        int any = 0;
+        for (int j = 0; j < v->nret && !any; j++)
+            if ((v->ret[j] & 2047) == n && pl_of(&live[n], v->ret[j] >> 18, &pl)) any = 1;
+        if (!any) continue;
+        V key = ren(map, T, v->me);
+        int j = no++;
+        while (j > 0 && ren(map, T, s->lx[order[j - 1]].me) > key) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = i;
+    }
+    PUT(b, no);
+    for (int q = 0; q < no; q++) {
+        Srv *v = &s->lx[order[q]];
+        V ps[MAXR];
+        int np = 0;
+        for (int j = 0; j < v->nret; j++)
+            if ((v->ret[j] & 2047) == n && pl_of(&live[n], v->ret[j] >> 18, &pl)) {
+                int at = np++;
+                while (at > 0 && ps[at - 1] > pl) {
+                    ps[at] = ps[at - 1];
+                    at--;
+                }
+                ps[at] = pl;
+            }
+        PUT(b, ren(map, T, v->me));
+        PUT(b, np);
+        for (int j = 0; j < np; j++) PUT(b, ps[j]);
+    }
+}
+
+/* A server's processes, cache and slots (explore_fast._tables' parts). */
+static void put_part(Ctx *x, Buf *b, const Pl *live, const V *map, Srv *v) {
+    int T = x->c->T;
+    PUT(b, ren(map, T, v->me));
+    PUT(b, v->np);
+    for (int j = 0; j < v->np; j++) {
+        Proc *p = &v->p[j];
+        V rank = -1;
+        if (p->parent == 0) rank = 0;
+        for (int q = 0; q < v->np; q++)
+            if (v->p[q].pid == p->parent) {
+                rank = q + 1;
+                break;
+            }
+        if (rank < 0) BAD(x, "a parent that is no process");
+        PUT(b, rank);
+        PUT(b, p->zombie);
+        PUT(b, p->status);
+        if (p->zombie)
+            PUT(b, 0);
+        else
+            put_rid(x, b, live, map, p->task);
+    }
+    PUT(b, v->ncache);
+    for (int j = 0; j < v->ncache; j++) put_rid(x, b, live, map, v->cache[j]);
+    PUT(b, v->nslots);
+    for (int j = 0; j < v->nslots; j++) put_rid(x, b, live, map, v->slots[j]);
+}
+
+static int cmp_words(const V *a, int na, const V *b, int nb) {
+    int n = na < nb ? na : nb;
+    for (int i = 0; i < n; i++)
+        if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
+    return na < nb ? -1 : na > nb ? 1 : 0;
+}
+
+typedef struct {
+    V a[MAXCODE];
+    V tmp[MAXCODE];
+    V best[MAXCODE];
+    int nbest;
+} Scratch;
+
+static void code_for(Ctx *x, St *s, const Pl *live, uint64_t free, const V *map, Buf *b,
+                     V *tmp) {
+    const Cfg *c = x->c;
+    int T = c->T;
+    /* the numbers not in the free pool, by their new number */
+    V inv[MAXT];
+    for (int n = 0; n < T; n++) inv[map[n]] = n;
+    for (int t = 5; t < T; t++) {
+        int n = inv[t];
+        if (inmask(free, n)) continue;
+        PUT(b, t);
+        put_row(x, b, s, live, map, n);
+    }
+    /* the free pool's rows, sorted */
+    int nfree = 0, starts[MAXT + 1];
+    Buf tb = {tmp, 0};
+    for (int n = 5; n < T; n++)
+        if (inmask(free, n)) {
+            starts[nfree++] = tb.n;
+            put_row(x, &tb, s, live, map, n);
+            if (x->bad) return;
+        }
+    starts[nfree] = tb.n;
+    int order[MAXT];
+    for (int i = 0; i < nfree; i++) {
+        int j = i;
+        while (j > 0 && cmp_words(tmp + starts[order[j - 1]],
+                                  starts[order[j - 1] + 1] - starts[order[j - 1]],
+                                  tmp + starts[i], starts[i + 1] - starts[i]) > 0) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = i;
+    }
+    PUT(b, nfree);
+    for (int i = 0; i < nfree; i++)
+        for (int w = starts[order[i]]; w < starts[order[i] + 1]; w++) PUT(b, tmp[w]);
+    /* the servers, by their new number */
+    int so[MAXS];
+    for (int i = 0; i < s->ns; i++) {
+        V key = ren(map, T, s->lx[i].me);
+        int j = i;
+        while (j > 0 && ren(map, T, s->lx[so[j - 1]].me) > key) {
+            so[j] = so[j - 1];
+            j--;
+        }
+        so[j] = i;
+    }
+    PUT(b, s->ns);
+    for (int i = 0; i < s->ns; i++) put_part(x, b, live, map, &s->lx[so[i]]);
+}
+
+static uint64_t hash_words(const V *a, int n) {
+    const uint64_t P1 = 0x9E3779B185EBCA87ull, P2 = 0xC2B2AE3D27D4EB4Full;
+    uint64_t h = 0x27D4EB2F165667C5ull ^ ((uint64_t)n * P1);
+    int i = 0;
+    for (; i + 1 < n; i += 2) {
+        uint64_t lane = (uint64_t)(uint32_t)a[i] | (uint64_t)(uint32_t)a[i + 1] << 32;
+        lane *= P2;
+        lane = (lane << 31) | (lane >> 33);
+        lane *= P1;
+        h ^= lane;
+        h = ((h << 27) | (h >> 37)) * P1 + 0x85EBCA77C2B2AE63ull;
+    }
+    if (i < n) {
+        h ^= (uint64_t)(uint32_t)a[i] * P1;
+        h = ((h << 23) | (h >> 41)) * P2 + 0x165667B19E3779F9ull;
+    }
+    h ^= h >> 33;
+    h *= P2;
+    h ^= h >> 29;
+    h *= 0x165667B19E3779F9ull;
+    h ^= h >> 32;
+    return h ? h : 1;
+}
+
+static uint64_t fingerprint(Ctx *x, St *s, Scratch *sc) {
+    Pl live[MAXT];
+    places(x, s, live);
+    if (x->bad) return 1;
+    uint64_t free = free_pool(x, s);
+    const Cfg *c = x->c;
+    sc->nbest = -1;
+    for (int p = 0; p < c->nperm; p++) {
+        Buf b = {sc->a, 0};
+        code_for(x, s, live, free, c->map[p], &b, sc->tmp);
+        if (x->bad) return 1;
+        if (sc->nbest < 0 || cmp_words(b.a, b.n, sc->best, sc->nbest) < 0) {
+            memcpy(sc->best, b.a, sizeof(V) * (size_t)b.n);
+            sc->nbest = b.n;
+        }
+    }
+    return hash_words(sc->best, sc->nbest);
+}
+
+/* -- flat states (explore_core.flatten's layout) and the frontier's varints ----------- */
+
+typedef struct {
+    V *a;
+    int n, cap;
+} Vec;
+
+static int flat_put(Vec *f, V v) {
+    if (f->n >= f->cap) return 0;
+    f->a[f->n++] = v;
+    return 1;
+}
+
+static int flatten(const Cfg *c, const St *s, Vec *f) {
+    int ok = 1, T = c->T;
+    ok &= flat_put(f, s->ns);
+    ok &= flat_put(f, s->has_ts);
+    ok &= flat_put(f, s->exits);
+    ok &= flat_put(f, (V)s->handed);
+    ok &= flat_put(f, (V)s->reset);
+    for (int n = 0; n < T; n++)
+        for (int i = 0; i < 8; i++) ok &= flat_put(f, s->k[n][i]);
+    for (int n = 0; n < T; n++) ok &= flat_put(f, s->own[n]);
+    for (int n = 0; n < T; n++) ok &= flat_put(f, s->ver[n]);
+    for (int n = 0; n < T; n++) ok &= flat_put(f, s->used[n]);
+    if (s->has_ts)
+        for (int i = 0; i < c->nrec; i++)
+            for (int j = 0; j < 4; j++) ok &= flat_put(f, s->rec[i][j]);
+    for (int i = 0; i < s->ns; i++) {
+        const Srv *v = &s->lx[i];
+        ok &= flat_put(f, v->me);
+        ok &= flat_put(f, v->next_pid);
+        ok &= flat_put(f, v->np);
+        ok &= flat_put(f, v->nslots);
+        ok &= flat_put(f, v->ncache);
+        ok &= flat_put(f, v->nret);
+        for (int j = 0; j < v->np; j++) {
+            ok &= flat_put(f, v->p[j].pid);
+            ok &= flat_put(f, v->p[j].task);
+            ok &= flat_put(f, v->p[j].parent);
+            ok &= flat_put(f, v->p[j].zombie);
+            ok &= flat_put(f, v->p[j].status);
+        }
+        for (int j = 0; j < v->nslots; j++) ok &= flat_put(f, v->slots[j]);
+        for (int j = 0; j < v->ncache; j++) ok &= flat_put(f, v->cache[j]);
+        for (int j = 0; j < v->nret; j++) ok &= flat_put(f, v->ret[j]);
+    }
+    return ok;
+}
+
+/* Reads a flat state; 0 if it does not fit the core (then the Python search runs). */
+static int unflatten(const Cfg *c, const V *a, int len, St *s) {
+    int at = 0, T = c->T;
+#define GET(dst)                     \
+    do {                             \
+        if (at >= len) return 0;     \
+        (dst) = a[at++];             \
+    } while (0)
+    memset(s, 0, sizeof *s);
+    V ns, has_ts, handed, reset;
+    GET(ns);
+    GET(has_ts);
+    GET(s->exits);
+    GET(handed);
+    GET(reset);
+    if (ns < 0 || ns > MAXS) return 0;
+    s->ns = ns;
+    s->has_ts = has_ts != 0;
+    s->handed = (uint32_t)handed;
+    s->reset = (uint32_t)reset;
+    for (int n = 0; n < T; n++)
+        for (int i = 0; i < 8; i++) GET(s->k[n][i]);
+    for (int n = 0; n < T; n++) GET(s->own[n]);
+    for (int n = 0; n < T; n++) GET(s->ver[n]);
+    for (int n = 0; n < T; n++) GET(s->used[n]);
+    if (s->has_ts)
+        for (int i = 0; i < c->nrec; i++)
+            for (int j = 0; j < 4; j++) GET(s->rec[i][j]);
+    for (int i = 0; i < s->ns; i++) {
+        Srv *v = &s->lx[i];
+        V np, nslots, ncache, nret;
+        GET(v->me);
+        GET(v->next_pid);
+        GET(np);
+        GET(nslots);
+        GET(ncache);
+        GET(nret);
+        if (np < 0 || np > MAXP || nslots < 0 || nslots > MAXC || ncache < 0 || ncache > MAXC ||
+            nret < 0 || nret > MAXR || v->me < 0 || v->me >= T)
+            return 0;
+        v->np = np;
+        v->nslots = nslots;
+        v->ncache = ncache;
+        v->nret = nret;
+        for (int j = 0; j < np; j++) {
+            GET(v->p[j].pid);
+            GET(v->p[j].task);
+            GET(v->p[j].parent);
+            GET(v->p[j].zombie);
+            GET(v->p[j].status);
+        }
+        for (int j = 0; j < nslots; j++) GET(v->slots[j]);
+        for (int j = 0; j < ncache; j++) GET(v->cache[j]);
+        for (int j = 0; j < nret; j++) GET(v->ret[j]);
+    }
+#undef GET
+    return at == len;
+}
+
+typedef struct {
+    unsigned char *a;
+    size_t n, cap;
+} Bytes;
+
+static int bytes_reserve(Bytes *b, size_t more) {
+    if (b->n + more <= b->cap) return 1;
+    size_t cap = b->cap ? b->cap : 1 << 16;
+    while (cap < b->n + more) cap *= 2;
+    unsigned char *a = realloc(b->a, cap);
+    if (!a) return 0;
+    b->a = a;
+    b->cap = cap;
+    return 1;
+}
+
+/* one frontier entry: 8 bytes of fingerprint, then the flat state as zigzag varints */
+static int push_state(const Cfg *c, Bytes *b, const St *s, uint64_t fp, V *flat) {
+    Vec f = {flat, 0, MAXCODE};
+    if (!flatten(c, s, &f)) return 0;
+    if (!bytes_reserve(b, 8 + 5 * (size_t)(f.n + 1))) return 0;
+    memcpy(b->a + b->n, &fp, 8);
+    b->n += 8;
+    uint32_t count = (uint32_t)f.n;
+    for (int i = -1; i < f.n; i++) {
+        uint32_t u = i < 0 ? count : ((uint32_t)f.a[i] << 1) ^ (uint32_t)(f.a[i] >> 31);
+        while (u >= 0x80) {
+            b->a[b->n++] = (unsigned char)(u | 0x80);
+            u >>= 7;
+        }
+        b->a[b->n++] = (unsigned char)u;
+    }
+    return 1;
+}
+
+static size_t pop_state(const Cfg *c, const unsigned char *p, St *s, uint64_t *fp, V *flat) {
+    size_t at = 0;
+    memcpy(fp, p, 8);
+    at = 8;
+    uint32_t count = 0;
+    for (int i = -1; i < (int)count; i++) {
+        uint32_t u = 0;
+        int shift = 0;
+        while (p[at] & 0x80) {
+            u |= (uint32_t)(p[at++] & 0x7F) << shift;
+            shift += 7;
+        }
+        u |= (uint32_t)p[at++] << shift;
+        if (i < 0)
+            count = u;
+        else
+            flat[i] = (V)((u >> 1) ^ (~(u & 1) + 1));
+    }
+    if (!unflatten(c, flat, (int)count, s)) return 0;
+    return at;
+}
+
+/* -- the visited set: fingerprint -> parent's fingerprint and move index -------------- */
+
+#define ROOT 0xFFFFFFFFu
+
+typedef struct {
+    uint64_t *key, *up;
+    uint32_t *index;
+    size_t cap, n;
+} Seen;
+
+static int seen_init(Seen *t, size_t cap) {
+    t->cap = cap;
+    t->n = 0;
+    t->key = calloc(cap, sizeof(uint64_t));
+    t->up = malloc(cap * sizeof(uint64_t));
+    t->index = malloc(cap * sizeof(uint32_t));
+    return t->key && t->up && t->index;
+}
+
+static void seen_free(Seen *t) {
+    free(t->key);
+    free(t->up);
+    free(t->index);
+}
+
+static size_t seen_slot(const Seen *t, uint64_t fp) {
+    size_t mask = t->cap - 1, i = (size_t)(fp * 0x9E3779B97F4A7C15ull >> 17) & mask;
+    while (t->key[i] && t->key[i] != fp) i = (i + 1) & mask;
+    return i;
+}
+
+static int seen_grow(Seen *t) {
+    Seen u;
+    if (!seen_init(&u, t->cap * 2)) {
+        seen_free(&u);
+        return 0;
+    }
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->key[i]) {
+            size_t j = seen_slot(&u, t->key[i]);
+            u.key[j] = t->key[i];
+            u.up[j] = t->up[i];
+            u.index[j] = t->index[i];
+        }
+    u.n = t->n;
+    seen_free(t);
+    *t = u;
+    return 1;
+}
+
+/* 1 added, 0 known already, -1 out of memory */
+static int seen_add(Seen *t, uint64_t fp, uint64_t up, uint32_t index) {
+    size_t i = seen_slot(t, fp);
+    if (t->key[i]) return 0;
+    t->key[i] = fp;
+    t->up[i] = up;
+    t->index[i] = index;
+    t->n++;
+    if (t->n * 2 > t->cap && !seen_grow(t)) return -1;
+    return 1;
+}
+
+static PyObject *path_to(const Seen *t, uint64_t fp) {
+    PyObject *out = PyList_New(0);
+    if (!out) return NULL;
+    for (;;) {
+        size_t i = seen_slot(t, fp);
+        if (!t->key[i] || t->index[i] == ROOT) break;
+        PyObject *v = PyLong_FromUnsignedLong(t->index[i]);
+        if (!v || PyList_Append(out, v) < 0) {
+            Py_XDECREF(v);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(v);
+        fp = t->up[i];
+    }
+    if (PyList_Reverse(out) < 0) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* -- moves ---------------------------------------------------------------------------- */
+
+/* What a move's outcome does: the search's sink, or a list for successors(). */
+typedef struct Sink Sink;
+struct Sink {
+    int (*emit)(Sink *, Ctx *, uint32_t index, St *after); /* after NULL: not built */
+};
+
+/* The moves of state s in the reference's actions order (explore_fast.moves). */
+static int moves(Ctx *x, const St *s, St *w, Sink *sink) {
+    const Cfg *c = x->c;
+    uint32_t i = 0;
+    for (int si = 0; si < s->ns; si++) {
+        const Srv *v = &s->lx[si];
+        V killed[MAXP];
+        int nk = 0;
+        for (int pi = 0; pi < v->np; pi++) {
+            const Proc *p = &v->p[pi];
+            if (p->zombie) continue;
+            V pid = p->pid, task = p->task;
+            int reap = 0;
+            for (int q = 0; q < v->np; q++)
+                if (v->p[q].parent == pid && v->p[q].zombie) reap = 1;
+            if (reap) call(x, s, w, si, 3, task, 0);
+            if (x->bad || sink->emit(sink, x, i++, reap ? w : NULL)) return 1;
+            if (v->np < c->processes) {
+                call(x, s, w, si, 0, task, 0);
+                if (x->bad || sink->emit(sink, x, i++, w)) return 1;
+            }
+            if (pid != INIT_PID) {
+                call(x, s, w, si, 1, task, 0);
+                if (x->bad || sink->emit(sink, x, i++, w)) return 1;
+            }
+            for (int q = 0; q < v->np; q++) {
+                V victim = v->p[q].pid;
+                if (victim == INIT_PID) continue;
+                int done = 0;
+                for (int j = 0; j < nk; j++)
+                    if (killed[j] == victim) done = 1;
+                if (v->p[q].zombie || done) {
+                    if (sink->emit(sink, x, i++, NULL)) return 1;
+                } else {
+                    killed[nk++] = victim;
+                    call(x, s, w, si, 2, task, victim);
+                    if (x->bad || sink->emit(sink, x, i++, w)) return 1;
+                }
+            }
+        }
+    }
+    for (int si = 0; si < s->ns; si++) {
+        if (!(s->has_ts && s->k[c->ts_me][A_])) {
+            BAD(x, "a server's exit with no task server (the reference computes it)");
+            return 1;
+        }
+        shutdown_(x, s, w, si);
+        if (x->bad || sink->emit(sink, x, i++, w)) return 1;
+    }
+    return 0;
+}
+
+/* -- the module's functions ------------------------------------------------------------ */
+
+static int read_ints(PyObject *seq, V *out, int max, int *len, const char *what) {
+    PyObject *fast = PySequence_Fast(seq, what);
+    if (!fast) return 0;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    if (n > max) {
+        Py_DECREF(fast);
+        PyErr_Format(PyExc_ValueError, "%s: %zd values, at most %d", what, n, max);
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        long v = PyLong_AsLong(PySequence_Fast_GET_ITEM(fast, i));
+        if (v == -1 && PyErr_Occurred()) {
+            Py_DECREF(fast);
+            return 0;
+        }
+        if (v < INT32_MIN || v > INT32_MAX) {
+            Py_DECREF(fast);
+            PyErr_Format(PyExc_OverflowError, "%s: %ld is beyond 32 bits", what, v);
+            return 0;
+        }
+        out[i] = (V)v;
+    }
+    *len = (int)n;
+    Py_DECREF(fast);
+    return 1;
+}
+
+/* config: T, ts_me, ts_first, nrec, quota, trusted mask, strategy, cache_cap, processes,
+ * six fixes, window, inactive, rmgr_v, symmetry, pool_start, invariant mask, clients... */
+static int read_config(PyObject *obj, Cfg *c) {
+    V a[64];
+    int n = 0;
+    if (!read_ints(obj, a, 64, &n, "config")) return 0;
+    if (n < 22) {
+        PyErr_SetString(PyExc_ValueError, "config: too few values");
+        return 0;
+    }
+    memset(c, 0, sizeof *c);
+    int at = 0;
+    c->T = a[at++];
+    c->ts_me = a[at++];
+    c->ts_first = a[at++];
+    c->nrec = a[at++];
+    c->quota = a[at++];
+    c->trusted = (uint32_t)a[at++];
+    c->strategy = a[at++];
+    c->cache_cap = a[at++];
+    c->processes = a[at++];
+    c->fix_task_new = a[at++];
+    c->fix_refusal = a[at++];
+    c->fix_free = a[at++];
+    c->fix_free_task = a[at++];
+    c->fix_kill = a[at++];
+    c->fix_cache = a[at++];
+    c->window = a[at++];
+    c->inactive = a[at++];
+    c->rmgr_v = a[at++];
+    c->symmetry = a[at++];
+    c->pool_start = a[at++];
+    c->inv = (unsigned)a[at++];
+    c->ncl = n - at;
+    if (c->T < 6 || c->T > MAXT || c->ts_me < 0 || c->ts_me >= c->T || c->nrec < 0 ||
+        c->ts_first + c->nrec > c->T || c->ncl < 1 || c->ncl > MAXS || c->strategy < 0 ||
+        c->strategy > 2 || c->pool_start < 5 || c->pool_start > c->T || c->processes < 1 || c->processes > MAXP || c->cache_cap > MAXC) {
+        PyErr_SetString(PyExc_ValueError, "config: beyond what the compiled core holds");
+        return 0;
+    }
+    for (int i = 0; i < c->ncl; i++) {
+        c->clients[i] = a[at + i];
+        if (c->clients[i] < 5 || c->clients[i] >= c->T) {
+            PyErr_SetString(PyExc_ValueError, "config: a client beyond the task numbers");
+            return 0;
+        }
+    }
+    /* the renamings: every permutation of the clients' numbers (identity only without
+     * symmetry or with one client) */
+    int perm[MAXS], count = (c->symmetry && c->ncl > 1) ? 1 : 0;
+    if (count)
+        for (int i = 2; i <= c->ncl; i++) count *= i;
+    else
+        count = 1;
+    c->nperm = count;
+    for (int i = 0; i < c->ncl; i++) perm[i] = i;
+    for (int p = 0; p < count; p++) {
+        for (int n = 0; n < c->T; n++) c->map[p][n] = n;
+        for (int i = 0; i < c->ncl; i++) c->map[p][c->clients[i]] = c->clients[perm[i]];
+        /* next permutation in lexicographic order */
+        int i = c->ncl - 2;
+        while (i >= 0 && perm[i] >= perm[i + 1]) i--;
+        if (i < 0) break;
+        int j = c->ncl - 1;
+        while (perm[j] <= perm[i]) j--;
+        int t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+        for (int l = i + 1, r = c->ncl - 1; l < r; l++, r--) {
+            t = perm[l];
+            perm[l] = perm[r];
+            perm[r] = t;
+        }
+    }
+    return 1;
+}
+
+static int read_state(PyObject *obj, const Cfg *c, St *s) {
+    V *flat = malloc(sizeof(V) * MAXCODE);
+    int n = 0, ok;
+    if (!flat) {
+        PyErr_NoMemory();
+        return 0;
+    }
+    ok = read_ints(obj, flat, MAXCODE, &n, "state") && unflatten(c, flat, n, s);
+    if (!ok && !PyErr_Occurred())
+        PyErr_SetString(PyExc_ValueError, "state: does not fit the config or the core");
+    free(flat);
+    return ok;
+}
+
+static PyObject *flat_list(const Cfg *c, const St *s) {
+    V flat[4096];
+    Vec f = {flat, 0, 4096};
+    if (!flatten(c, s, &f)) return PyErr_Format(PyExc_ValueError, "state too large");
+    PyObject *out = PyList_New(f.n);
+    if (!out) return NULL;
+    for (int i = 0; i < f.n; i++) {
+        PyObject *v = PyLong_FromLong(f.a[i]);
+        if (!v) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, v);
+    }
+    return out;
+}
+
+typedef struct {
+    Sink base;
+    const Cfg *c;
+    PyObject *list;
+    int failed;
+} ListSink;
+
+static int list_emit(Sink *sink, Ctx *x, uint32_t index, St *after) {
+    (void)x;
+    ListSink *ls = (ListSink *)sink;
+    PyObject *state = after ? flat_list(ls->c, after) : Py_NewRef(Py_None);
+    PyObject *item = state ? Py_BuildValue("(IN)", index, state) : NULL;
+    if (!item || PyList_Append(ls->list, item) < 0) {
+        Py_XDECREF(item);
+        ls->failed = 1;
+        return 1;
+    }
+    Py_DECREF(item);
+    return 0;
+}
+
+static PyObject *py_successors(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *cfg_obj, *state_obj;
+    if (!PyArg_ParseTuple(args, "OO", &cfg_obj, &state_obj)) return NULL;
+    Cfg *c = malloc(sizeof *c);
+    St *s = malloc(sizeof *s), *w = malloc(sizeof *w);
+    PyObject *out = NULL;
+    if (!c || !s || !w) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (!read_config(cfg_obj, c) || !read_state(state_obj, c, s)) goto done;
+    Ctx x = {c, NULL};
+    ListSink ls = {{list_emit}, c, PyList_New(0), 0};
+    if (!ls.list) goto done;
+    moves(&x, s, w, &ls.base);
+    if (ls.failed) {
+        Py_DECREF(ls.list);
+        goto done;
+    }
+    if (x.bad) {
+        Py_DECREF(ls.list);
+        PyErr_Format(PyExc_NotImplementedError, "compiled core: %s", x.bad);
+        goto done;
+    }
+    out = ls.list;
+done:
+    free(c);
+    free(s);
+    free(w);
+    return out;
+}
+
+static PyObject *py_check(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *cfg_obj, *state_obj;
+    if (!PyArg_ParseTuple(args, "OO", &cfg_obj, &state_obj)) return NULL;
+    Cfg *c = malloc(sizeof *c);
+    St *s = malloc(sizeof *s);
+    Scratch *sc = malloc(sizeof *sc);
+    PyObject *out = NULL;
+    if (!c || !s || !sc) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (!read_config(cfg_obj, c) || !read_state(state_obj, c, s)) goto done;
+    Ctx x = {c, NULL};
+    int ok = holds(&x, s);
+    uint64_t fp = fingerprint(&x, s, sc);
+    if (x.bad) {
+        PyErr_Format(PyExc_NotImplementedError, "compiled core: %s", x.bad);
+        goto done;
+    }
+    out = Py_BuildValue("(NK)", PyBool_FromLong(ok), (unsigned long long)fp);
+done:
+    free(c);
+    free(s);
+    free(sc);
+    return out;
+}
+
+typedef struct {
+    Sink base;
+    const Cfg *c;
+    Seen *seen;
+    Bytes *next;
+    Scratch *sc;
+    V *flat;
+    uint64_t fp, found;
+    long long transitions, pushed;
+    int violated, oom, added;
+} SearchSink;
+
+static int search_emit(Sink *sink, Ctx *x, uint32_t index, St *after) {
+    SearchSink *ss = (SearchSink *)sink;
+    ss->transitions++;
+    if (!after) return 0;
+    uint64_t fa = fingerprint(x, after, ss->sc);
+    if (x->bad) return 1;
+    int r = seen_add(ss->seen, fa, ss->fp, index);
+    if (r < 0) {
+        ss->oom = 1;
+        return 1;
+    }
+    if (r == 0) return 0;
+    if (!holds(x, after)) {
+        ss->violated = 1;
+        ss->found = fa;
+        return 1;
+    }
+    if (x->bad) return 1;
+    if (!push_state(ss->c, ss->next, after, fa, ss->flat)) {
+        ss->oom = 1;
+        return 1;
+    }
+    ss->added = 1;
+    ss->pushed++;
+    return 0;
+}
+
+static PyObject *py_explore(PyObject *self, PyObject *args, PyObject *kw) {
+    (void)self;
+    static char *names[] = {"config", "state", "max_depth", "progress", NULL};
+    PyObject *cfg_obj, *state_obj, *progress = Py_None;
+    int max_depth = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|iO", names, &cfg_obj, &state_obj,
+                                     &max_depth, &progress))
+        return NULL;
+    Cfg *c = malloc(sizeof *c);
+    St *s = malloc(sizeof *s), *w = malloc(sizeof *w);
+    Scratch *sc = malloc(sizeof *sc);
+    V *flat = malloc(sizeof(V) * MAXCODE);
+    Bytes cur = {0}, next = {0};
+    Seen seen = {0};
+    PyObject *out = NULL, *path = Py_None;
+    Py_INCREF(path);
+    if (!c || !s || !w || !sc || !flat || !seen_init(&seen, 1 << 16)) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (!read_config(cfg_obj, c) || !read_state(state_obj, c, s)) goto done;
+    Ctx x = {c, NULL};
+    uint64_t fp0 = fingerprint(&x, s, sc);
+    seen_add(&seen, fp0, 0, ROOT);
+    long long transitions = 0, frontier_left = 0;
+    int depth = 0, level = 0, complete = 1, violated = 0;
+    int initial_ok = holds(&x, s);
+    if (x.bad) goto unsupported;
+    if (!initial_ok) {
+        Py_DECREF(path);
+        path = PyList_New(0);
+        violated = 1;
+        goto result;
+    }
+    if (!push_state(c, &cur, s, fp0, flat)) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    long long in_frontier = 1;
+    while (in_frontier) {
+        if (max_depth >= 0 && level >= max_depth) {
+            complete = 0;
+            frontier_left = in_frontier;
+            break;
+        }
+        level++;
+        next.n = 0;
+        long long pushed = 0, expanded = 0;
+        size_t at = 0;
+        while (at < cur.n) {
+            uint64_t fp;
+            size_t used = pop_state(c, cur.a + at, s, &fp, flat);
+            if (!used) {
+                BAD(&x, "a frontier state that does not read back");
+                goto unsupported;
+            }
+            at += used;
+            SearchSink ss = {{search_emit}, c, &seen, &next, sc, flat, fp, 0, 0, 0, 0, 0, 0};
+            moves(&x, s, w, &ss.base);
+            transitions += ss.transitions;
+            pushed += ss.pushed;
+            if (ss.oom) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            if (x.bad) goto unsupported;
+            if (ss.added) depth = level;
+            if (ss.violated) {
+                Py_DECREF(path);
+                path = path_to(&seen, ss.found);
+                if (!path) goto done;
+                violated = 1;
+                goto result;
+            }
+            if ((++expanded & 4095) == 0 && PyErr_CheckSignals() < 0) goto done;
+        }
+        /* the states this level added are the next frontier */
+        Bytes t = cur;
+        cur = next;
+        next = t;
+        in_frontier = pushed;
+        if (PyErr_CheckSignals() < 0) goto done;
+        if (progress != Py_None) {
+            PyObject *r = PyObject_CallFunction(progress, "iKL", level,
+                                                (unsigned long long)seen.n, transitions);
+            if (!r) goto done;
+            Py_DECREF(r);
+        }
+    }
+result:
+    out = Py_BuildValue("{s:K,s:L,s:i,s:O,s:L,s:O,s:O}", "states", (unsigned long long)seen.n,
+                        "transitions", transitions, "depth", depth, "complete",
+                        (complete && !violated) ? Py_True : Py_False, "frontier",
+                        frontier_left, "path", path, "unsupported", Py_None);
+    goto done;
+unsupported:
+    out = Py_BuildValue("{s:s}", "unsupported", x.bad ? x.bad : "unknown");
+done:
+    Py_XDECREF(path);
+    seen_free(&seen);
+    free(cur.a);
+    free(next.a);
+    free(c);
+    free(s);
+    free(w);
+    free(sc);
+    free(flat);
+    return out;
+}
+
+static PyObject *constants(void) {
+    PyObject *inv = PyTuple_New(NINV);
+    if (!inv) return NULL;
+    for (int i = 0; i < NINV; i++) PyTuple_SET_ITEM(inv, i, PyUnicode_FromString(INVARIANTS[i]));
+    return Py_BuildValue(
+        "{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:N,"
+        "s:i,s:i,s:i,s:i,s:i}",
+        "FREE", FREE_, "RESERVED", RESERVED_, "RMGR_TASK", RMGR, "NO_OWNER", NO_OWNER,
+        "EIP_L4LINUX", EIP_L4, "EIP_PROCESS", EIP_PROC, "EIP_TASK_SERVER", EIP_TS,
+        "KILLED_STATUS", KILLED, "INIT_PID", INIT_PID, "MAX_MCP", MAX_MCP, "VERSION_LOW",
+        VERSION_LOW, "VERSIONS", VERSIONS, "PRIO_USER_PROCESS", PRIO_USER, "PRIO_SERVER_PROC",
+        PRIO_SERVER, "FIRST_USER_TASK", FIRST_NUMBER, "MAXT", MAXT, "MAXS", MAXS,
+        "INVARIANTS", inv, "MAXP", MAXP, "MAXC", MAXC, "MAXR", MAXR, "MAXV", MAXV, "ST_CHIEF",
+        ST_CHIEF);
+}
+
+static PyMethodDef methods[] = {
+    {"explore", (PyCFunction)(void (*)(void))py_explore, METH_VARARGS | METH_KEYWORDS,
+     "explore(config, state, max_depth=-1, progress=None) -> dict: the breadth-first search."},
+    {"successors", py_successors, METH_VARARGS,
+     "successors(config, state) -> [(move index, flat state or None)]: one state's moves."},
+    {"check", py_check, METH_VARARGS,
+     "check(config, state) -> (invariants hold, 64-bit fingerprint)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_explore_core",
+    "The compiled core of the fast explorer (protocols/explore_core.py wraps it).", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__explore_core(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    PyObject *k = constants();
+    if (!k || PyModule_AddObject(m, "CONSTANTS", k) < 0) {
+        Py_XDECREF(k);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
