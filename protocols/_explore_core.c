@@ -1733,7 +1733,15 @@ static PyObject *py_explore(PyObject *self, PyObject *args, PyObject *kw) {
         PyErr_NoMemory();
         goto done;
     }
-    if (!read_config(cfg_obj, c) || !read_state(state_obj, c, s)) goto done;
+    if (!read_config(cfg_obj, c)) goto done;
+    {
+        int n = 0;
+        if (!read_ints(state_obj, flat, MAXCODE, &n, "state")) goto done;
+        if (!unflatten(c, flat, n, s)) {
+            out = Py_BuildValue("{s:s}", "unsupported", "a start state beyond the core's capacities");
+            goto done;
+        }
+    }
     Ctx x = {c, NULL};
     uint64_t fp0 = fingerprint(&x, s, sc);
     seen_add(&seen, fp0, 0, ROOT);

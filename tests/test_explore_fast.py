@@ -1,4 +1,5 @@
-"""protocols.explore_fast: the tuple-state explorer gives exactly what the reference gives.
+"""protocols.explore_fast: the tuple-state explorer gives exactly what the reference gives,
+in its Python search and in its compiled core (``protocols.explore_core``) alike.
 
 Every strategy of both editions at 3 x 2 and 3 x 3, scripted clients, an edition that
 breaks a promise (a counterexample) and the findings' bounds: the same states,
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from protocols import explore_core
 from protocols.editions import HARDENED, L4ENV_2007, Edition, Fix
 from protocols.explore import ExploreResult, explore
 from protocols.explore_codec import encode
@@ -27,16 +29,23 @@ EDITIONS = (L4ENV_2007, HARDENED)
 
 
 def _same(kwargs: dict[str, Any], max_depth: int | None = None) -> ExploreResult:
-    """Both explorers on one configuration; asserts they agree and returns the reference's."""
+    """The reference and the fast explorer's engines (its Python search, and the compiled
+    core where that covers the space) on one configuration; asserts they all agree and
+    returns the reference's."""
     reference = explore(OwnershipSpace(**kwargs), max_depth=max_depth)
-    fast = explore_fast(FastOwnershipSpace(**kwargs), max_depth=max_depth)
-    assert (fast.states, fast.transitions, fast.depth, fast.complete) == (
-        reference.states,
-        reference.transitions,
-        reference.depth,
-        reference.complete,
-    )
-    assert fast.violation == reference.violation
+    engines = ["python"]
+    if explore_core.config(FastOwnershipSpace(**kwargs)) is not None:
+        engines.append("compiled")
+    for engine in engines:
+        fast = explore_fast(FastOwnershipSpace(**kwargs), max_depth=max_depth, engine=engine)
+        assert fast.engine == engine
+        assert (fast.states, fast.transitions, fast.depth, fast.complete) == (
+            reference.states,
+            reference.transitions,
+            reference.depth,
+            reference.complete,
+        ), engine
+        assert fast.violation == reference.violation, engine
     return reference
 
 

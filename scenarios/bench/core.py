@@ -127,7 +127,13 @@ FIGURES: Final[tuple[FigureSpec, ...]] = (
     ),
     FigureSpec(
         key="explore_states_per_s",
-        label="explore states/s, ownership chief+cache 4x2, whole space, one core",
+        label="explore states/s, ownership chief+cache 4x2, whole space, one core, default "
+        "engine (the C core where pip install built it)",
+        unit="1/s",
+    ),
+    FigureSpec(
+        key="explore_python_states_per_s",
+        label="the same search in Python (--engine python), same run",
         unit="1/s",
     ),
     FigureSpec(

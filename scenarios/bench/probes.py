@@ -302,20 +302,26 @@ def _bfs_baseline() -> tuple[int, float]:
 
 
 def probe_explore(p: BenchParams, rec: Recorder) -> None:
-    """States/s of ``l4sim explore`` (the fast explorer) on the whole chief+cache 4 x 2
-    space, and of a trivial BFS in the same repetition; CPU time of this process."""
+    """States/s of ``l4sim explore`` (the fast explorer, its default engine: the compiled
+    core where it is built) on the whole chief+cache 4 x 2 space, of its Python search,
+    and of a trivial BFS in the same repetition; CPU time of this process."""
     from protocols.explore_fast import FastOwnershipSpace, explore_fast
     from protocols.l4linux import Strategy
 
-    for rep in range(p.repeat + 1):
+    def rate(engine: str) -> float:
         space = FastOwnershipSpace(tasks=4, clients=2, strategy=Strategy.CHIEF_CACHE)
-        result = explore_fast(space)
-        explored = result.states / result.cpu_seconds
+        result = explore_fast(space, engine=engine)
+        return result.states / result.cpu_seconds
+
+    for rep in range(p.repeat + 1):
+        explored = rate("auto")
+        python = rate("python")
         states, seconds = _bfs_baseline()
         baseline = states / seconds
         if not rep:
             continue  # the warm-up
         rec.add("explore_states_per_s", explored)
+        rec.add("explore_python_states_per_s", python)
         rec.add("bfs_baseline_states_per_s", baseline)
         rec.add("explore_vs_bfs", explored / baseline)
 

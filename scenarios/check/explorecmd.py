@@ -8,10 +8,11 @@ counterexample, 2 for a bad bound.
 
 A single-process search of the ownership spec runs ``protocols.explore_fast`` (tuple
 states, 64-bit fingerprints in the visited set: the output states the probability that
-two states shared one); ``--reference`` runs the reference explorer on the attrs spec,
-which stores every canonical state.  Both give the same counts and counterexamples.
-The widened alphabets (``--alphabet api``, ``api-holding``) extend the reference spec
-only, so they always run the reference explorer.
+two states shared one), in its compiled core (``protocols.explore_core``, C) where that
+covers the search (``--engine`` chooses; the output names the engine); ``--reference``
+runs the reference explorer on the attrs spec, which stores every canonical state.  All
+give the same counts and counterexamples.  The widened alphabets (``--alphabet api``,
+``api-holding``) extend the reference spec only, so they always run the reference explorer.
 On a terminal (or with ``--progress``) each breadth-first level prints a progress line
 on stderr: states, transitions, depth, frontier, states per second, peak memory.
 
@@ -39,8 +40,9 @@ from protocols.editions import edition
 from protocols.explore import ExploreResult, KernelRmgrSpace, Space, explore
 from protocols.explore_api import ALPHABETS, ApiOwnershipSpace
 from protocols.explore_backends import DistError, init_ray
+from protocols.explore_core import unavailable_reason
 from protocols.explore_dist import DistResult, SpaceFactory, explore_distributed
-from protocols.explore_fast import FastOwnershipSpace, FingerprintResult, explore_fast
+from protocols.explore_fast import ENGINES, FastOwnershipSpace, FingerprintResult, explore_fast
 from protocols.explore_ownership import OwnershipSpace
 from protocols.explore_walk import Walk, peak_rss_bytes
 from protocols.l4linux import DEFAULT_CACHE_SIZE, Strategy
@@ -138,6 +140,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "canonical state kept) instead of the fast one (fingerprints)",
     )
     parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="auto",
+        help="ownership, one process: 'compiled' runs the C core (classic, chief, "
+        "chief+cache without --script), 'python' the tuple search; 'auto' (default) the "
+        "core where it covers the search; all give the same result",
+    )
+    parser.add_argument(
         "--progress",
         action="store_true",
         help="print a progress line per level on stderr even when it is not a terminal",
@@ -174,6 +184,16 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ScenarioError(str(exc)) from None
     backend = "ray" if args.ray is not None else "processes" if args.workers else "single"
+    if args.engine == "compiled" and (
+        backend != "single"
+        or args.reference
+        or args.spec != "ownership"
+        or args.alphabet != "default"
+    ):
+        raise ScenarioError(
+            "--engine compiled runs only the single-process search of the ownership spec's "
+            "default alphabet (no --workers, --ray, --reference or --alphabet)"
+        )
     show = args.progress or (sys.stderr.isatty() and not args.json)
     try:
         result, workers = _search(args, factory, backend, _Progress() if show else None)
@@ -201,6 +221,7 @@ def run(args: argparse.Namespace) -> int:
                         else {}
                     ),
                     "backend": backend,
+                    "engine": getattr(result, "engine", "python"),
                     "workers": workers,
                     "states": result.states,
                     "transitions": result.transitions,
@@ -233,7 +254,7 @@ def run(args: argparse.Namespace) -> int:
                 f"visited set: {result.states} 64-bit fingerprints; probability that two "
                 f"states shared one (an omission) <= {result.omission_probability:.1e}; "
                 f"{result.cpu_seconds:.2f} CPU s, peak memory "
-                f"{result.peak_memory_bytes / 2**20:,.0f} MiB"
+                f"{result.peak_memory_bytes / 2**20:,.0f} MiB; engine {_engine(result)}"
             )
         if v is not None:
             print(f"VIOLATION of {v.invariant}: {v.detail}")
@@ -245,6 +266,14 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"every invariant holds up to depth {args.depth} (search cut at that depth)")
     return 0 if v is None else 1
+
+
+def _engine(result: FingerprintResult) -> str:
+    """Which search ran, and why not the compiled core when it did not."""
+    if result.engine == "compiled":
+        return "compiled (C core)"
+    why = unavailable_reason()
+    return f"python{f' (compiled core {why})' if why else ''}"
 
 
 def _memory(result: ExploreResult) -> dict[str, object]:
@@ -314,7 +343,13 @@ def _search(
     if backend == "single":
         space = factory()
         if isinstance(space, FastOwnershipSpace):
-            return explore_fast(space, max_depth=args.depth, progress=progress), 1
+            try:
+                found = explore_fast(
+                    space, max_depth=args.depth, progress=progress, engine=args.engine
+                )
+            except ValueError as exc:
+                raise ScenarioError(str(exc)) from None
+            return found, 1
         result = explore(cast("Space[object]", space), max_depth=args.depth, progress=progress)
         return result, 1
     if backend == "processes":
