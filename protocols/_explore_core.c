@@ -1270,13 +1270,11 @@ static int bytes_reserve(Bytes *b, size_t more) {
     return 1;
 }
 
-/* one frontier entry: 8 bytes of fingerprint, then the flat state as zigzag varints */
-static int push_state(const Cfg *c, Bytes *b, const St *s, uint64_t fp, V *flat) {
+/* a flat state as zigzag varints, its count first */
+static int put_varints(const Cfg *c, Bytes *b, const St *s, V *flat) {
     Vec f = {flat, 0, MAXCODE};
     if (!flatten(c, s, &f)) return 0;
-    if (!bytes_reserve(b, 8 + 5 * (size_t)(f.n + 1))) return 0;
-    memcpy(b->a + b->n, &fp, 8);
-    b->n += 8;
+    if (!bytes_reserve(b, 5 * (size_t)(f.n + 1))) return 0;
     uint32_t count = (uint32_t)f.n;
     for (int i = -1; i < f.n; i++) {
         uint32_t u = i < 0 ? count : ((uint32_t)f.a[i] << 1) ^ (uint32_t)(f.a[i] >> 31);
@@ -1289,26 +1287,43 @@ static int push_state(const Cfg *c, Bytes *b, const St *s, uint64_t fp, V *flat)
     return 1;
 }
 
-static size_t pop_state(const Cfg *c, const unsigned char *p, St *s, uint64_t *fp, V *flat) {
+/* the state of put_varints' bytes, reading at most len bytes; 0 if they are not one */
+static size_t get_varints(const Cfg *c, const unsigned char *p, size_t len, St *s, V *flat) {
     size_t at = 0;
-    memcpy(fp, p, 8);
-    at = 8;
     uint32_t count = 0;
-    for (int i = -1; i < (int)count; i++) {
+    for (long i = -1; i < (long)count; i++) {
         uint32_t u = 0;
         int shift = 0;
-        while (p[at] & 0x80) {
-            u |= (uint32_t)(p[at++] & 0x7F) << shift;
+        for (;;) {
+            if (at >= len || shift > 28) return 0;
+            unsigned char byte = p[at++];
+            u |= (uint32_t)(byte & 0x7F) << shift;
+            if (!(byte & 0x80)) break;
             shift += 7;
         }
-        u |= (uint32_t)p[at++] << shift;
-        if (i < 0)
+        if (i < 0) {
+            if (u > MAXCODE) return 0;
             count = u;
-        else
+        } else {
             flat[i] = (V)((u >> 1) ^ (~(u & 1) + 1));
+        }
     }
     if (!unflatten(c, flat, (int)count, s)) return 0;
     return at;
+}
+
+/* one frontier entry: 8 bytes of fingerprint, then the flat state as zigzag varints */
+static int push_state(const Cfg *c, Bytes *b, const St *s, uint64_t fp, V *flat) {
+    if (!bytes_reserve(b, 8)) return 0;
+    memcpy(b->a + b->n, &fp, 8);
+    b->n += 8;
+    return put_varints(c, b, s, flat);
+}
+
+static size_t pop_state(const Cfg *c, const unsigned char *p, St *s, uint64_t *fp, V *flat) {
+    memcpy(fp, p, 8);
+    size_t used = get_varints(c, p + 8, (size_t)-1 / 2, s, flat);
+    return used ? used + 8 : 0;
 }
 
 /* -- the visited set: fingerprint -> parent's fingerprint and move index -------------- */
@@ -1674,6 +1689,151 @@ done:
     return out;
 }
 
+/* -- a Walk on the core's own states (bytes): explore_core.CompiledOwnershipSpace ------ */
+
+typedef struct {
+    Cfg c;
+    St s, w;
+    Scratch sc;
+    V flat[MAXCODE];
+} Work;
+
+/* config and a state as bytes (put_varints); NULL with an exception set if they are bad */
+static Work *work_of(PyObject *cfg_obj, PyObject *state_obj) {
+    Work *k = malloc(sizeof *k);
+    if (!k) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    if (!read_config(cfg_obj, &k->c)) {
+        free(k);
+        return NULL;
+    }
+    char *data;
+    Py_ssize_t len;
+    if (PyBytes_AsStringAndSize(state_obj, &data, &len) < 0) {
+        free(k);
+        return NULL;
+    }
+    size_t used = get_varints(&k->c, (const unsigned char *)data, (size_t)len, &k->s, k->flat);
+    if (!used || used != (size_t)len) {
+        free(k);
+        PyErr_SetString(PyExc_ValueError, "state: not a state of this config");
+        return NULL;
+    }
+    return k;
+}
+
+static PyObject *bytes_of(const Cfg *c, const St *s, V *flat) {
+    Bytes b = {0};
+    if (!put_varints(c, &b, s, flat)) {
+        free(b.a);
+        return PyErr_NoMemory();
+    }
+    PyObject *out = PyBytes_FromStringAndSize((const char *)b.a, (Py_ssize_t)b.n);
+    free(b.a);
+    return out;
+}
+
+static PyObject *py_encode(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *cfg_obj, *state_obj, *out = NULL;
+    if (!PyArg_ParseTuple(args, "OO", &cfg_obj, &state_obj)) return NULL;
+    Work *k = malloc(sizeof *k);
+    if (!k) return PyErr_NoMemory();
+    if (read_config(cfg_obj, &k->c) && read_state(state_obj, &k->c, &k->s))
+        out = bytes_of(&k->c, &k->s, k->flat);
+    free(k);
+    return out;
+}
+
+static PyObject *py_decode(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *cfg_obj, *state_obj;
+    if (!PyArg_ParseTuple(args, "OO", &cfg_obj, &state_obj)) return NULL;
+    Work *k = work_of(cfg_obj, state_obj);
+    if (!k) return NULL;
+    PyObject *out = flat_list(&k->c, &k->s);
+    free(k);
+    return out;
+}
+
+typedef struct {
+    Sink base;
+    const Cfg *c;
+    V *flat;
+    PyObject *list;
+    int failed;
+} BytesSink;
+
+static int bytes_emit(Sink *sink, Ctx *x, uint32_t index, St *after) {
+    (void)x;
+    BytesSink *bs = (BytesSink *)sink;
+    PyObject *state = after ? bytes_of(bs->c, after, bs->flat) : Py_NewRef(Py_None);
+    PyObject *item = state ? Py_BuildValue("(IN)", index, state) : NULL;
+    if (!item || PyList_Append(bs->list, item) < 0) {
+        Py_XDECREF(item);
+        bs->failed = 1;
+        return 1;
+    }
+    Py_DECREF(item);
+    return 0;
+}
+
+static PyObject *py_step(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *cfg_obj, *state_obj;
+    if (!PyArg_ParseTuple(args, "OO", &cfg_obj, &state_obj)) return NULL;
+    Work *k = work_of(cfg_obj, state_obj);
+    if (!k) return NULL;
+    Ctx x = {&k->c, NULL};
+    BytesSink bs = {{bytes_emit}, &k->c, k->flat, PyList_New(0), 0};
+    PyObject *out = bs.list;
+    if (out) {
+        moves(&x, &k->s, &k->w, &bs.base);
+        if (bs.failed || x.bad) {
+            Py_CLEAR(out);
+            if (x.bad && !bs.failed)
+                PyErr_Format(PyExc_NotImplementedError,
+                             "compiled core: %s; run with --engine python", x.bad);
+        }
+    }
+    free(k);
+    return out;
+}
+
+static PyObject *py_fingerprint(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *cfg_obj, *state_obj, *out = NULL;
+    if (!PyArg_ParseTuple(args, "OO", &cfg_obj, &state_obj)) return NULL;
+    Work *k = work_of(cfg_obj, state_obj);
+    if (!k) return NULL;
+    Ctx x = {&k->c, NULL};
+    uint64_t fp = fingerprint(&x, &k->s, &k->sc);
+    if (x.bad)
+        PyErr_Format(PyExc_NotImplementedError, "compiled core: %s", x.bad);
+    else
+        out = PyLong_FromUnsignedLongLong(fp);
+    free(k);
+    return out;
+}
+
+static PyObject *py_holds(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *cfg_obj, *state_obj, *out = NULL;
+    if (!PyArg_ParseTuple(args, "OO", &cfg_obj, &state_obj)) return NULL;
+    Work *k = work_of(cfg_obj, state_obj);
+    if (!k) return NULL;
+    Ctx x = {&k->c, NULL};
+    int ok = holds(&x, &k->s);
+    if (x.bad)
+        PyErr_Format(PyExc_NotImplementedError, "compiled core: %s", x.bad);
+    else
+        out = PyBool_FromLong(ok);
+    free(k);
+    return out;
+}
+
 typedef struct {
     Sink base;
     const Cfg *c;
@@ -1854,6 +2014,14 @@ static PyMethodDef methods[] = {
      "successors(config, state) -> [(move index, flat state or None)]: one state's moves."},
     {"check", py_check, METH_VARARGS,
      "check(config, state) -> (invariants hold, 64-bit fingerprint)."},
+    {"encode", py_encode, METH_VARARGS, "encode(config, flat state) -> the state as bytes."},
+    {"decode", py_decode, METH_VARARGS, "decode(config, bytes) -> the flat state."},
+    {"step", py_step, METH_VARARGS,
+     "step(config, bytes) -> [(move index, bytes or None)]: one state's moves."},
+    {"fingerprint", py_fingerprint, METH_VARARGS,
+     "fingerprint(config, bytes) -> the 64-bit fingerprint of the state's class."},
+    {"holds", py_holds, METH_VARARGS,
+     "holds(config, bytes) -> whether the config's invariants hold in the state."},
     {NULL, NULL, 0, NULL},
 };
 

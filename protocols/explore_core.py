@@ -24,6 +24,11 @@ equal signatures only; both minima are functions of the orbit of a state under r
 the servers (a signature is unchanged by renaming), so they name the same classes: same
 state counts, up to fingerprint collisions (64 bits in both, stated in every result).
 
+**Sharded.**  ``CompiledOwnershipSpace`` is a ``protocols.explore_walk.Walk`` whose states
+are the core's own bytes (its moves, fingerprints and verdicts computed in C), so
+``--workers`` and ``--ray`` expand states in the core too; a state that leaves what the
+core holds raises there (``NotImplementedError``: run with ``--engine python``).
+
 **Held equal.**  ``tests/test_explore_core.py`` compares the core's successors and
 verdicts with ``FastOwnershipSpace``'s state by state, and whole searches with the
 reference explorer's counts and counterexamples.  Its constants are the protocol
@@ -44,6 +49,7 @@ from protocols.ids import FIRST_USER_TASK, RMGR_TASK
 from protocols.l4linux import Strategy
 
 __all__ = [
+    "CompiledOwnershipSpace",
     "available",
     "check",
     "config",
@@ -256,3 +262,49 @@ def explore_compiled(
         frontier=got["frontier"],
         engine="compiled",
     )
+
+
+class CompiledOwnershipSpace:
+    """``FastOwnershipSpace`` (same arguments) as a ``Walk`` on the core's states (bytes).
+
+    For the sharded search (``protocols.explore_dist``): each move, fingerprint and
+    verdict is one call into the core; a counterexample is replayed in the reference,
+    as the fast space does."""
+
+    engine = "compiled"
+    """Which steps the states take (``FingerprintResult.engine`` of a search of it)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        from protocols.explore_fast import FastOwnershipSpace
+
+        self.fast = FastOwnershipSpace(**kwargs)
+        cfg = config(self.fast)
+        if _CORE is None or cfg is None:
+            raise ValueError(
+                "the compiled core cannot run this space: "
+                + (_WHY or "a configuration beyond what it covers")
+            )
+        self.cfg = cfg
+        self._core = _CORE
+        self._start: bytes = _CORE.encode(cfg, flatten(self.fast.initial(), self.fast.task_count))
+
+    def initial(self) -> bytes:
+        return self._start
+
+    def fingerprint(self, state: bytes) -> int:
+        return int(self._core.fingerprint(self.cfg, state))
+
+    def moves(self, state: bytes) -> list[tuple[int, bytes | None, None]]:
+        return [(i, after, None) for i, after in self._core.step(self.cfg, state)]
+
+    def holds(self, state: bytes) -> bool:
+        return bool(self._core.holds(self.cfg, state))
+
+    def counterexample(self, path: Sequence[int], on_transition: bool) -> Any:
+        return self.fast.counterexample(path, on_transition)
+
+    def tuple_state(self, state: bytes) -> State:
+        """The fast space's tuple state of one of these states."""
+        count = self.fast.task_count
+        flat = self._core.decode(self.cfg, state)
+        return unflatten(flat, count, count - self.fast.ts_first, len(self.fast.initial()[4]))

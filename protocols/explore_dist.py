@@ -400,6 +400,7 @@ class _Run:
             workers_cpu_seconds=cpus,
             workers_peak_memory_bytes=peaks,
             workers_states=tuple(n for _cpu, _peak, n in stats),
+            engine=getattr(self.walk, "engine", "python"),
         )
 
 

@@ -196,5 +196,36 @@ def test_the_cli_names_the_engine_and_refuses_compiled_where_it_cannot_run(
     assert "engine python" in capsys.readouterr().out
     assert main(["explore", "--script", "--engine", "compiled"]) == 2
     assert "cannot run this search" in capsys.readouterr().err
-    assert main(["explore", "--workers", "2", "--engine", "compiled"]) == 2
-    assert "single-process" in capsys.readouterr().err
+    assert main(["explore", "--workers", "2", "--engine", "compiled"]) == 0
+    assert "engine compiled (C core)" in capsys.readouterr().out
+    assert main(["explore", "--reference", "--engine", "compiled"]) == 2
+    assert "default alphabet only" in capsys.readouterr().err
+
+
+def test_the_core_walk_moves_its_own_states_as_the_fast_space_moves_tuples() -> None:
+    kwargs = {"tasks": 3, "clients": 2, "strategy": Strategy.CHIEF_CACHE, "cache_size": 1}
+    walk = explore_core.CompiledOwnershipSpace(**kwargs)
+    fast = FastOwnershipSpace(**kwargs)
+    start = walk.initial()
+    assert _plain(walk.tuple_state(start)) == _plain(fast.initial())
+    ours = [(i, None if a is None else _plain(a)) for i, a, _ in fast.moves(fast.initial())]
+    theirs = [
+        (i, None if a is None else _plain(walk.tuple_state(a))) for i, a, _ in walk.moves(start)
+    ]
+    assert ours == theirs and len(ours) > 3
+    after = next(a for _, a, _ in walk.moves(start) if a is not None)
+    assert walk.holds(after) == fast.holds(walk.tuple_state(after))
+    assert walk.fingerprint(after) == explore_core.check(fast, walk.tuple_state(after))[1]
+
+
+def test_the_core_walk_refuses_bytes_that_are_no_state_and_spaces_it_cannot_run() -> None:
+    walk = explore_core.CompiledOwnershipSpace(tasks=3, clients=2)
+    for junk in (b"", b"\x05\x01", walk.initial()[:-1], walk.initial() + b"\x00"):
+        with pytest.raises(ValueError, match="not a state"):
+            walk.fingerprint(junk)
+        with pytest.raises(ValueError, match="not a state"):
+            walk.moves(junk)
+    with pytest.raises(ValueError, match="cannot run this space"):
+        explore_core.CompiledOwnershipSpace(tasks=2, clients=1, script=True)
+    with pytest.raises(ValueError, match="cannot run this space"):
+        explore_core.CompiledOwnershipSpace(tasks=3, clients=2, strategy=Strategy.MERGED)

@@ -10,13 +10,15 @@ import subprocess
 import sys
 from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
+from protocols import explore_core
 from protocols.editions import HARDENED, L4ENV_2007
 from protocols.explore import ExploreResult, KernelRmgrSpace, Space, explore
 from protocols.explore_codec import encode
+from protocols.explore_core import CompiledOwnershipSpace
 from protocols.explore_dist import (
     FP_MASK,
     DistError,
@@ -117,6 +119,24 @@ def test_workers_on_the_fast_space_find_what_explore_fast_finds(name: str) -> No
     # a search stopped by a violation may have admitted states found after it
     assert sum(dist.workers_states) == dist.states or dist.violation is not None
     assert all(dist.workers_states) and dist.omission_probability == single.omission_probability
+
+
+COMPILED = [name for name in FAST if "scripted" not in name]
+
+
+@pytest.mark.parametrize("name", COMPILED)
+def test_workers_on_the_compiled_core_find_what_the_python_search_finds(name: str) -> None:
+    if not explore_core.available():
+        pytest.skip(explore_core.unavailable_reason())
+    kwargs = cast("functools.partial[FastOwnershipSpace]", FAST[name]).keywords
+    compiled = functools.partial(CompiledOwnershipSpace, **kwargs)
+    single, levels = with_levels(functools.partial(explore_fast, FAST[name](), engine="python"))
+    for workers in (2, 3):
+        dist, dist_levels = with_levels(
+            functools.partial(explore_distributed, compiled, workers=workers)
+        )
+        assert outcome(dist) == outcome(single)  # the counterexample too, labels and all
+        assert dist_levels == levels and dist.engine == "compiled"
 
 
 def test_the_fast_counterexample_is_rebuilt_across_three_workers_and_cut_by_depth() -> None:
@@ -340,6 +360,12 @@ def test_ray_actors_find_what_one_process_finds(ray_session: Any) -> None:
     assert outcome(explore_distributed(fast, workers=2, backend="ray")) == outcome(
         explore_fast(fast())
     )
+    if explore_core.available():
+        cached = FAST["chief+cache l4env-2007 4 x 2, the cache reuses an id"]
+        compiled = functools.partial(CompiledOwnershipSpace, **cached.keywords)
+        dist = explore_distributed(compiled, workers=2, backend="ray")
+        assert outcome(dist) == outcome(explore_fast(cached(), engine="python"))
+        assert dist.engine == "compiled" and dist.violation is not None
     assert ray_session.is_initialized()  # a Ray the caller started is left running
 
 

@@ -40,7 +40,7 @@ from protocols.editions import edition
 from protocols.explore import ExploreResult, KernelRmgrSpace, Space, explore
 from protocols.explore_api import ALPHABETS, ApiOwnershipSpace
 from protocols.explore_backends import DistError, init_ray
-from protocols.explore_core import unavailable_reason
+from protocols.explore_core import CompiledOwnershipSpace, unavailable_reason
 from protocols.explore_dist import DistResult, SpaceFactory, explore_distributed
 from protocols.explore_fast import ENGINES, FastOwnershipSpace, FingerprintResult, explore_fast
 from protocols.explore_ownership import OwnershipSpace
@@ -184,15 +184,12 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ScenarioError(str(exc)) from None
     backend = "ray" if args.ray is not None else "processes" if args.workers else "single"
-    if args.engine == "compiled" and (
-        backend != "single"
-        or args.reference
-        or args.spec != "ownership"
-        or args.alphabet != "default"
-    ):
+    if args.spec == "ownership" and args.alphabet == "default" and not args.reference:
+        factory = _engine_factory(factory, backend, args.engine)
+    elif args.engine == "compiled":
         raise ScenarioError(
-            "--engine compiled runs only the single-process search of the ownership spec's "
-            "default alphabet (no --workers, --ray, --reference or --alphabet)"
+            "--engine compiled runs the ownership spec's default alphabet only (no "
+            "--reference, --alphabet or --spec kernel-rmgr)"
         )
     show = args.progress or (sys.stderr.isatty() and not args.json)
     try:
@@ -266,6 +263,22 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"every invariant holds up to depth {args.depth} (search cut at that depth)")
     return 0 if v is None else 1
+
+
+def _engine_factory(factory: SpaceFactory, backend: str, engine: str) -> SpaceFactory:
+    """The fast space, or for ``--workers``/``--ray`` the compiled core's ``Walk`` where
+    ``--engine`` allows and the core covers it (a single process picks in
+    ``explore_fast``)."""
+    if backend == "single" or engine == "python":
+        return factory
+    keywords = cast("functools.partial[Any]", factory).keywords
+    try:
+        CompiledOwnershipSpace(**keywords)
+    except ValueError as exc:
+        if engine == "compiled":
+            raise ScenarioError(str(exc)) from None
+        return factory
+    return functools.partial(CompiledOwnershipSpace, **keywords)
 
 
 def _engine(result: FingerprintResult) -> str:
