@@ -1,11 +1,12 @@
 /* The fast explorer's compiled core: the whole breadth-first search of the ownership
  * spec for the strategies whose moves protocols/explore_fast.py computes on tuples
- * (classic, chief, chief+cache; no scripted client, the spec's own step).
+ * (classic, chief, chief+cache, with or without the scripted client; the spec's own step).
  *
  * Every function below is a transcription of the function of the same name in
  * protocols/explore_tuple.py (World: kernel, RMGR, task server), protocols/explore_linux.py
  * (an L4Linux server's calls), protocols/explore_checks.py (the state invariants) and
- * protocols/explore_fast.py (moves, canonical form, search order); their docstrings
+ * protocols/explore_fast.py (moves, canonical form, search order), protocols/explore_script.py
+ * (the scripted client's calls and transition invariants 2 and 8); their docstrings
  * give the rules and the C sources they follow.  tests/test_explore_core.py holds this
  * core equal to them: successors, verdicts, and whole searches against the reference.
  *
@@ -59,6 +60,8 @@ enum { C_ = 0, A_, V_, M_, P_, E_, S_, PR_ };
 #define PRIO_USER 10
 #define PRIO_SERVER 64
 #define FIRST_NUMBER 5
+#define SIGMA0 2
+#define EIP_SCRIPT 4096
 
 enum { CLASSIC = 0, CHIEF = 1, CHIEF_CACHE = 2 };
 
@@ -92,6 +95,7 @@ typedef struct {
     int fix_task_new, fix_refusal, fix_free, fix_free_task, fix_kill, fix_cache;
     int window, inactive, rmgr_v, symmetry, pool_start;
     unsigned inv;
+    int script, check_task_new, check_owner;
     int nperm;
     V map[MAXPERM][MAXT]; /* per permutation: number -> its new number */
 } Cfg;
@@ -283,6 +287,23 @@ static int free_one(Ctx *x, St *w, V n) {
     return 1;
 }
 
+static int free_task(Ctx *x, St *w, V sender, V n) {
+    if (n < 0 || n >= x->c->T) return 0;
+    V caller = sender & 2047;
+    V code = code_of(w->own[n]);
+    if (code != (caller & 255) && code != 0) return 0;
+    if (x->c->fix_free_task && w->own[n] != FREE_) {
+        V saved[MAXT][8];
+        memcpy(saved, w->k, sizeof saved);
+        if (!task_new_nil(x, w, RMGR, n, RMGR)) {
+            memcpy(w->k, saved, sizeof saved);
+            return 0;
+        }
+    }
+    w->own[n] = FREE_;
+    return 1;
+}
+
 static int free_client(Ctx *x, St *w, V caller, V owner) {
     int T = x->c->T;
     if (owner < 5 || owner >= T || w->own[owner] != RMGR) return 0;
@@ -360,14 +381,14 @@ static V allocate(Ctx *x, St *w, V caller, int chief) { /* packed id or -1 */
     return tid(x, n, nv);
 }
 
-static int create(Ctx *x, St *w, V caller, V task, V eip, V pager, V prio) {
+static int create(Ctx *x, St *w, V caller, V task, V eip, V pager, V prio, int named) {
     V n = task & 2047;
     V *rec = record(x, w, n);
     if (!rec || rec[2] == ST_FREE || rec[1] != caller || tid(x, n, rec[0]) != task) return 0;
     if (rec[3]) return 0;
     V me = x->c->ts_me;
     if (!rmgr_task_new(x, w, me, task, MAX_MCP, eip, pager)) return 0;
-    set_task_id(x, w, me, task);
+    if (named) set_task_id(x, w, me, task);
     set_prio(x, w, me, task, prio);
     return 1;
 }
@@ -434,6 +455,19 @@ static void reclaim(Ctx *x, St *w, V owner) {
     }
 }
 
+static int kill_recursive(Ctx *x, St *w, V caller, V task) {
+    if (!kill_(x, w, caller, task, 1)) return 0;
+    reclaim(x, w, task & 2047);
+    return 1;
+}
+
+static int ts_exit(Ctx *x, St *w, V caller) {
+    V me = tid(x, caller, w->k[caller][V_]);
+    V *rec = record(x, w, caller);
+    if (rec && rec[3]) return 0;
+    return kill_recursive(x, w, caller, me);
+}
+
 static void exit_event(Ctx *x, St *w, V dead) {
     if (free_client(x, w, x->c->ts_me, dead)) reclaim(x, w, dead);
 }
@@ -493,7 +527,7 @@ static V acquire(Ctx *x, St *w, Srv *s) { /* -1: none */
 static int start(Ctx *x, St *w, Srv *s, V task, V id) {
     if (x->c->strategy == CLASSIC) {
         if (!ts_alive(x, w)) return 0;
-        if (create(x, w, s->me, task, EIP_PROC, id, PRIO_USER)) return 1;
+        if (create(x, w, s->me, task, EIP_PROC, id, PRIO_USER, 1)) return 1;
         free_(x, w, s->me, task & 2047, 0);
         return 0;
     }
@@ -1415,8 +1449,154 @@ static PyObject *path_to(const Seen *t, uint64_t fp) {
 /* What a move's outcome does: the search's sink, or a list for successors(). */
 typedef struct Sink Sink;
 struct Sink {
-    int (*emit)(Sink *, Ctx *, uint32_t index, St *after); /* after NULL: not built */
+    int (*emit)(Sink *, Ctx *, uint32_t index, St *after, int broken); /* after NULL: not built */
 };
+
+/* -- the scripted client's calls (explore_script.script_moves) --------------------- */
+
+static int same_state(const Cfg *c, const St *a, const St *b, V *fa, V *fb) {
+    Vec va = {fa, 0, MAXCODE}, vb = {fb, 0, MAXCODE};
+    if (!flatten(c, a, &va) || !flatten(c, b, &vb)) return 0;
+    return va.n == vb.n && !memcmp(fa, fb, sizeof(V) * (size_t)va.n);
+}
+
+typedef struct {
+    Ctx *x;
+    const St *s;
+    St *w;
+    Sink *sink;
+    uint32_t *i;
+    V *fa, *fb;
+} Script;
+
+/* one move's outcome: the state after (None when it equals s) and whether it broke a
+ * checked transition invariant */
+static int script_emit(Script *sc, int changed, int broken) {
+    if (sc->x->bad) return 1;
+    int same = !changed || same_state(sc->x->c, sc->s, sc->w, sc->fa, sc->fb);
+    return sc->sink->emit(sc->sink, sc->x, (*sc->i)++, same ? NULL : sc->w, broken);
+}
+
+static int inert(Script *sc) { return sc->sink->emit(sc->sink, sc->x, (*sc->i)++, NULL, 0); }
+
+static int owner_rule(Script *sc, V me, V n, int self_ok) {
+    V *rec = record(sc->x, (St *)sc->s, n);
+    if (self_ok && rec && rec[1] == -1) return 1;
+    return rec && (rec[1] == me || (self_ok && me == n));
+}
+
+enum { S_ALLOC, S_ALLOC_CHIEF, S_EXIT, S_CREATE, S_FREE, S_FREE2, S_KILL, S_KILL_REC,
+       S_GET_TASK, S_FREE_TASK, S_RMGR_NEW, S_TASK_NEW, S_NIL_ME, S_NIL_BACK };
+
+/* the call `what` about number n on a copy of s: whether it succeeded */
+static int script_call(Script *sc, int what, V n) {
+    Ctx *x = sc->x;
+    const Cfg *c = x->c;
+    St *w = sc->w;
+    *w = *sc->s;
+    V me = c->script, my_id = tid(x, me, sc->s->k[me][V_]);
+    V v = n >= 0 ? sc->s->k[n][V_] : 0;
+    V now = n >= 0 ? tid(x, n, v) : 0, next = n >= 0 ? tid(x, n, (v + 1) % VERSIONS) : 0;
+    V *rec = n >= 0 ? record(x, w, n) : NULL;
+    int ok = 0;
+    switch (what) {
+    case S_ALLOC: ok = allocate(x, w, me, 0) >= 0; break;
+    case S_ALLOC_CHIEF: ok = allocate(x, w, me, 1) >= 0; break;
+    case S_EXIT: ok = ts_exit(x, w, me); break;
+    case S_CREATE: ok = create(x, w, me, now, 0, SIGMA0, 0, 0); break;
+    case S_FREE: ok = free_(x, w, me, n, 0); break;
+    case S_FREE2: ok = free2(x, w, me, n); break;
+    case S_KILL: ok = kill_(x, w, me, now, 0); break;
+    case S_KILL_REC: ok = kill_recursive(x, w, me, now); break;
+    case S_GET_TASK: ok = get_task(x, w, my_id, n); break;
+    case S_FREE_TASK: ok = free_task(x, w, my_id, n); break;
+    case S_RMGR_NEW: ok = rmgr_task_new(x, w, me, next, MAX_MCP, 0, SIGMA0); break;
+    case S_TASK_NEW: ok = task_new(x, w, me, next, MAX_MCP, my_id, 0, 0); break;
+    case S_NIL_ME: ok = task_new_nil(x, w, me, n, me); break;
+    case S_NIL_BACK:
+        ok = task_new_nil(x, w, me, n, rec && rec[2] == ST_CHIEF ? c->ts_me : RMGR);
+        break;
+    }
+    return ok;
+}
+
+/* a task-server call about number n (-1: none; nothing happens unless the task server is
+ * alive); judged: invariant 8 judged on it */
+static int ts_move(Script *sc, int what, V n, int judged, int self_ok) {
+    const St *s = sc->s;
+    if (!(s->has_ts && s->k[sc->x->c->ts_me][A_])) return inert(sc);
+    int ok = script_call(sc, what, n);
+    drop_dead(sc->x, sc->w);
+    int broken = ok && judged && sc->x->c->check_owner &&
+                 !owner_rule(sc, sc->x->c->script, n, self_ok);
+    return script_emit(sc, 1, broken);
+}
+
+/* a call straight to RMGR */
+static int rmgr_move(Script *sc, int what, V n, int judged) {
+    int ok = script_call(sc, what, n);
+    drop_dead(sc->x, sc->w);
+    V held = sc->s->own[n];
+    int broken = judged && ok && sc->x->c->check_owner && held != -1 && held != sc->x->c->script;
+    return script_emit(sc, 1, broken);
+}
+
+/* l4_task_new by the script: invariant 2 judged on the kernel's table */
+static int kernel_move(Script *sc, int what, V n) {
+    int ok = script_call(sc, what, n);
+    int broken = 0;
+    if (sc->x->c->check_task_new) {
+        if (!ok)
+            broken = memcmp(sc->w->k, sc->s->k, sizeof(V) * 8 * (size_t)sc->x->c->T) != 0;
+        else
+            broken = sc->s->k[n][C_] != sc->x->c->script;
+    }
+    drop_dead(sc->x, sc->w);
+    return script_emit(sc, 1, broken);
+}
+
+static int script_moves(Ctx *x, const St *s, St *w, Sink *sink, uint32_t *i, V *fa, V *fb) {
+    const Cfg *c = x->c;
+    Script sc = {x, s, w, sink, i, fa, fb};
+    V me = c->script;
+    int alive = s->has_ts && s->k[c->ts_me][A_];
+    int any_free = 0;
+    if (s->has_ts)
+        for (int r = 0; r < c->nrec; r++)
+            if (s->rec[r][2] == ST_FREE) any_free = 1;
+    if (alive && any_free ? ts_move(&sc, S_ALLOC, -1, 0, 0) : inert(&sc)) return 1;
+    if (alive && any_free ? ts_move(&sc, S_ALLOC_CHIEF, -1, 0, 0) : inert(&sc)) return 1;
+    if (alive && record(x, (St *)s, me) ? ts_move(&sc, S_EXIT, -1, 0, 0) : inert(&sc)) return 1;
+    for (V n = c->pool_start; n < c->T; n++) {
+        V v = s->k[n][V_];
+        V *rec = record(x, (St *)s, n);
+        int mine = alive && rec && rec[2] != ST_FREE && rec[1] == me;
+        if (mine && rec[0] == v && !rec[3] ? ts_move(&sc, S_CREATE, n, 0, 0) : inert(&sc)) return 1;
+        if (mine ? ts_move(&sc, S_FREE, n, 1, 0) : inert(&sc)) return 1;
+        if (mine || (alive && s->k[n][C_] == c->ts_me) ? ts_move(&sc, S_FREE2, n, 1, 0) : inert(&sc))
+            return 1;
+        int killable = alive && rec && rec[2] != ST_FREE && !rec[3] &&
+                       (me == rec[1] || me == -1 || me == n || rec[1] == -1);
+        if (killable) {
+            if (ts_move(&sc, S_KILL, n, 1, 1) || ts_move(&sc, S_KILL_REC, n, 1, 1)) return 1;
+        } else if (inert(&sc) || inert(&sc)) {
+            return 1;
+        }
+        V code = code_of(s->own[n]);
+        if (code == (me & 255) || code == 0) {
+            if (rmgr_move(&sc, S_GET_TASK, n, 0) || rmgr_move(&sc, S_FREE_TASK, n, 1) ||
+                rmgr_move(&sc, S_RMGR_NEW, n, 0))
+                return 1;
+        } else if (inert(&sc) || inert(&sc) || inert(&sc)) {
+            return 1;
+        }
+        if (s->k[n][C_] == me ? kernel_move(&sc, S_TASK_NEW, n) : inert(&sc)) return 1;
+        if (s->k[n][C_] == me &&
+            (kernel_move(&sc, S_NIL_ME, n) || kernel_move(&sc, S_NIL_BACK, n)))
+            return 1;
+    }
+    return 0;
+}
 
 /* The moves of state s in the reference's actions order (explore_fast.moves). */
 static int moves(Ctx *x, const St *s, St *w, Sink *sink) {
@@ -1434,14 +1614,14 @@ static int moves(Ctx *x, const St *s, St *w, Sink *sink) {
             for (int q = 0; q < v->np; q++)
                 if (v->p[q].parent == pid && v->p[q].zombie) reap = 1;
             if (reap) call(x, s, w, si, 3, task, 0);
-            if (x->bad || sink->emit(sink, x, i++, reap ? w : NULL)) return 1;
+            if (x->bad || sink->emit(sink, x, i++, reap ? w : NULL, 0)) return 1;
             if (v->np < c->processes) {
                 call(x, s, w, si, 0, task, 0);
-                if (x->bad || sink->emit(sink, x, i++, w)) return 1;
+                if (x->bad || sink->emit(sink, x, i++, w, 0)) return 1;
             }
             if (pid != INIT_PID) {
                 call(x, s, w, si, 1, task, 0);
-                if (x->bad || sink->emit(sink, x, i++, w)) return 1;
+                if (x->bad || sink->emit(sink, x, i++, w, 0)) return 1;
             }
             for (int q = 0; q < v->np; q++) {
                 V victim = v->p[q].pid;
@@ -1450,11 +1630,11 @@ static int moves(Ctx *x, const St *s, St *w, Sink *sink) {
                 for (int j = 0; j < nk; j++)
                     if (killed[j] == victim) done = 1;
                 if (v->p[q].zombie || done) {
-                    if (sink->emit(sink, x, i++, NULL)) return 1;
+                    if (sink->emit(sink, x, i++, NULL, 0)) return 1;
                 } else {
                     killed[nk++] = victim;
                     call(x, s, w, si, 2, task, victim);
-                    if (x->bad || sink->emit(sink, x, i++, w)) return 1;
+                    if (x->bad || sink->emit(sink, x, i++, w, 0)) return 1;
                 }
             }
         }
@@ -1465,7 +1645,20 @@ static int moves(Ctx *x, const St *s, St *w, Sink *sink) {
             return 1;
         }
         shutdown_(x, s, w, si);
-        if (x->bad || sink->emit(sink, x, i++, w)) return 1;
+        if (x->bad || sink->emit(sink, x, i++, w, 0)) return 1;
+    }
+    if (c->script >= 0) {
+        const V *row = s->k[c->script];
+        if (row[A_] && row[E_] == EIP_SCRIPT) {
+            V *fa = malloc(sizeof(V) * MAXCODE * 2);
+            if (!fa) {
+                BAD(x, "out of memory");
+                return 1;
+            }
+            int stop = script_moves(x, s, w, sink, &i, fa, fa + MAXCODE);
+            free(fa);
+            if (stop || x->bad) return 1;
+        }
     }
     return 0;
 }
@@ -1505,7 +1698,7 @@ static int read_config(PyObject *obj, Cfg *c) {
     V a[64];
     int n = 0;
     if (!read_ints(obj, a, 64, &n, "config")) return 0;
-    if (n < 22) {
+    if (n < 25) {
         PyErr_SetString(PyExc_ValueError, "config: too few values");
         return 0;
     }
@@ -1532,10 +1725,13 @@ static int read_config(PyObject *obj, Cfg *c) {
     c->symmetry = a[at++];
     c->pool_start = a[at++];
     c->inv = (unsigned)a[at++];
+    c->script = a[at++];
+    c->check_task_new = a[at++];
+    c->check_owner = a[at++];
     c->ncl = n - at;
     if (c->T < 6 || c->T > MAXT || c->ts_me < 0 || c->ts_me >= c->T || c->nrec < 0 ||
         c->ts_first + c->nrec > c->T || c->ncl < 1 || c->ncl > MAXS || c->strategy < 0 ||
-        c->strategy > 2 || c->pool_start < 5 || c->pool_start > c->T || c->processes < 1 || c->processes > MAXP || c->cache_cap > MAXC) {
+        c->strategy > 2 || c->script >= c->T || c->pool_start < 5 || c->pool_start > c->T || c->processes < 1 || c->processes > MAXP || c->cache_cap > MAXC) {
         PyErr_SetString(PyExc_ValueError, "config: beyond what the compiled core holds");
         return 0;
     }
@@ -1614,11 +1810,11 @@ typedef struct {
     int failed;
 } ListSink;
 
-static int list_emit(Sink *sink, Ctx *x, uint32_t index, St *after) {
+static int list_emit(Sink *sink, Ctx *x, uint32_t index, St *after, int broken) {
     (void)x;
     ListSink *ls = (ListSink *)sink;
     PyObject *state = after ? flat_list(ls->c, after) : Py_NewRef(Py_None);
-    PyObject *item = state ? Py_BuildValue("(IN)", index, state) : NULL;
+    PyObject *item = state ? Py_BuildValue("(INN)", index, state, PyBool_FromLong(broken)) : NULL;
     if (!item || PyList_Append(ls->list, item) < 0) {
         Py_XDECREF(item);
         ls->failed = 1;
@@ -1766,11 +1962,11 @@ typedef struct {
     int failed;
 } BytesSink;
 
-static int bytes_emit(Sink *sink, Ctx *x, uint32_t index, St *after) {
+static int bytes_emit(Sink *sink, Ctx *x, uint32_t index, St *after, int broken) {
     (void)x;
     BytesSink *bs = (BytesSink *)sink;
     PyObject *state = after ? bytes_of(bs->c, after, bs->flat) : Py_NewRef(Py_None);
-    PyObject *item = state ? Py_BuildValue("(IN)", index, state) : NULL;
+    PyObject *item = state ? Py_BuildValue("(INN)", index, state, PyBool_FromLong(broken)) : NULL;
     if (!item || PyList_Append(bs->list, item) < 0) {
         Py_XDECREF(item);
         bs->failed = 1;
@@ -1843,12 +2039,18 @@ typedef struct {
     V *flat;
     uint64_t fp, found;
     long long transitions, pushed;
-    int violated, oom, added;
+    int violated, oom, added, broken;
+    uint32_t broken_index;
 } SearchSink;
 
-static int search_emit(Sink *sink, Ctx *x, uint32_t index, St *after) {
+static int search_emit(Sink *sink, Ctx *x, uint32_t index, St *after, int broken) {
     SearchSink *ss = (SearchSink *)sink;
     ss->transitions++;
+    if (broken) {
+        ss->broken = 1;
+        ss->broken_index = index;
+        return 1;
+    }
     if (!after) return 0;
     uint64_t fa = fingerprint(x, after, ss->sc);
     if (x->bad) return 1;
@@ -1906,7 +2108,7 @@ static PyObject *py_explore(PyObject *self, PyObject *args, PyObject *kw) {
     uint64_t fp0 = fingerprint(&x, s, sc);
     seen_add(&seen, fp0, 0, ROOT);
     long long transitions = 0, frontier_left = 0;
-    int depth = 0, level = 0, complete = 1, violated = 0;
+    int depth = 0, level = 0, complete = 1, violated = 0, on_transition = 0;
     int initial_ok = holds(&x, s);
     if (x.bad) goto unsupported;
     if (!initial_ok) {
@@ -1938,7 +2140,8 @@ static PyObject *py_explore(PyObject *self, PyObject *args, PyObject *kw) {
                 goto unsupported;
             }
             at += used;
-            SearchSink ss = {{search_emit}, c, &seen, &next, sc, flat, fp, 0, 0, 0, 0, 0, 0};
+            SearchSink ss = {.base = {search_emit}, .c = c, .seen = &seen, .next = &next,
+                             .sc = sc, .flat = flat, .fp = fp};
             moves(&x, s, w, &ss.base);
             transitions += ss.transitions;
             pushed += ss.pushed;
@@ -1948,10 +2151,17 @@ static PyObject *py_explore(PyObject *self, PyObject *args, PyObject *kw) {
             }
             if (x.bad) goto unsupported;
             if (ss.added) depth = level;
-            if (ss.violated) {
+            if (ss.violated || ss.broken) {
                 Py_DECREF(path);
-                path = path_to(&seen, ss.found);
+                path = path_to(&seen, ss.broken ? fp : ss.found);
                 if (!path) goto done;
+                if (ss.broken) {
+                    PyObject *last = PyLong_FromUnsignedLong(ss.broken_index);
+                    int failed = !last || PyList_Append(path, last) < 0;
+                    Py_XDECREF(last);
+                    if (failed) goto done;
+                    on_transition = 1;
+                }
                 violated = 1;
                 goto result;
             }
@@ -1971,10 +2181,11 @@ static PyObject *py_explore(PyObject *self, PyObject *args, PyObject *kw) {
         }
     }
 result:
-    out = Py_BuildValue("{s:K,s:L,s:i,s:O,s:L,s:O,s:O}", "states", (unsigned long long)seen.n,
-                        "transitions", transitions, "depth", depth, "complete",
-                        (complete && !violated) ? Py_True : Py_False, "frontier",
-                        frontier_left, "path", path, "unsupported", Py_None);
+    out = Py_BuildValue("{s:K,s:L,s:i,s:O,s:L,s:O,s:O,s:O}", "states",
+                        (unsigned long long)seen.n, "transitions", transitions, "depth", depth,
+                        "complete", (complete && !violated) ? Py_True : Py_False, "frontier",
+                        frontier_left, "path", path, "on_transition",
+                        on_transition ? Py_True : Py_False, "unsupported", Py_None);
     goto done;
 unsupported:
     out = Py_BuildValue("{s:s}", "unsupported", x.bad ? x.bad : "unknown");
@@ -1996,13 +2207,13 @@ static PyObject *constants(void) {
     if (!inv) return NULL;
     for (int i = 0; i < NINV; i++) PyTuple_SET_ITEM(inv, i, PyUnicode_FromString(INVARIANTS[i]));
     return Py_BuildValue(
-        "{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:N,"
+        "{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:N,"
         "s:i,s:i,s:i,s:i,s:i}",
         "FREE", FREE_, "RESERVED", RESERVED_, "RMGR_TASK", RMGR, "NO_OWNER", NO_OWNER,
         "EIP_L4LINUX", EIP_L4, "EIP_PROCESS", EIP_PROC, "EIP_TASK_SERVER", EIP_TS,
         "KILLED_STATUS", KILLED, "INIT_PID", INIT_PID, "MAX_MCP", MAX_MCP, "VERSION_LOW",
         VERSION_LOW, "VERSIONS", VERSIONS, "PRIO_USER_PROCESS", PRIO_USER, "PRIO_SERVER_PROC",
-        PRIO_SERVER, "FIRST_USER_TASK", FIRST_NUMBER, "MAXT", MAXT, "MAXS", MAXS,
+        PRIO_SERVER, "FIRST_USER_TASK", FIRST_NUMBER, "SIGMA0_TASK", SIGMA0, "EIP_SCRIPT", EIP_SCRIPT, "MAXT", MAXT, "MAXS", MAXS,
         "INVARIANTS", inv, "MAXP", MAXP, "MAXC", MAXC, "MAXR", MAXR, "MAXV", MAXV, "ST_CHIEF",
         ST_CHIEF);
 }

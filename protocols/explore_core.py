@@ -9,9 +9,10 @@ frontier of states packed as varints.  A counterexample is a path of move indice
 replayed in the reference space for its labels, as ``explore_fast`` does.
 
 **What it covers.**  The strategies whose moves ``explore_fast`` computes on tuples
-(classic, chief, chief+cache) with the spec's own step, no scripted client, at most
+(classic, chief, chief+cache), with or without the scripted client
+(``explore_script``), with the spec's own step, at most
 ``MAXT`` task numbers, ``MAXS`` servers, ``MAXP`` processes per server.  Anything else
-(merged, ``--script``, a broken variant's step, a larger configuration) runs the Python
+(merged, a broken variant's step, a larger configuration) runs the Python
 search; so does a search in which a state leaves what the core holds (a version beyond
 8191, more retired ids than it keeps): ``explore_compiled`` then answers None and
 ``explore_fast`` starts over in Python, so the answer never depends on the core's limits.
@@ -45,7 +46,8 @@ from protocols import kernel, l4linux, rmgr
 from protocols import task_server as ts
 from protocols.explore_checks import CHECKS
 from protocols.explore_codec import State
-from protocols.ids import FIRST_USER_TASK, RMGR_TASK
+from protocols.explore_ownership import EIP_SCRIPT
+from protocols.ids import FIRST_USER_TASK, RMGR_TASK, SIGMA0_TASK
 from protocols.l4linux import Strategy
 
 __all__ = [
@@ -76,6 +78,8 @@ _EXPECTED: Final = {
     "PRIO_USER_PROCESS": l4linux.PRIO_USER_PROCESS,
     "PRIO_SERVER_PROC": l4linux.PRIO_SERVER_PROC,
     "FIRST_USER_TASK": FIRST_USER_TASK,
+    "SIGMA0_TASK": SIGMA0_TASK,
+    "EIP_SCRIPT": EIP_SCRIPT,
 }
 
 
@@ -108,7 +112,7 @@ def unavailable_reason() -> str:
 
 def config(space: Any) -> tuple[int, ...] | None:
     """The core's config for a ``FastOwnershipSpace``, or None if the core cannot run it."""
-    if _CORE is None or not space.native or space.ref.script is not None:
+    if _CORE is None or not space.native:
         return None
     k = _CORE.CONSTANTS
     strategy = _STRATEGIES.get(space.strategy)
@@ -147,6 +151,9 @@ def config(space: Any) -> tuple[int, ...] | None:
         int(space.ref.symmetry),
         space.ref.pool[0],
         sum(1 << i for i, name in enumerate(names) if name in space.ref.invariants),
+        -1 if space.ref.script is None else space.ref.script,
+        int("task_new_succeeds_only_for_the_chief" in space.ref.invariants),
+        int("only_the_owner_kills_or_frees" in space.ref.invariants),
         *space.clients,
     )
 
@@ -203,15 +210,16 @@ def unflatten(flat: Sequence[int], count: int, nrec: int, books: int) -> State:
     return (k, own, ver, bits(handed), padded, bits(reset), recs, exits, tuple(lx))
 
 
-def successors(space: Any, s: State) -> list[tuple[int, State | None]]:
-    """The core's moves out of ``s``: (move index, state after, or None when not built)."""
+def successors(space: Any, s: State) -> list[tuple[int, State | None, bool]]:
+    """The core's moves out of ``s``: (move index, state after or None when not built,
+    whether the move broke a checked transition invariant)."""
     cfg = config(space)
     assert _CORE is not None and cfg is not None, "the core cannot run this space"
     count = space.task_count
     nrec, books = count - space.ts_first, len(s[4])
     return [
-        (i, None if flat is None else unflatten(flat, count, nrec, books))
-        for i, flat in _CORE.successors(cfg, flatten(s, count))
+        (i, None if flat is None else unflatten(flat, count, nrec, books), broken)
+        for i, flat, broken in _CORE.successors(cfg, flatten(s, count))
     ]
 
 
@@ -255,7 +263,7 @@ def explore_compiled(
         depth=got["depth"],
         complete=got["complete"],
         seconds=time.perf_counter() - started,
-        violation=None if path is None else space.counterexample(path, False),
+        violation=None if path is None else space.counterexample(path, got["on_transition"]),
         cpu_seconds=time.process_time() - cpu0,
         peak_memory_bytes=peak_rss_bytes(),
         omission_probability=omission_probability(n),
@@ -294,8 +302,9 @@ class CompiledOwnershipSpace:
     def fingerprint(self, state: bytes) -> int:
         return int(self._core.fingerprint(self.cfg, state))
 
-    def moves(self, state: bytes) -> list[tuple[int, bytes | None, None]]:
-        return [(i, after, None) for i, after in self._core.step(self.cfg, state)]
+    def moves(self, state: bytes) -> list[tuple[int, bytes | None, str | None]]:
+        steps = self._core.step(self.cfg, state)
+        return [(i, after, "broken" if broken else None) for i, after, broken in steps]
 
     def holds(self, state: bytes) -> bool:
         return bool(self._core.holds(self.cfg, state))

@@ -55,8 +55,9 @@ def _walk(space: FastOwnershipSpace, limit: int) -> int:
         compared += 1
         ours = list(space.moves(s))
         theirs = explore_core.successors(space, s)
-        assert [i for i, _, _ in ours] == [i for i, _ in theirs]
-        for (_, after, _), (_, core_after) in zip(ours, theirs, strict=True):
+        assert [i for i, _, _ in ours] == [i for i, _, _ in theirs]
+        for (_, after, verdict), (_, core_after, broken) in zip(ours, theirs, strict=True):
+            assert (verdict is not None) == broken
             assert (after is None) == (core_after is None)
             if after is None or core_after is None:
                 continue
@@ -81,6 +82,30 @@ def test_the_core_steps_checks_and_classes_states_as_the_tuple_spec(
 ) -> None:
     space = FastOwnershipSpace(strategy=strategy, edition=edition, **config)
     assert _walk(space, 400) > 50
+
+
+@pytest.mark.parametrize("edition", (L4ENV_2007, HARDENED), ids=str)
+@pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: s.value)
+def test_the_core_steps_a_scripted_client_as_the_tuple_spec(
+    strategy: Strategy, edition: Edition
+) -> None:
+    space = FastOwnershipSpace(tasks=3, clients=2, strategy=strategy, edition=edition, script=True)
+    assert _walk(space, 300) == 300
+
+
+@pytest.mark.parametrize("fix", list(Fix), ids=lambda f: f.name.lower())
+def test_the_core_with_one_fix_missing_and_a_scripted_client(fix: Fix) -> None:
+    kwargs = {"tasks": 2, "clients": 1, "strategy": Strategy.CHIEF, "script": True}
+    assert _walk(FastOwnershipSpace(edition=HARDENED.without(fix), **kwargs), 250) > 5
+
+
+def test_the_core_judges_only_the_transition_invariants_asked_for() -> None:
+    checked = ("only_the_owner_kills_or_frees", "task_new_succeeds_only_for_the_chief")
+    for invariants in (checked, checked[:1], checked[1:]):
+        space = FastOwnershipSpace(
+            tasks=2, clients=1, script=True, edition=L4ENV_2007, invariants=invariants
+        )
+        assert _walk(space, 300) > 100
 
 
 @pytest.mark.parametrize("fix", list(Fix), ids=lambda f: f.name.lower())
@@ -136,12 +161,13 @@ def test_auto_runs_the_core_where_it_covers_the_space_and_python_elsewhere() -> 
     native = explore_fast(FastOwnershipSpace(tasks=3, clients=2, strategy=Strategy.CHIEF))
     scripted = explore_fast(FastOwnershipSpace(tasks=2, clients=1, script=True, edition=L4ENV_2007))
     merged = explore_fast(FastOwnershipSpace(tasks=3, clients=2, strategy=Strategy.MERGED))
-    assert (native.engine, scripted.engine, merged.engine) == ("compiled", "python", "python")
+    assert (native.engine, scripted.engine, merged.engine) == ("compiled", "compiled", "python")
 
 
 def test_compiled_refuses_a_space_it_cannot_run_and_a_bad_engine() -> None:
+    merged = FastOwnershipSpace(tasks=3, clients=2, strategy=Strategy.MERGED)
     with pytest.raises(ValueError, match="cannot run"):
-        explore_fast(FastOwnershipSpace(tasks=2, clients=1, script=True), engine="compiled")
+        explore_fast(merged, engine="compiled")
     with pytest.raises(ValueError, match="engine must be one of"):
         explore_fast(FastOwnershipSpace(tasks=2, clients=1), engine="fast")
 
@@ -194,7 +220,7 @@ def test_the_cli_names_the_engine_and_refuses_compiled_where_it_cannot_run(
     args = ["explore", "--tasks", "3", "--clients", "2", "--engine", "python"]
     assert main(args) == 0
     assert "engine python" in capsys.readouterr().out
-    assert main(["explore", "--script", "--engine", "compiled"]) == 2
+    assert main(["explore", "--strategy", "merged", "--engine", "compiled"]) == 2
     assert "cannot run this search" in capsys.readouterr().err
     assert main(["explore", "--workers", "2", "--engine", "compiled"]) == 0
     assert "engine compiled (C core)" in capsys.readouterr().out
@@ -225,7 +251,5 @@ def test_the_core_walk_refuses_bytes_that_are_no_state_and_spaces_it_cannot_run(
             walk.fingerprint(junk)
         with pytest.raises(ValueError, match="not a state"):
             walk.moves(junk)
-    with pytest.raises(ValueError, match="cannot run this space"):
-        explore_core.CompiledOwnershipSpace(tasks=2, clients=1, script=True)
     with pytest.raises(ValueError, match="cannot run this space"):
         explore_core.CompiledOwnershipSpace(tasks=3, clients=2, strategy=Strategy.MERGED)
