@@ -1296,7 +1296,7 @@ typedef struct {
 static int bytes_reserve(Bytes *b, size_t more) {
     if (b->n + more <= b->cap) return 1;
     size_t cap = b->cap ? b->cap : 1 << 16;
-    while (cap < b->n + more) cap *= 2;
+    while (cap < b->n + more) cap += cap / 2 + 1; /* 1.5x: less slack on big frontiers */
     unsigned char *a = realloc(b->a, cap);
     if (!a) return 0;
     b->a = a;
@@ -1304,59 +1304,92 @@ static int bytes_reserve(Bytes *b, size_t more) {
     return 1;
 }
 
-/* a flat state as zigzag varints, its count first */
-static int put_varints(const Cfg *c, Bytes *b, const St *s, V *flat) {
+/* A flat state as bytes: its count, then tokens, each a varint: 2r means r + 1 values
+ * equal to the reference's at their place (ref: a flat state the reader has too, or NULL
+ * for none, i.e. zeros), 2z + 1 a value whose difference from the reference's is z
+ * zigzagged.  States of a search differ from its start in few places, so most of a
+ * frontier state is a few zero runs. */
+static void put_u64(Bytes *b, uint64_t u) {
+    while (u >= 0x80) {
+        b->a[b->n++] = (unsigned char)(u | 0x80);
+        u >>= 7;
+    }
+    b->a[b->n++] = (unsigned char)u;
+}
+
+static int put_varints(const Cfg *c, Bytes *b, const St *s, V *flat, const Vec *ref) {
     Vec f = {flat, 0, MAXCODE};
     if (!flatten(c, s, &f)) return 0;
-    if (!bytes_reserve(b, 5 * (size_t)(f.n + 1))) return 0;
-    uint32_t count = (uint32_t)f.n;
-    for (int i = -1; i < f.n; i++) {
-        uint32_t u = i < 0 ? count : ((uint32_t)f.a[i] << 1) ^ (uint32_t)(f.a[i] >> 31);
-        while (u >= 0x80) {
-            b->a[b->n++] = (unsigned char)(u | 0x80);
-            u >>= 7;
+    if (!bytes_reserve(b, 10 * (size_t)(f.n + 1))) return 0;
+    put_u64(b, (uint64_t)f.n);
+    for (int i = 0; i < f.n;) {
+        int64_t d = (int64_t)f.a[i] - (ref && i < ref->n ? ref->a[i] : 0);
+        if (d == 0) {
+            int r = 1;
+            while (i + r < f.n && f.a[i + r] == (ref && i + r < ref->n ? ref->a[i + r] : 0)) r++;
+            put_u64(b, 2 * (uint64_t)(r - 1));
+            i += r;
+        } else {
+            uint64_t z = ((uint64_t)d << 1) ^ (uint64_t)(d >> 63);
+            put_u64(b, 2 * z + 1);
+            i++;
         }
-        b->a[b->n++] = (unsigned char)u;
     }
     return 1;
 }
 
-/* the state of put_varints' bytes, reading at most len bytes; 0 if they are not one */
-static size_t get_varints(const Cfg *c, const unsigned char *p, size_t len, St *s, V *flat) {
-    size_t at = 0;
-    uint32_t count = 0;
-    for (long i = -1; i < (long)count; i++) {
-        uint32_t u = 0;
-        int shift = 0;
-        for (;;) {
-            if (at >= len || shift > 28) return 0;
-            unsigned char byte = p[at++];
-            u |= (uint32_t)(byte & 0x7F) << shift;
-            if (!(byte & 0x80)) break;
-            shift += 7;
+static int get_u64(const unsigned char *p, size_t len, size_t *at, uint64_t *out) {
+    uint64_t u = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (*at >= len) return 0;
+        unsigned char byte = p[(*at)++];
+        u |= (uint64_t)(byte & 0x7F) << shift;
+        if (!(byte & 0x80)) {
+            *out = u;
+            return 1;
         }
-        if (i < 0) {
-            if (u > MAXCODE) return 0;
-            count = u;
+    }
+    return 0;
+}
+
+/* the state of put_varints' bytes, reading at most len bytes; 0 if they are not one */
+static size_t get_varints(const Cfg *c, const unsigned char *p, size_t len, St *s, V *flat,
+                          const Vec *ref) {
+    size_t at = 0;
+    uint64_t count, t;
+    if (!get_u64(p, len, &at, &count) || count > MAXCODE) return 0;
+    for (uint64_t i = 0; i < count;) {
+        if (!get_u64(p, len, &at, &t)) return 0;
+        if (t & 1) {
+            uint64_t z = t >> 1;
+            int64_t d = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+            int64_t v = d + (ref && i < (uint64_t)ref->n ? ref->a[i] : 0);
+            if (v < INT32_MIN || v > INT32_MAX) return 0;
+            flat[i++] = (V)v;
         } else {
-            flat[i] = (V)((u >> 1) ^ (~(u & 1) + 1));
+            uint64_t r = (t >> 1) + 1;
+            if (r > count - i) return 0;
+            for (uint64_t q = 0; q < r; q++, i++)
+                flat[i] = ref && i < (uint64_t)ref->n ? ref->a[i] : 0;
         }
     }
     if (!unflatten(c, flat, (int)count, s)) return 0;
     return at;
 }
 
-/* one frontier entry: 8 bytes of fingerprint, then the flat state as zigzag varints */
-static int push_state(const Cfg *c, Bytes *b, const St *s, uint64_t fp, V *flat) {
+/* one frontier entry: 8 bytes of fingerprint, then the state against the start state */
+static int push_state(const Cfg *c, Bytes *b, const St *s, uint64_t fp, V *flat,
+                      const Vec *ref) {
     if (!bytes_reserve(b, 8)) return 0;
     memcpy(b->a + b->n, &fp, 8);
     b->n += 8;
-    return put_varints(c, b, s, flat);
+    return put_varints(c, b, s, flat, ref);
 }
 
-static size_t pop_state(const Cfg *c, const unsigned char *p, St *s, uint64_t *fp, V *flat) {
+static size_t pop_state(const Cfg *c, const unsigned char *p, St *s, uint64_t *fp, V *flat,
+                        const Vec *ref) {
     memcpy(fp, p, 8);
-    size_t used = get_varints(c, p + 8, (size_t)-1 / 2, s, flat);
+    size_t used = get_varints(c, p + 8, (size_t)-1 / 2, s, flat, ref);
     return used ? used + 8 : 0;
 }
 
@@ -1911,7 +1944,8 @@ static Work *work_of(PyObject *cfg_obj, PyObject *state_obj) {
         free(k);
         return NULL;
     }
-    size_t used = get_varints(&k->c, (const unsigned char *)data, (size_t)len, &k->s, k->flat);
+    size_t used =
+        get_varints(&k->c, (const unsigned char *)data, (size_t)len, &k->s, k->flat, NULL);
     if (!used || used != (size_t)len) {
         free(k);
         PyErr_SetString(PyExc_ValueError, "state: not a state of this config");
@@ -1922,7 +1956,7 @@ static Work *work_of(PyObject *cfg_obj, PyObject *state_obj) {
 
 static PyObject *bytes_of(const Cfg *c, const St *s, V *flat) {
     Bytes b = {0};
-    if (!put_varints(c, &b, s, flat)) {
+    if (!put_varints(c, &b, s, flat, NULL)) {
         free(b.a);
         return PyErr_NoMemory();
     }
@@ -2035,6 +2069,7 @@ typedef struct {
     const Cfg *c;
     Seen *seen;
     Bytes *next;
+    const Vec *ref;
     Scratch *sc;
     V *flat;
     uint64_t fp, found;
@@ -2066,7 +2101,7 @@ static int search_emit(Sink *sink, Ctx *x, uint32_t index, St *after, int broken
         return 1;
     }
     if (x->bad) return 1;
-    if (!push_state(ss->c, ss->next, after, fa, ss->flat)) {
+    if (!push_state(ss->c, ss->next, after, fa, ss->flat, ss->ref)) {
         ss->oom = 1;
         return 1;
     }
@@ -2086,12 +2121,13 @@ static PyObject *py_explore(PyObject *self, PyObject *args, PyObject *kw) {
     Cfg *c = malloc(sizeof *c);
     St *s = malloc(sizeof *s), *w = malloc(sizeof *w);
     Scratch *sc = malloc(sizeof *sc);
-    V *flat = malloc(sizeof(V) * MAXCODE);
+    V *flat = malloc(sizeof(V) * MAXCODE), *start = malloc(sizeof(V) * MAXCODE);
+    Vec ref = {start, 0, MAXCODE};
     Bytes cur = {0}, next = {0};
     Seen seen = {0};
     PyObject *out = NULL, *path = Py_None;
     Py_INCREF(path);
-    if (!c || !s || !w || !sc || !flat || !seen_init(&seen, 1 << 16)) {
+    if (!c || !s || !w || !sc || !flat || !start || !seen_init(&seen, 1 << 16)) {
         PyErr_NoMemory();
         goto done;
     }
@@ -2104,6 +2140,7 @@ static PyObject *py_explore(PyObject *self, PyObject *args, PyObject *kw) {
             goto done;
         }
     }
+    flatten(c, s, &ref); /* the reference the frontier's states are written against */
     Ctx x = {c, NULL};
     uint64_t fp0 = fingerprint(&x, s, sc);
     seen_add(&seen, fp0, 0, ROOT);
@@ -2117,7 +2154,7 @@ static PyObject *py_explore(PyObject *self, PyObject *args, PyObject *kw) {
         violated = 1;
         goto result;
     }
-    if (!push_state(c, &cur, s, fp0, flat)) {
+    if (!push_state(c, &cur, s, fp0, flat, &ref)) {
         PyErr_NoMemory();
         goto done;
     }
@@ -2134,14 +2171,14 @@ static PyObject *py_explore(PyObject *self, PyObject *args, PyObject *kw) {
         size_t at = 0;
         while (at < cur.n) {
             uint64_t fp;
-            size_t used = pop_state(c, cur.a + at, s, &fp, flat);
+            size_t used = pop_state(c, cur.a + at, s, &fp, flat, &ref);
             if (!used) {
                 BAD(&x, "a frontier state that does not read back");
                 goto unsupported;
             }
             at += used;
             SearchSink ss = {.base = {search_emit}, .c = c, .seen = &seen, .next = &next,
-                             .sc = sc, .flat = flat, .fp = fp};
+                             .ref = &ref, .sc = sc, .flat = flat, .fp = fp};
             moves(&x, s, w, &ss.base);
             transitions += ss.transitions;
             pushed += ss.pushed;
@@ -2199,6 +2236,7 @@ done:
     free(w);
     free(sc);
     free(flat);
+    free(start);
     return out;
 }
 
