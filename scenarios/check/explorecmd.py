@@ -143,9 +143,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--engine",
         choices=ENGINES,
         default="auto",
-        help="ownership, one process: 'compiled' runs the C core (classic, chief, "
-        "chief+cache without --script), 'python' the tuple search; 'auto' (default) the "
-        "core where it covers the search; all give the same result",
+        help="ownership, default alphabet: 'compiled' runs the C core (classic, chief, "
+        "chief+cache, with or without --script; with --workers/--ray too), 'python' the "
+        "Python tuple search; 'auto' (default) the core where it covers the search; all "
+        "give the same result",
     )
     parser.add_argument(
         "--progress",
