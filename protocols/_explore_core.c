@@ -1725,8 +1725,9 @@ static int read_ints(PyObject *seq, V *out, int max, int *len, const char *what)
     return 1;
 }
 
-/* config: T, ts_me, ts_first, nrec, quota, trusted mask, strategy, cache_cap, processes,
- * six fixes, window, inactive, rmgr_v, symmetry, pool_start, invariant mask, clients... */
+/* config (explore_core.config): T, ts_me, ts_first, nrec, quota, trusted mask, strategy,
+ * cache_cap, processes, six fixes, window, inactive, rmgr_v, symmetry, pool_start,
+ * invariant mask, script (-1: none), check_task_new, check_owner, clients... */
 static int read_config(PyObject *obj, Cfg *c) {
     V a[64];
     int n = 0;
@@ -1764,7 +1765,8 @@ static int read_config(PyObject *obj, Cfg *c) {
     c->ncl = n - at;
     if (c->T < 6 || c->T > MAXT || c->ts_me < 0 || c->ts_me >= c->T || c->nrec < 0 ||
         c->ts_first + c->nrec > c->T || c->ncl < 1 || c->ncl > MAXS || c->strategy < 0 ||
-        c->strategy > 2 || c->script >= c->T || c->pool_start < 5 || c->pool_start > c->T || c->processes < 1 || c->processes > MAXP || c->cache_cap > MAXC) {
+        c->strategy > 2 || c->script >= c->T || c->pool_start < 5 || c->pool_start > c->T ||
+        c->processes < 1 || c->processes > MAXP || c->cache_cap > MAXC) {
         PyErr_SetString(PyExc_ValueError, "config: beyond what the compiled core holds");
         return 0;
     }
@@ -1836,88 +1838,6 @@ static PyObject *flat_list(const Cfg *c, const St *s) {
     return out;
 }
 
-typedef struct {
-    Sink base;
-    const Cfg *c;
-    PyObject *list;
-    int failed;
-} ListSink;
-
-static int list_emit(Sink *sink, Ctx *x, uint32_t index, St *after, int broken) {
-    (void)x;
-    ListSink *ls = (ListSink *)sink;
-    PyObject *state = after ? flat_list(ls->c, after) : Py_NewRef(Py_None);
-    PyObject *item = state ? Py_BuildValue("(INN)", index, state, PyBool_FromLong(broken)) : NULL;
-    if (!item || PyList_Append(ls->list, item) < 0) {
-        Py_XDECREF(item);
-        ls->failed = 1;
-        return 1;
-    }
-    Py_DECREF(item);
-    return 0;
-}
-
-static PyObject *py_successors(PyObject *self, PyObject *args) {
-    (void)self;
-    PyObject *cfg_obj, *state_obj;
-    if (!PyArg_ParseTuple(args, "OO", &cfg_obj, &state_obj)) return NULL;
-    Cfg *c = malloc(sizeof *c);
-    St *s = malloc(sizeof *s), *w = malloc(sizeof *w);
-    PyObject *out = NULL;
-    if (!c || !s || !w) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (!read_config(cfg_obj, c) || !read_state(state_obj, c, s)) goto done;
-    Ctx x = {c, NULL};
-    ListSink ls = {{list_emit}, c, PyList_New(0), 0};
-    if (!ls.list) goto done;
-    moves(&x, s, w, &ls.base);
-    if (ls.failed) {
-        Py_DECREF(ls.list);
-        goto done;
-    }
-    if (x.bad) {
-        Py_DECREF(ls.list);
-        PyErr_Format(PyExc_NotImplementedError, "compiled core: %s", x.bad);
-        goto done;
-    }
-    out = ls.list;
-done:
-    free(c);
-    free(s);
-    free(w);
-    return out;
-}
-
-static PyObject *py_check(PyObject *self, PyObject *args) {
-    (void)self;
-    PyObject *cfg_obj, *state_obj;
-    if (!PyArg_ParseTuple(args, "OO", &cfg_obj, &state_obj)) return NULL;
-    Cfg *c = malloc(sizeof *c);
-    St *s = malloc(sizeof *s);
-    Scratch *sc = malloc(sizeof *sc);
-    PyObject *out = NULL;
-    if (!c || !s || !sc) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (!read_config(cfg_obj, c) || !read_state(state_obj, c, s)) goto done;
-    Ctx x = {c, NULL};
-    int ok = holds(&x, s);
-    uint64_t fp = fingerprint(&x, s, sc);
-    if (x.bad) {
-        PyErr_Format(PyExc_NotImplementedError, "compiled core: %s", x.bad);
-        goto done;
-    }
-    out = Py_BuildValue("(NK)", PyBool_FromLong(ok), (unsigned long long)fp);
-done:
-    free(c);
-    free(s);
-    free(sc);
-    return out;
-}
-
 /* -- a Walk on the core's own states (bytes): explore_core.CompiledOwnershipSpace ------ */
 
 typedef struct {
@@ -1927,8 +1847,8 @@ typedef struct {
     V flat[MAXCODE];
 } Work;
 
-/* config and a state as bytes (put_varints); NULL with an exception set if they are bad */
-static Work *work_of(PyObject *cfg_obj, PyObject *state_obj) {
+/* scratch for one call with its config read; NULL with an exception set */
+static Work *work_new(PyObject *cfg_obj) {
     Work *k = malloc(sizeof *k);
     if (!k) {
         PyErr_NoMemory();
@@ -1938,6 +1858,13 @@ static Work *work_of(PyObject *cfg_obj, PyObject *state_obj) {
         free(k);
         return NULL;
     }
+    return k;
+}
+
+/* config and a state as bytes (put_varints); NULL with an exception set if they are bad */
+static Work *work_of(PyObject *cfg_obj, PyObject *state_obj) {
+    Work *k = work_new(cfg_obj);
+    if (!k) return NULL;
     char *data;
     Py_ssize_t len;
     if (PyBytes_AsStringAndSize(state_obj, &data, &len) < 0) {
@@ -1988,42 +1915,41 @@ static PyObject *py_decode(PyObject *self, PyObject *args) {
     return out;
 }
 
+/* the moves of k's state as a list: (index, state after as bytes or a flat list, or None
+ * when not built; whether a checked transition invariant broke) */
 typedef struct {
     Sink base;
     const Cfg *c;
     V *flat;
     PyObject *list;
-    int failed;
-} BytesSink;
+    int failed, as_bytes;
+} OutSink;
 
-static int bytes_emit(Sink *sink, Ctx *x, uint32_t index, St *after, int broken) {
+static int out_emit(Sink *sink, Ctx *x, uint32_t index, St *after, int broken) {
     (void)x;
-    BytesSink *bs = (BytesSink *)sink;
-    PyObject *state = after ? bytes_of(bs->c, after, bs->flat) : Py_NewRef(Py_None);
+    OutSink *o = (OutSink *)sink;
+    PyObject *state = !after        ? Py_NewRef(Py_None)
+                      : o->as_bytes ? bytes_of(o->c, after, o->flat)
+                                    : flat_list(o->c, after);
     PyObject *item = state ? Py_BuildValue("(INN)", index, state, PyBool_FromLong(broken)) : NULL;
-    if (!item || PyList_Append(bs->list, item) < 0) {
+    if (!item || PyList_Append(o->list, item) < 0) {
         Py_XDECREF(item);
-        bs->failed = 1;
+        o->failed = 1;
         return 1;
     }
     Py_DECREF(item);
     return 0;
 }
 
-static PyObject *py_step(PyObject *self, PyObject *args) {
-    (void)self;
-    PyObject *cfg_obj, *state_obj;
-    if (!PyArg_ParseTuple(args, "OO", &cfg_obj, &state_obj)) return NULL;
-    Work *k = work_of(cfg_obj, state_obj);
-    if (!k) return NULL;
+static PyObject *moves_list(Work *k, int as_bytes) {
     Ctx x = {&k->c, NULL};
-    BytesSink bs = {{bytes_emit}, &k->c, k->flat, PyList_New(0), 0};
-    PyObject *out = bs.list;
+    OutSink o = {{out_emit}, &k->c, k->flat, PyList_New(0), 0, as_bytes};
+    PyObject *out = o.list;
     if (out) {
-        moves(&x, &k->s, &k->w, &bs.base);
-        if (bs.failed || x.bad) {
+        moves(&x, &k->s, &k->w, &o.base);
+        if (o.failed || x.bad) {
             Py_CLEAR(out);
-            if (x.bad && !bs.failed)
+            if (x.bad && !o.failed)
                 PyErr_Format(PyExc_NotImplementedError,
                              "compiled core: %s; run with --engine python", x.bad);
         }
@@ -2032,36 +1958,70 @@ static PyObject *py_step(PyObject *self, PyObject *args) {
     return out;
 }
 
-static PyObject *py_fingerprint(PyObject *self, PyObject *args) {
+static PyObject *py_step(PyObject *self, PyObject *args) {
     (void)self;
-    PyObject *cfg_obj, *state_obj, *out = NULL;
+    PyObject *cfg_obj, *state_obj;
     if (!PyArg_ParseTuple(args, "OO", &cfg_obj, &state_obj)) return NULL;
     Work *k = work_of(cfg_obj, state_obj);
-    if (!k) return NULL;
-    Ctx x = {&k->c, NULL};
-    uint64_t fp = fingerprint(&x, &k->s, &k->sc);
-    if (x.bad)
-        PyErr_Format(PyExc_NotImplementedError, "compiled core: %s", x.bad);
-    else
-        out = PyLong_FromUnsignedLongLong(fp);
-    free(k);
-    return out;
+    return k ? moves_list(k, 1) : NULL;
 }
 
-static PyObject *py_holds(PyObject *self, PyObject *args) {
+static PyObject *py_successors(PyObject *self, PyObject *args) {
     (void)self;
-    PyObject *cfg_obj, *state_obj, *out = NULL;
+    PyObject *cfg_obj, *state_obj;
     if (!PyArg_ParseTuple(args, "OO", &cfg_obj, &state_obj)) return NULL;
-    Work *k = work_of(cfg_obj, state_obj);
+    Work *k = work_new(cfg_obj);
+    if (!k) return NULL;
+    if (!read_state(state_obj, &k->c, &k->s)) {
+        free(k);
+        return NULL;
+    }
+    return moves_list(k, 0);
+}
+
+/* the verdict on k's state (what 2, 0 both), its fingerprint (what 1, 0 both); frees k */
+static PyObject *judged(Work *k, int what) {
     if (!k) return NULL;
     Ctx x = {&k->c, NULL};
-    int ok = holds(&x, &k->s);
+    int ok = what != 1 ? holds(&x, &k->s) : 0;
+    uint64_t fp = what != 2 ? fingerprint(&x, &k->s, &k->sc) : 0;
+    PyObject *out = NULL;
     if (x.bad)
         PyErr_Format(PyExc_NotImplementedError, "compiled core: %s", x.bad);
+    else if (what == 0)
+        out = Py_BuildValue("(NK)", PyBool_FromLong(ok), (unsigned long long)fp);
+    else if (what == 1)
+        out = PyLong_FromUnsignedLongLong(fp);
     else
         out = PyBool_FromLong(ok);
     free(k);
     return out;
+}
+
+static PyObject *py_check(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *cfg_obj, *state_obj;
+    if (!PyArg_ParseTuple(args, "OO", &cfg_obj, &state_obj)) return NULL;
+    Work *k = work_new(cfg_obj);
+    if (k && !read_state(state_obj, &k->c, &k->s)) {
+        free(k);
+        return NULL;
+    }
+    return judged(k, 0);
+}
+
+static PyObject *py_fingerprint(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *cfg_obj, *state_obj;
+    if (!PyArg_ParseTuple(args, "OO", &cfg_obj, &state_obj)) return NULL;
+    return judged(work_of(cfg_obj, state_obj), 1);
+}
+
+static PyObject *py_holds(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *cfg_obj, *state_obj;
+    if (!PyArg_ParseTuple(args, "OO", &cfg_obj, &state_obj)) return NULL;
+    return judged(work_of(cfg_obj, state_obj), 2);
 }
 
 typedef struct {
