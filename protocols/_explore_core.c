@@ -1606,7 +1606,8 @@ static int script_moves(Ctx *x, const St *s, St *w, Sink *sink, uint32_t *i, V *
         int mine = alive && rec && rec[2] != ST_FREE && rec[1] == me;
         if (mine && rec[0] == v && !rec[3] ? ts_move(&sc, S_CREATE, n, 0, 0) : inert(&sc)) return 1;
         if (mine ? ts_move(&sc, S_FREE, n, 1, 0) : inert(&sc)) return 1;
-        if (mine || (alive && s->k[n][C_] == c->ts_me) ? ts_move(&sc, S_FREE2, n, 1, 0) : inert(&sc))
+        int freeable = mine || (alive && s->k[n][C_] == c->ts_me);
+        if (freeable ? ts_move(&sc, S_FREE2, n, 1, 0) : inert(&sc))
             return 1;
         int killable = alive && rec && rec[2] != ST_FREE && !rec[3] &&
                        (me == rec[1] || me == -1 || me == n || rec[1] == -1);
@@ -2096,7 +2097,8 @@ static PyObject *py_explore(PyObject *self, PyObject *args, PyObject *kw) {
         int n = 0;
         if (!read_ints(state_obj, flat, MAXCODE, &n, "state")) goto done;
         if (!unflatten(c, flat, n, s)) {
-            out = Py_BuildValue("{s:s}", "unsupported", "a start state beyond the core's capacities");
+            out = Py_BuildValue("{s:s}", "unsupported",
+                                "a start state beyond the core's capacities");
             goto done;
         }
     }
@@ -2211,7 +2213,8 @@ static PyObject *constants(void) {
         "EIP_L4LINUX", EIP_L4, "EIP_PROCESS", EIP_PROC, "EIP_TASK_SERVER", EIP_TS,
         "KILLED_STATUS", KILLED, "INIT_PID", INIT_PID, "MAX_MCP", MAX_MCP, "VERSION_LOW",
         VERSION_LOW, "VERSIONS", VERSIONS, "PRIO_USER_PROCESS", PRIO_USER, "PRIO_SERVER_PROC",
-        PRIO_SERVER, "FIRST_USER_TASK", FIRST_NUMBER, "SIGMA0_TASK", SIGMA0, "EIP_SCRIPT", EIP_SCRIPT, "MAXT", MAXT, "MAXS", MAXS,
+        PRIO_SERVER, "FIRST_USER_TASK", FIRST_NUMBER, "SIGMA0_TASK", SIGMA0, "EIP_SCRIPT",
+        EIP_SCRIPT, "MAXT", MAXT, "MAXS", MAXS,
         "INVARIANTS", inv, "MAXP", MAXP, "MAXC", MAXC, "MAXR", MAXR, "MAXV", MAXV, "ST_CHIEF",
         ST_CHIEF);
 }
