@@ -1451,7 +1451,7 @@ static int seen_add(Seen *t, uint64_t fp, uint64_t up, uint32_t index) {
     t->up[i] = up;
     t->index[i] = index;
     t->n++;
-    if (t->n * 2 > t->cap && !seen_grow(t)) return -1;
+    if (t->n * 10 > t->cap * 7 && !seen_grow(t)) return -1; /* at most 70% full */
     return 1;
 }
 
