@@ -103,6 +103,7 @@ typedef struct {
 typedef struct {
     const Cfg *c;
     const char *bad; /* set when the state left what this core supports */
+    V *cmp;          /* 2 * MAXCODE values for the scripted client's moves (moves()) */
 } Ctx;
 
 #define BAD(x, why) ((x)->bad = (x)->bad ? (x)->bad : (why))
@@ -275,13 +276,17 @@ static void set_prio(Ctx *x, St *w, V caller, V task, V prio) {
     schedule(x, w, RMGR, task, prio);
 }
 
-static int free_one(Ctx *x, St *w, V n) {
+/* RMGR's l4_task_new(n, RMGR): whether it was done; the kernel table unchanged if not */
+static int back_to_rmgr(Ctx *x, St *w, V n) {
     V saved[MAXT][8];
     memcpy(saved, w->k, sizeof saved);
-    if (!task_new_nil(x, w, RMGR, n, RMGR)) {
-        memcpy(w->k, saved, sizeof saved);
-        return 0;
-    }
+    if (task_new_nil(x, w, RMGR, n, RMGR)) return 1;
+    memcpy(w->k, saved, sizeof saved);
+    return 0;
+}
+
+static int free_one(Ctx *x, St *w, V n) {
+    if (!back_to_rmgr(x, w, n)) return 0;
     w->own[n] = FREE_;
     w->handed &= ~bit(n);
     return 1;
@@ -292,14 +297,7 @@ static int free_task(Ctx *x, St *w, V sender, V n) {
     V caller = sender & 2047;
     V code = code_of(w->own[n]);
     if (code != (caller & 255) && code != 0) return 0;
-    if (x->c->fix_free_task && w->own[n] != FREE_) {
-        V saved[MAXT][8];
-        memcpy(saved, w->k, sizeof saved);
-        if (!task_new_nil(x, w, RMGR, n, RMGR)) {
-            memcpy(w->k, saved, sizeof saved);
-            return 0;
-        }
-    }
+    if (x->c->fix_free_task && w->own[n] != FREE_ && !back_to_rmgr(x, w, n)) return 0;
     w->own[n] = FREE_;
     return 1;
 }
@@ -1078,10 +1076,7 @@ static int cmp_words(const V *a, int na, const V *b, int nb) {
 }
 
 typedef struct {
-    V a[MAXCODE];
-    V tmp[MAXCODE];
-    V best[MAXCODE];
-    int nbest;
+    V one[MAXCODE], two[MAXCODE], tmp[MAXCODE];
 } Scratch;
 
 static void code_for(Ctx *x, St *s, const Pl *live, uint64_t free, const V *map, Buf *b,
@@ -1166,17 +1161,18 @@ static uint64_t fingerprint(Ctx *x, St *s, Scratch *sc) {
     if (x->bad) return 1;
     uint64_t free = free_pool(x, s);
     const Cfg *c = x->c;
-    sc->nbest = -1;
+    Buf best = {sc->one, -1}, b = {sc->two, 0};
     for (int p = 0; p < c->nperm; p++) {
-        Buf b = {sc->a, 0};
+        b.n = 0;
         code_for(x, s, live, free, c->map[p], &b, sc->tmp);
         if (x->bad) return 1;
-        if (sc->nbest < 0 || cmp_words(b.a, b.n, sc->best, sc->nbest) < 0) {
-            memcpy(sc->best, b.a, sizeof(V) * (size_t)b.n);
-            sc->nbest = b.n;
+        if (best.n < 0 || cmp_words(b.a, b.n, best.a, best.n) < 0) {
+            Buf t = best; /* the smaller code is kept; the other buffer is reused */
+            best = b;
+            b = t;
         }
     }
-    return hash_words(sc->best, sc->nbest);
+    return hash_words(best.a, best.n);
 }
 
 /* -- flat states (explore_core.flatten's layout) and the frontier's varints ----------- */
@@ -1487,26 +1483,23 @@ struct Sink {
 
 /* -- the scripted client's calls (explore_script.script_moves) --------------------- */
 
-static int same_state(const Cfg *c, const St *a, const St *b, V *fa, V *fb) {
-    Vec va = {fa, 0, MAXCODE}, vb = {fb, 0, MAXCODE};
-    if (!flatten(c, a, &va) || !flatten(c, b, &vb)) return 0;
-    return va.n == vb.n && !memcmp(fa, fb, sizeof(V) * (size_t)va.n);
-}
-
 typedef struct {
     Ctx *x;
     const St *s;
     St *w;
     Sink *sink;
     uint32_t *i;
-    V *fa, *fb;
+    Vec before; /* s flattened, once for all its moves */
+    V *after;
 } Script;
 
 /* one move's outcome: the state after (None when it equals s) and whether it broke a
  * checked transition invariant */
-static int script_emit(Script *sc, int changed, int broken) {
+static int script_emit(Script *sc, int broken) {
     if (sc->x->bad) return 1;
-    int same = !changed || same_state(sc->x->c, sc->s, sc->w, sc->fa, sc->fb);
+    Vec f = {sc->after, 0, MAXCODE};
+    int same = flatten(sc->x->c, sc->w, &f) && f.n == sc->before.n &&
+               !memcmp(f.a, sc->before.a, sizeof(V) * (size_t)f.n);
     return sc->sink->emit(sc->sink, sc->x, (*sc->i)++, same ? NULL : sc->w, broken);
 }
 
@@ -1562,7 +1555,7 @@ static int ts_move(Script *sc, int what, V n, int judged, int self_ok) {
     drop_dead(sc->x, sc->w);
     int broken = ok && judged && sc->x->c->check_owner &&
                  !owner_rule(sc, sc->x->c->script, n, self_ok);
-    return script_emit(sc, 1, broken);
+    return script_emit(sc, broken);
 }
 
 /* a call straight to RMGR */
@@ -1571,7 +1564,7 @@ static int rmgr_move(Script *sc, int what, V n, int judged) {
     drop_dead(sc->x, sc->w);
     V held = sc->s->own[n];
     int broken = judged && ok && sc->x->c->check_owner && held != -1 && held != sc->x->c->script;
-    return script_emit(sc, 1, broken);
+    return script_emit(sc, broken);
 }
 
 /* l4_task_new by the script: invariant 2 judged on the kernel's table */
@@ -1585,12 +1578,16 @@ static int kernel_move(Script *sc, int what, V n) {
             broken = sc->s->k[n][C_] != sc->x->c->script;
     }
     drop_dead(sc->x, sc->w);
-    return script_emit(sc, 1, broken);
+    return script_emit(sc, broken);
 }
 
-static int script_moves(Ctx *x, const St *s, St *w, Sink *sink, uint32_t *i, V *fa, V *fb) {
+static int script_moves(Ctx *x, const St *s, St *w, Sink *sink, uint32_t *i) {
     const Cfg *c = x->c;
-    Script sc = {x, s, w, sink, i, fa, fb};
+    Script sc = {x, s, w, sink, i, {x->cmp, 0, MAXCODE}, x->cmp + MAXCODE};
+    if (!flatten(c, s, &sc.before)) {
+        BAD(x, "a state too large to compare");
+        return 1;
+    }
     V me = c->script;
     int alive = s->has_ts && s->k[c->ts_me][A_];
     int any_free = 0;
@@ -1683,16 +1680,8 @@ static int moves(Ctx *x, const St *s, St *w, Sink *sink) {
     }
     if (c->script >= 0) {
         const V *row = s->k[c->script];
-        if (row[A_] && row[E_] == EIP_SCRIPT) {
-            V *fa = malloc(sizeof(V) * MAXCODE * 2);
-            if (!fa) {
-                BAD(x, "out of memory");
-                return 1;
-            }
-            int stop = script_moves(x, s, w, sink, &i, fa, fa + MAXCODE);
-            free(fa);
-            if (stop || x->bad) return 1;
-        }
+        if (row[A_] && row[E_] == EIP_SCRIPT && (script_moves(x, s, w, sink, &i) || x->bad))
+            return 1;
     }
     return 0;
 }
@@ -1845,7 +1834,7 @@ typedef struct {
     Cfg c;
     St s, w;
     Scratch sc;
-    V flat[MAXCODE];
+    V flat[MAXCODE], cmp[2 * MAXCODE];
 } Work;
 
 /* scratch for one call with its config read; NULL with an exception set */
@@ -1897,10 +1886,9 @@ static PyObject *py_encode(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *cfg_obj, *state_obj, *out = NULL;
     if (!PyArg_ParseTuple(args, "OO", &cfg_obj, &state_obj)) return NULL;
-    Work *k = malloc(sizeof *k);
-    if (!k) return PyErr_NoMemory();
-    if (read_config(cfg_obj, &k->c) && read_state(state_obj, &k->c, &k->s))
-        out = bytes_of(&k->c, &k->s, k->flat);
+    Work *k = work_new(cfg_obj);
+    if (!k) return NULL;
+    if (read_state(state_obj, &k->c, &k->s)) out = bytes_of(&k->c, &k->s, k->flat);
     free(k);
     return out;
 }
@@ -1943,7 +1931,7 @@ static int out_emit(Sink *sink, Ctx *x, uint32_t index, St *after, int broken) {
 }
 
 static PyObject *moves_list(Work *k, int as_bytes) {
-    Ctx x = {&k->c, NULL};
+    Ctx x = {&k->c, NULL, k->cmp};
     OutSink o = {{out_emit}, &k->c, k->flat, PyList_New(0), 0, as_bytes};
     PyObject *out = o.list;
     if (out) {
@@ -1983,7 +1971,7 @@ static PyObject *py_successors(PyObject *self, PyObject *args) {
 /* the verdict on k's state (what 2, 0 both), its fingerprint (what 1, 0 both); frees k */
 static PyObject *judged(Work *k, int what) {
     if (!k) return NULL;
-    Ctx x = {&k->c, NULL};
+    Ctx x = {&k->c, NULL, NULL};
     int ok = what != 1 ? holds(&x, &k->s) : 0;
     uint64_t fp = what != 2 ? fingerprint(&x, &k->s, &k->sc) : 0;
     PyObject *out = NULL;
@@ -2035,7 +2023,7 @@ typedef struct {
     V *flat;
     uint64_t fp, found;
     long long transitions, pushed;
-    int violated, oom, added, broken;
+    int violated, oom, broken;
     uint32_t broken_index;
 } SearchSink;
 
@@ -2066,7 +2054,6 @@ static int search_emit(Sink *sink, Ctx *x, uint32_t index, St *after, int broken
         ss->oom = 1;
         return 1;
     }
-    ss->added = 1;
     ss->pushed++;
     return 0;
 }
@@ -2083,12 +2070,13 @@ static PyObject *py_explore(PyObject *self, PyObject *args, PyObject *kw) {
     St *s = malloc(sizeof *s), *w = malloc(sizeof *w);
     Scratch *sc = malloc(sizeof *sc);
     V *flat = malloc(sizeof(V) * MAXCODE), *start = malloc(sizeof(V) * MAXCODE);
+    V *cmp = malloc(sizeof(V) * 2 * MAXCODE);
     Vec ref = {start, 0, MAXCODE};
     Bytes cur = {0}, next = {0};
     Seen seen = {0};
     PyObject *out = NULL, *path = Py_None;
     Py_INCREF(path);
-    if (!c || !s || !w || !sc || !flat || !start || !seen_init(&seen, 1 << 16)) {
+    if (!c || !s || !w || !sc || !flat || !start || !cmp || !seen_init(&seen, 1 << 16)) {
         PyErr_NoMemory();
         goto done;
     }
@@ -2103,7 +2091,7 @@ static PyObject *py_explore(PyObject *self, PyObject *args, PyObject *kw) {
         }
     }
     flatten(c, s, &ref); /* the reference the frontier's states are written against */
-    Ctx x = {c, NULL};
+    Ctx x = {c, NULL, cmp};
     uint64_t fp0 = fingerprint(&x, s, sc);
     seen_add(&seen, fp0, 0, ROOT);
     long long transitions = 0, frontier_left = 0;
@@ -2149,7 +2137,7 @@ static PyObject *py_explore(PyObject *self, PyObject *args, PyObject *kw) {
                 goto done;
             }
             if (x.bad) goto unsupported;
-            if (ss.added) depth = level;
+            if (ss.pushed) depth = level;
             if (ss.violated || ss.broken) {
                 Py_DECREF(path);
                 path = path_to(&seen, ss.broken ? fp : ss.found);
@@ -2199,6 +2187,7 @@ done:
     free(sc);
     free(flat);
     free(start);
+    free(cmp);
     return out;
 }
 
